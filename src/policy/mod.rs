@@ -1,0 +1,81 @@
+//! Policies are files: purposes, jurisdictions, the data-category taxonomy and the
+//! privacy notices, loaded and checked at start (`consentry policies check` offline).
+
+pub mod handlers;
+pub mod jurisdiction;
+pub mod key;
+mod load;
+pub mod locale;
+pub mod notice;
+pub mod purpose;
+pub mod region;
+pub mod taxonomy;
+
+use std::collections::HashMap;
+
+pub use jurisdiction::{Jurisdiction, Jurisdictions, Period};
+pub use load::{load, PolicyError, PolicyIssue};
+pub use notice::{Notice, Notices};
+pub use purpose::{Basis, Purpose};
+pub use region::Region;
+pub use taxonomy::Taxonomy;
+
+/// Everything loaded from `policies/`, immutable once built.
+#[derive(Debug, Clone)]
+pub struct Policies {
+    purposes: Vec<Purpose>,
+    by_key: HashMap<String, usize>,
+    pub jurisdictions: Jurisdictions,
+    pub taxonomy: Taxonomy,
+    pub notices: Notices,
+    /// A digest of the files: which revision of the policies a decision was made under.
+    pub revision: String,
+}
+
+impl Policies {
+    fn new(
+        purposes: Vec<Purpose>,
+        jurisdictions: Jurisdictions,
+        taxonomy: Taxonomy,
+        notices: Notices,
+        revision: String,
+    ) -> Self {
+        let by_key = purposes
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.key.clone(), i))
+            .collect();
+        Self {
+            purposes,
+            by_key,
+            jurisdictions,
+            taxonomy,
+            notices,
+            revision,
+        }
+    }
+
+    /// Purposes in the order the file declares them.
+    pub fn purposes(&self) -> &[Purpose] {
+        &self.purposes
+    }
+
+    pub fn purpose(&self, key: &str) -> Option<&Purpose> {
+        self.by_key.get(key).map(|i| &self.purposes[*i])
+    }
+
+    /// Locales that purpose texts are written in, for `Accept-Language` negotiation.
+    pub fn text_locales(&self) -> Vec<&str> {
+        let mut locales: Vec<&str> = self
+            .purposes
+            .iter()
+            .flat_map(|p| p.name.locales())
+            .collect();
+        locales.sort_unstable();
+        locales.dedup();
+        locales
+    }
+}
+
+#[cfg(test)]
+mod tests;

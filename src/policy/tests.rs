@@ -1,0 +1,323 @@
+//! The shipped policies load; each kind of mistake is refused with file, line and field.
+
+use std::path::{Path, PathBuf};
+
+use super::*;
+
+fn shipped_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")
+}
+
+/// A copy of the shipped policies with one file's text replaced.
+fn with_edit(
+    file: &str,
+    edit: impl FnOnce(String) -> String,
+) -> (tempfile::TempDir, Result<Policies, PolicyError>) {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&shipped_dir(), dir.path());
+    let path = dir.path().join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    std::fs::write(&path, edit(text)).unwrap();
+    let result = load(dir.path());
+    (dir, result)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// The single issue of a failed load.
+fn only_issue(result: Result<Policies, PolicyError>) -> PolicyIssue {
+    let err = result.expect_err("the edited policies must be refused");
+    assert_eq!(err.issues.len(), 1, "{err}");
+    err.issues.into_iter().next().unwrap()
+}
+
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines().position(|l| l.contains(needle)).expect(needle) + 1
+}
+
+#[test]
+fn the_shipped_policies_load() {
+    let policies = load(&shipped_dir()).unwrap();
+    for key in [
+        "essential",
+        "analytics",
+        "personalize.product_recommendations",
+        "personalize.content",
+        "marketing.email",
+        "marketing.sms",
+        "marketing.push",
+        "sale_and_sharing",
+        "advertising.targeted",
+        "functional.service.improve.feedback_surveys",
+    ] {
+        assert!(policies.purpose(key).is_some(), "{key}");
+    }
+    let de = policies
+        .jurisdictions
+        .for_region(&Region::parse("DE").unwrap());
+    assert_eq!(de.key, "eea");
+    assert_eq!(de.dsar_response, Period::Months(1));
+    let ca = policies
+        .jurisdictions
+        .for_region(&Region::parse("US-CA").unwrap());
+    assert_eq!((ca.key.as_str(), ca.minor_age), ("us_ca", Some(16)));
+    let ct = Region::parse("US-CT").unwrap();
+    assert_eq!(
+        policies.jurisdictions.for_region(&ct).minor_age_in(&ct),
+        Some(18)
+    );
+    assert_eq!(
+        policies
+            .jurisdictions
+            .for_region(&Region::parse("US-WA").unwrap())
+            .key,
+        "us_other"
+    );
+    assert_eq!(
+        policies
+            .jurisdictions
+            .for_region(&Region::parse("GB").unwrap())
+            .key,
+        "uk"
+    );
+    assert_eq!(
+        policies
+            .jurisdictions
+            .for_region(&Region::parse("JP").unwrap())
+            .key,
+        "default"
+    );
+    assert_eq!(policies.text_locales(), ["ar", "en"]);
+    assert!(policies.notices.for_locale("ar").is_some());
+    assert_eq!(policies.revision.len(), 12);
+}
+
+#[test]
+fn every_eea_country_is_in_the_eea() {
+    let policies = load(&shipped_dir()).unwrap();
+    let eea =
+        "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE IS LI NO";
+    for code in eea.split(' ') {
+        let j = policies
+            .jurisdictions
+            .for_region(&Region::parse(code).unwrap());
+        assert_eq!(j.key, "eea", "{code}");
+    }
+}
+
+#[test]
+fn unknown_basis_names_file_line_and_field() {
+    let (_dir, result) = with_edit("purposes.toml", |t| {
+        t.replacen(r#"key = "analytics""#, "key = \"analytics\"\n# edited", 1)
+            .replacen(
+                r#"eea = "opt_in", uk = "opt_in", us_ca = "opt_out""#,
+                r#"eea = "opt-in", uk = "opt_in", us_ca = "opt_out""#,
+                1,
+            )
+    });
+    let issue = only_issue(result);
+    assert!(issue.file.ends_with("purposes.toml"), "{issue}");
+    assert!(issue.field.ends_with("basis.eea"), "{issue}");
+    assert!(issue.message.contains("unknown basis `opt-in`"), "{issue}");
+    let text = std::fs::read_to_string(shipped_dir().join("purposes.toml")).unwrap();
+    // The first opt_in-in-eea purpose in the file is analytics; the edit added one line.
+    let analytics_basis = text
+        .lines()
+        .enumerate()
+        .skip_while(|(_, l)| !l.contains(r#"key = "analytics""#))
+        .find(|(_, l)| l.starts_with("basis"))
+        .unwrap()
+        .0
+        + 2;
+    assert_eq!(issue.line, Some(analytics_basis), "{issue}");
+}
+
+#[test]
+fn duplicate_purpose_key() {
+    let (_dir, result) = with_edit("purposes.toml", |t| {
+        format!("{t}\n[[purpose]]\nkey = \"analytics\"\nversion = 1\nname = {{ en = \"Again\" }}\nbasis = {{ default = \"opt_in\" }}\n")
+    });
+    let issue = only_issue(result);
+    assert!(
+        issue.message.contains("duplicate purpose `analytics`"),
+        "{issue}"
+    );
+    let text = std::fs::read_to_string(shipped_dir().join("purposes.toml")).unwrap();
+    assert_eq!(issue.line, Some(text.lines().count() + 3), "{issue}");
+}
+
+#[test]
+fn missing_parent_purpose() {
+    let (_dir, result) = with_edit("purposes.toml", |t| {
+        format!("{t}\n[[purpose]]\nkey = \"research.studies\"\nversion = 1\nname = {{ en = \"Studies\" }}\nbasis = {{ default = \"opt_in\" }}\n")
+    });
+    let issue = only_issue(result);
+    assert!(
+        issue
+            .message
+            .contains("parent purpose `research` is not declared"),
+        "{issue}"
+    );
+    assert!(issue.field.contains("research.studies"), "{issue}");
+}
+
+#[test]
+fn category_not_in_taxonomy() {
+    let (_dir, result) = with_edit("purposes.toml", |t| {
+        t.replacen(
+            "\"user.device.push_token\"",
+            "\"user.device.push_tokens\"",
+            1,
+        )
+    });
+    let issue = only_issue(result);
+    assert!(
+        issue
+            .message
+            .contains("`user.device.push_tokens` is not in the taxonomy"),
+        "{issue}"
+    );
+    assert!(
+        issue.field.contains("marketing.push") && issue.field.contains("data_categories[0]"),
+        "{issue}"
+    );
+    let text = std::fs::read_to_string(shipped_dir().join("purposes.toml")).unwrap();
+    assert_eq!(
+        issue.line,
+        Some(line_of(&text, "user.device.push_token")),
+        "{issue}"
+    );
+}
+
+#[test]
+fn basis_without_default() {
+    let (_dir, result) = with_edit("purposes.toml", |t| {
+        t.replacen(
+            "basis = { default = \"opt_in\" }",
+            "basis = { eea = \"opt_in\" }",
+            1,
+        )
+    });
+    let issue = only_issue(result);
+    assert!(
+        issue.field.contains("marketing.sms") && issue.field.ends_with("basis"),
+        "{issue}"
+    );
+    assert!(issue.message.contains("missing `default`"), "{issue}");
+}
+
+#[test]
+fn basis_for_an_unknown_jurisdiction() {
+    let (_dir, result) = with_edit("purposes.toml", |t| {
+        t.replacen(
+            "basis = { default = \"opt_in\" }",
+            "basis = { mars = \"opt_in\", default = \"opt_in\" }",
+            1,
+        )
+    });
+    let issue = only_issue(result);
+    assert!(
+        issue.message.contains("unknown jurisdiction `mars`"),
+        "{issue}"
+    );
+}
+
+#[test]
+fn jurisdictions_without_a_default() {
+    let (_dir, result) = with_edit("jurisdictions.toml", |t| {
+        t.replacen("default = \"default\"", "", 1)
+    });
+    let issue = only_issue(result);
+    assert!(issue.file.ends_with("jurisdictions.toml"), "{issue}");
+    assert_eq!(issue.field, "default");
+}
+
+#[test]
+fn a_region_in_two_jurisdictions_or_not_a_region() {
+    let (_dir, result) = with_edit("jurisdictions.toml", |t| {
+        t.replacen("regions = [\"GB\"]", "regions = [\"GB\", \"DE\"]", 1)
+    });
+    let issue = only_issue(result);
+    assert!(
+        issue.message.contains("already in jurisdiction `eea`"),
+        "{issue}"
+    );
+    let (_dir, result) = with_edit("jurisdictions.toml", |t| {
+        t.replacen("regions = [\"GB\"]", "regions = [\"UK\"]", 1)
+    });
+    let issue = only_issue(result);
+    assert!(
+        issue.field.ends_with("regions[0]") && issue.message.contains("GB"),
+        "{issue}"
+    );
+}
+
+#[test]
+fn unknown_field_and_syntax_errors_name_the_line() {
+    let (_dir, result) = with_edit("purposes.toml", |t| {
+        t.replacen("gpc = true", "gcp = true", 1)
+    });
+    let issue = only_issue(result);
+    assert!(issue.message.contains("unknown field `gcp`"), "{issue}");
+    let text = std::fs::read_to_string(shipped_dir().join("purposes.toml")).unwrap();
+    assert_eq!(issue.line, Some(line_of(&text, "gpc = true")), "{issue}");
+
+    let (_dir, result) = with_edit("data_categories.toml", |t| format!("{t}\n[[category]\n"));
+    let issue = only_issue(result);
+    assert!(issue.file.ends_with("data_categories.toml"), "{issue}");
+    assert!(issue.line.is_some(), "{issue}");
+}
+
+#[test]
+fn taxonomy_needs_parents() {
+    let (_dir, result) = with_edit("data_categories.toml", |t| {
+        format!("{t}\n[[category]]\nkey = \"system.logs\"\nname = \"Logs\"\n")
+    });
+    let issue = only_issue(result);
+    assert!(
+        issue.message.contains("parent category `system`"),
+        "{issue}"
+    );
+}
+
+#[test]
+fn english_notice_and_texts_are_required() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&shipped_dir(), dir.path());
+    std::fs::remove_file(dir.path().join("notices/en.md")).unwrap();
+    let issue = only_issue(load(dir.path()));
+    assert!(issue.message.contains("English notice"), "{issue}");
+
+    let (_dir, result) = with_edit("purposes.toml", |t| {
+        t.replacen("name = { en = \"Analytics\", ", "name = { ", 1)
+    });
+    let issue = only_issue(result);
+    assert!(
+        issue.field.contains("analytics") && issue.field.ends_with("name"),
+        "{issue}"
+    );
+}
+
+#[test]
+fn all_problems_are_reported_at_once() {
+    let (_dir, result) = with_edit("purposes.toml", |t| {
+        t.replacen("version = 1", "version = 0", 1).replacen(
+            "consent_ttl_days = 730",
+            "consent_ttl_days = -3",
+            1,
+        )
+    });
+    let err = result.unwrap_err();
+    assert!(err.issues.len() >= 2, "{err}");
+}

@@ -1,0 +1,219 @@
+//! The database: one connection type over SQLite and PostgreSQL, a pool, the embedded
+//! migrations, and the one way handlers run blocking queries.
+
+mod connection;
+pub mod schema;
+
+use std::path::Path;
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
+use diesel::pg::PgConnection;
+use diesel::{Connection, RunQueryDsl};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+pub use connection::{ConnectionManager, DatabaseUrl, DbConnection, Pool, PooledConnection};
+
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("database configuration: {0}")]
+    Config(String),
+    #[error("cannot connect to the database at {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error("no database connection available")]
+    PoolExhausted(#[source] diesel::r2d2::PoolError),
+    #[error("migrations failed: {0}")]
+    Migration(String),
+    #[error("database query failed")]
+    Query(#[from] diesel::result::Error),
+    #[error("the database task was cancelled")]
+    Cancelled,
+}
+
+impl StorageError {
+    /// Whether the database, rather than the request, is at fault right now.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            Self::Unreachable { .. } | Self::PoolExhausted(_) | Self::Cancelled
+        ) || matches!(
+            self,
+            Self::Query(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::ClosedConnection,
+                _
+            ))
+        )
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    pub max_size: u32,
+    pub acquire_timeout: Duration,
+    pub busy_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_size: 16,
+            acquire_timeout: Duration::from_secs(5),
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The pool and what it was built from; cheap to clone.
+#[derive(Clone)]
+pub struct Database {
+    pool: Pool,
+    url: DatabaseUrl,
+}
+
+impl Database {
+    /// Connects (creating the SQLite file and its folder if needed), applies pending
+    /// migrations, and builds the pool. An unreachable server is an error, not a panic.
+    pub fn open(url: &DatabaseUrl, settings: &PoolSettings) -> Result<Self, StorageError> {
+        migrate(url, settings)?;
+        let manager = ConnectionManager::new(url.clone(), settings.busy_timeout);
+        let max_size = match url {
+            // One writer at a time anyway; a few readers beside it.
+            DatabaseUrl::Sqlite(_) => settings.max_size.min(8),
+            DatabaseUrl::Postgres(_) => settings.max_size,
+        };
+        let pool = diesel::r2d2::Pool::builder()
+            .max_size(max_size)
+            .min_idle(Some(1))
+            .connection_timeout(settings.acquire_timeout)
+            .build(manager)
+            .map_err(|e| StorageError::Unreachable {
+                url: url.redacted(),
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
+            pool,
+            url: url.clone(),
+        })
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        self.url.backend_name()
+    }
+
+    pub fn pool_state(&self) -> PoolState {
+        let state = self.pool.state();
+        PoolState {
+            max: self.pool.max_size(),
+            open: state.connections,
+            idle: state.idle_connections,
+        }
+    }
+
+    /// Runs blocking database work on the blocking thread pool, never on an async worker.
+    pub async fn run<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StorageError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        actix_web::rt::task::spawn_blocking(move || {
+            let mut conn = pool.get().map_err(StorageError::PoolExhausted)?;
+            work(&mut conn)
+        })
+        .await
+        .map_err(|_| StorageError::Cancelled)?
+    }
+
+    /// A cheap round trip, for readiness.
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        self.run(|conn| {
+            diesel::sql_query("SELECT 1").execute(conn)?;
+            Ok::<_, StorageError>(())
+        })
+        .await
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct PoolState {
+    pub max: u32,
+    pub open: u32,
+    pub idle: u32,
+}
+
+/// A write transaction. On SQLite it takes the write lock at `BEGIN` (IMMEDIATE), so
+/// two writers queue on the busy timeout instead of failing when a read lock cannot be
+/// upgraded; on PostgreSQL it is an ordinary transaction.
+pub fn write_transaction<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<StorageError>,
+{
+    let begin = match conn {
+        DbConnection::Sqlite(c) => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")
+        }
+        DbConnection::Postgres(c) => AnsiTransactionManager::begin_transaction(c),
+    };
+    begin.map_err(StorageError::from)?;
+    match work(conn) {
+        Ok(value) => {
+            <DbConnection as Connection>::TransactionManager::commit_transaction(conn)
+                .map_err(StorageError::from)?;
+            Ok(value)
+        }
+        Err(err) => {
+            // The original error matters more than a failed rollback; a broken
+            // connection is discarded by the pool.
+            let _ = <DbConnection as Connection>::TransactionManager::rollback_transaction(conn);
+            Err(err)
+        }
+    }
+}
+
+/// Applies pending migrations on a connection of its own. Creates the SQLite folder.
+pub fn migrate(url: &DatabaseUrl, settings: &PoolSettings) -> Result<Vec<String>, StorageError> {
+    let unreachable = |reason: String| StorageError::Unreachable {
+        url: url.redacted(),
+        reason,
+    };
+    let applied = match url {
+        DatabaseUrl::Postgres(u) => {
+            let mut conn = PgConnection::establish(u).map_err(|e| unreachable(e.to_string()))?;
+            run_migrations(&mut conn, POSTGRES_MIGRATIONS)?
+        }
+        DatabaseUrl::Sqlite(path) => {
+            if let Some(parent) = Path::new(path).parent() {
+                if !parent.as_os_str().is_empty() {
+                    std::fs::create_dir_all(parent).map_err(|e| unreachable(e.to_string()))?;
+                }
+            }
+            let mut conn = connection::establish_sqlite(path, settings.busy_timeout)
+                .map_err(|e| unreachable(e.to_string()))?;
+            // WAL once per database file: readers never wait for the writer.
+            diesel::connection::SimpleConnection::batch_execute(
+                &mut conn,
+                "PRAGMA journal_mode = WAL;",
+            )?;
+            run_migrations(&mut conn, SQLITE_MIGRATIONS)?
+        }
+    };
+    Ok(applied)
+}
+
+fn run_migrations<C>(
+    conn: &mut C,
+    migrations: EmbeddedMigrations,
+) -> Result<Vec<String>, StorageError>
+where
+    C: MigrationHarness<C::Backend> + Connection,
+{
+    let applied = conn
+        .run_pending_migrations(migrations)
+        .map_err(|e| StorageError::Migration(e.to_string()))?;
+    Ok(applied.iter().map(|v| v.to_string()).collect())
+}
