@@ -1,5 +1,13 @@
 //! Consentry: consents and data-use preferences, the gate other services ask before
 //! they personalize, surveys, and the audit log that proves it all.
 
+pub mod audit;
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod consent;
+pub mod http;
 pub mod policy;
 pub mod storage;
+pub mod telemetry;

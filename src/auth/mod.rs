@@ -1,0 +1,175 @@
+//! Who is calling and what they may do: JWT verification, roles, the extractor handlers
+//! use, and the service's keys with their JWKS.
+
+pub mod handlers;
+pub mod keys;
+pub mod token;
+
+use std::future::{ready, Ready};
+use std::sync::Arc;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::clock::SharedClock;
+use crate::config::JwtSettings;
+pub use keys::KeyRing;
+pub use token::{AcceptedAlgorithms, Principal};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Compliance,
+    Service,
+    /// A customer; the token's `sub` is their subject id.
+    Subject,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Admin, Role::Compliance, Role::Service, Role::Subject];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Compliance => "compliance",
+            Role::Service => "service",
+            Role::Subject => "subject",
+        }
+    }
+
+    pub fn parse(input: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == input)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// No usable credentials: 401.
+    #[error("{0}")]
+    Invalid(String),
+    /// Authenticated, but the role may not: 403.
+    #[error("{0}")]
+    Forbidden(String),
+    /// A customer reaching for someone else's data: answered exactly like a subject
+    /// that does not exist.
+    #[error("not found")]
+    Hidden,
+}
+
+/// What verifying a request needs; shared by every worker.
+pub struct Authenticator {
+    pub keys: Arc<KeyRing>,
+    pub settings: JwtSettings,
+    pub clock: SharedClock,
+}
+
+impl Principal {
+    /// 403 unless the caller has one of `roles`.
+    pub fn require(&self, roles: &[Role]) -> Result<(), AuthError> {
+        if roles.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(AuthError::Forbidden(format!(
+                "the `{}` role may not do this (allowed: {})",
+                self.role.as_str(),
+                roles
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )))
+        }
+    }
+
+    /// Whether the caller may reach this subject's data: one of `roles`, or the subject
+    /// themself when `subject_may` is set. A customer asking for another id gets
+    /// `Hidden`, which handlers answer only after doing the same lookup as for a real
+    /// subject, so that body and timing match a subject that does not exist.
+    pub fn subject_access(
+        &self,
+        roles: &[Role],
+        subject_may: bool,
+        subject_id: &str,
+    ) -> SubjectAccess {
+        if self.role == Role::Subject && subject_may {
+            if self.sub.as_deref() == Some(subject_id) {
+                SubjectAccess::Granted
+            } else {
+                SubjectAccess::Hidden
+            }
+        } else if roles.contains(&self.role) {
+            SubjectAccess::Granted
+        } else {
+            let mut allowed: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+            if subject_may {
+                allowed.push("the subject");
+            }
+            SubjectAccess::Denied(format!(
+                "the `{}` role may not do this (allowed: {})",
+                self.role.as_str(),
+                allowed.join(", ")
+            ))
+        }
+    }
+
+    /// Who to record as the actor in the audit log.
+    pub fn actor_id(&self) -> Option<&str> {
+        self.sub.as_deref()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubjectAccess {
+    Granted,
+    Hidden,
+    Denied(String),
+}
+
+impl SubjectAccess {
+    /// 403 now for a role that may not; `Hidden` is resolved by the handler after its lookup.
+    pub fn check_role(&self) -> Result<(), AuthError> {
+        match self {
+            SubjectAccess::Denied(reason) => Err(AuthError::Forbidden(reason.clone())),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn is_hidden(&self) -> bool {
+        matches!(self, SubjectAccess::Hidden)
+    }
+}
+
+impl FromRequest for Principal {
+    type Error = crate::http::ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(req).map_err(Into::into))
+    }
+}
+
+fn authenticate(req: &HttpRequest) -> Result<Principal, AuthError> {
+    let auth = req
+        .app_data::<web::Data<Authenticator>>()
+        .ok_or_else(|| AuthError::Invalid("authentication is not configured".into()))?;
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| AuthError::Invalid("send `Authorization: Bearer <token>`".into()))?
+        .to_str()
+        .map_err(|_| AuthError::Invalid("the Authorization header is not readable".into()))?;
+    let token = value
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| AuthError::Invalid("the Authorization scheme must be `Bearer`".into()))?;
+    token::verify(token, &auth.keys, &auth.settings, auth.clock.now())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,164 @@
+//! The `consentry` command: `serve` (the default), `migrate`, `token`, `policies check`,
+//! `keys rotate`, `openapi`.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use chrono::TimeDelta;
+use clap::{Parser, Subcommand};
+use serde_json::json;
+
+use crate::audit::{self, Actor, AuditEntry};
+use crate::auth::{keys, token, KeyRing, Role};
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, Settings};
+use crate::http::{openapi_document, Application};
+use crate::storage::{self, Database, StorageError};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "consentry",
+    version,
+    about = "Consents, the consent gate, surveys and a tamper-evident audit log.",
+    long_about = "Consents, the consent gate, surveys and a tamper-evident audit log.\n\n\
+        Every setting below can be given as a flag or as the CONSENTRY_* environment variable \
+        shown beside it; with none, `consentry` serves on 127.0.0.1:8080 with an embedded SQLite \
+        database under ./data."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub settings: Settings,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print a bearer token this server accepts (same data folder and issuer).
+    Token {
+        /// admin, compliance, service or subject.
+        #[arg(long)]
+        role: String,
+        /// The subject id for the subject role; the caller's name for the others.
+        #[arg(long)]
+        sub: Option<String>,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: i64,
+    },
+    /// Policy files.
+    #[command(subcommand)]
+    Policies(PoliciesCommand),
+    /// Signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PoliciesCommand {
+    /// Load and check the policy files without serving; exit 1 naming each problem.
+    Check,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Add a new signing key; it signs from the next start, older keys keep verifying.
+    Rotate,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let Cli { settings, command } = cli;
+    crate::telemetry::init(&settings.log, settings.log_format);
+    let config = settings.into_config()?;
+    match command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config),
+        Command::Migrate => {
+            let applied = storage::migrate(&config.database_url, &config.pool)?;
+            println!(
+                "{}: {} migration(s) applied",
+                config.database_url.redacted(),
+                applied.len()
+            );
+            Ok(())
+        }
+        Command::Token { role, sub, ttl } => mint_token(&config, &role, sub, ttl),
+        Command::Policies(PoliciesCommand::Check) => {
+            let policies = crate::policy::load(&config.policies_dir)?;
+            println!(
+                "{}: ok — {} purposes, {} jurisdictions, {} data categories, notices in {} (revision {})",
+                config.policies_dir.display(),
+                policies.purposes().len(),
+                policies.jurisdictions.iter().count(),
+                policies.taxonomy.iter().count(),
+                policies.notices.locales().collect::<Vec<_>>().join(", "),
+                policies.revision
+            );
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Rotate) => {
+            let kid = keys::rotate(&config.data_dir, SystemClock.now())?;
+            println!("{kid}");
+            Ok(())
+        }
+        Command::Openapi => {
+            println!("{}", serde_json::to_string_pretty(&openapi_document())?);
+            Ok(())
+        }
+    }
+}
+
+fn serve(config: Config) -> anyhow::Result<()> {
+    actix_web::rt::System::new().block_on(async move {
+        let backend = config.database_url.backend_name();
+        let app = Application::build(config, Arc::new(SystemClock)).await?;
+        tracing::info!(port = app.port(), backend, "consentry is serving");
+        app.run_until_stopped().await.context("serving")
+    })
+}
+
+/// Mints a token and records that it was minted (role, id and expiry, never the token).
+fn mint_token(config: &Config, role: &str, sub: Option<String>, ttl: i64) -> anyhow::Result<()> {
+    let role = Role::parse(role).with_context(|| {
+        format!("--role must be one of admin, compliance, service, subject (got `{role}`)")
+    })?;
+    anyhow::ensure!(ttl > 0, "--ttl must be a positive number of seconds");
+    let now = SystemClock.now();
+    let keys =
+        KeyRing::load_or_generate(&config.data_dir, config.signing_key_file.as_deref(), now)?;
+    let minted = token::mint(&keys, &config.jwt, role, sub, TimeDelta::seconds(ttl), now)?;
+    let db = Database::open(&config.database_url, &config.pool)?;
+    let claims = minted.claims.clone();
+    actix_web::rt::System::new().block_on(db.run(move |conn| {
+        audit::record(
+            conn,
+            AuditEntry {
+                actor: &Actor::operator(),
+                action: "token.minted",
+                subject_id: (role == Role::Subject).then_some(claims.sub.as_deref()).flatten(),
+                payload: json!({"role": claims.role, "jti": claims.jti, "exp": claims.exp, "sub": claims.sub}),
+                at: now,
+            },
+        )?;
+        Ok::<_, StorageError>(())
+    }))?;
+    println!("{}", minted.token);
+    Ok(())
+}

@@ -1,0 +1,212 @@
+//! Settings, from `CONSENTRY_*` environment variables (or flags), each with a safe default.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::auth::AcceptedAlgorithms;
+use crate::storage::{DatabaseUrl, PoolSettings};
+
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Address and port to listen on.
+    #[arg(
+        long,
+        env = "CONSENTRY_BIND",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub bind: SocketAddr,
+
+    /// `sqlite://PATH` (embedded) or `postgres://USER@HOST/DB`.
+    #[arg(
+        long,
+        env = "CONSENTRY_DATABASE_URL",
+        default_value = "sqlite://./data/consentry.db",
+        global = true
+    )]
+    pub database_url: String,
+
+    /// Folder for keys and the SQLite file (created with owner-only rights).
+    #[arg(
+        long,
+        env = "CONSENTRY_DATA_DIR",
+        default_value = "./data",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+
+    /// Folder of the policy files (purposes, jurisdictions, categories, notices).
+    #[arg(
+        long,
+        env = "CONSENTRY_POLICIES_DIR",
+        default_value = "./policies",
+        global = true
+    )]
+    pub policies_dir: PathBuf,
+
+    /// Log filter, e.g. `info` or `consentry=debug,actix_web=info`.
+    #[arg(long, env = "CONSENTRY_LOG", default_value = "info", global = true)]
+    pub log: String,
+
+    /// Log format: `text` or `json`.
+    #[arg(
+        long,
+        env = "CONSENTRY_LOG_FORMAT",
+        default_value = "text",
+        global = true
+    )]
+    pub log_format: LogFormat,
+
+    /// `iss` that tokens must carry and that minted tokens get.
+    #[arg(
+        long,
+        env = "CONSENTRY_JWT_ISSUER",
+        default_value = "consentry",
+        global = true
+    )]
+    pub jwt_issuer: String,
+
+    /// `aud` that tokens must carry and that minted tokens get.
+    #[arg(
+        long,
+        env = "CONSENTRY_JWT_AUDIENCE",
+        default_value = "consentry",
+        global = true
+    )]
+    pub jwt_audience: String,
+
+    /// Comma-separated JWT algorithms accepted: `EdDSA` (the service's keys) and/or
+    /// `HS256`, `HS384`, `HS512` (with CONSENTRY_JWT_HMAC_SECRET). Never `none`.
+    #[arg(
+        long,
+        env = "CONSENTRY_JWT_ALGORITHMS",
+        default_value = "EdDSA",
+        global = true
+    )]
+    pub jwt_algorithms: String,
+
+    /// Shared secret for HS* tokens, at least 32 bytes; only used if an HS algorithm is accepted.
+    #[arg(
+        long,
+        env = "CONSENTRY_JWT_HMAC_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    pub jwt_hmac_secret: Option<String>,
+
+    /// Clock skew tolerated on `exp` and `nbf`, in seconds.
+    #[arg(
+        long,
+        env = "CONSENTRY_JWT_LEEWAY_SECONDS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub jwt_leeway_seconds: u64,
+
+    /// A PKCS#8 Ed25519 private key (PEM or DER) to sign with instead of generated keys.
+    #[arg(long, env = "CONSENTRY_SIGNING_KEY_FILE", global = true)]
+    pub signing_key_file: Option<PathBuf>,
+
+    /// Largest request body accepted, in bytes.
+    #[arg(
+        long,
+        env = "CONSENTRY_MAX_BODY_BYTES",
+        default_value_t = 262_144,
+        global = true
+    )]
+    pub max_body_bytes: usize,
+
+    /// Database connections in the pool (SQLite uses at most 8).
+    #[arg(
+        long,
+        env = "CONSENTRY_DB_POOL_SIZE",
+        default_value_t = 16,
+        global = true
+    )]
+    pub db_pool_size: u32,
+
+    /// How long a request waits for a database connection or lock before a 503, in ms.
+    #[arg(
+        long,
+        env = "CONSENTRY_DB_TIMEOUT_MS",
+        default_value_t = 5000,
+        global = true
+    )]
+    pub db_timeout_ms: u64,
+
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "CONSENTRY_WORKERS", global = true)]
+    pub workers: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Checked configuration the app runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind: SocketAddr,
+    pub database_url: DatabaseUrl,
+    pub data_dir: PathBuf,
+    pub policies_dir: PathBuf,
+    pub jwt: JwtSettings,
+    pub signing_key_file: Option<PathBuf>,
+    pub max_body_bytes: usize,
+    pub pool: PoolSettings,
+    pub workers: Option<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct JwtSettings {
+    pub issuer: String,
+    pub audience: String,
+    pub algorithms: AcceptedAlgorithms,
+    pub hmac_secret: Option<String>,
+    pub leeway: Duration,
+}
+
+impl Settings {
+    pub fn into_config(self) -> anyhow::Result<Config> {
+        let database_url = DatabaseUrl::parse(&self.database_url)?;
+        let algorithms = AcceptedAlgorithms::parse(&self.jwt_algorithms)?;
+        if algorithms.accepts_hmac() {
+            match &self.jwt_hmac_secret {
+                Some(secret) if secret.len() >= 32 => {}
+                _ => anyhow::bail!(
+                    "CONSENTRY_JWT_ALGORITHMS accepts an HS algorithm: set CONSENTRY_JWT_HMAC_SECRET to at least 32 bytes"
+                ),
+            }
+        }
+        if self.max_body_bytes == 0 {
+            anyhow::bail!("CONSENTRY_MAX_BODY_BYTES must be positive");
+        }
+        let timeout = Duration::from_millis(self.db_timeout_ms.max(1));
+        Ok(Config {
+            bind: self.bind,
+            database_url,
+            data_dir: self.data_dir,
+            policies_dir: self.policies_dir,
+            jwt: JwtSettings {
+                issuer: self.jwt_issuer,
+                audience: self.jwt_audience,
+                algorithms,
+                hmac_secret: self.jwt_hmac_secret,
+                leeway: Duration::from_secs(self.jwt_leeway_seconds),
+            },
+            signing_key_file: self.signing_key_file,
+            max_body_bytes: self.max_body_bytes,
+            pool: PoolSettings {
+                max_size: self.db_pool_size.max(1),
+                acquire_timeout: timeout,
+                busy_timeout: timeout,
+            },
+            workers: self.workers,
+        })
+    }
+}

@@ -1,0 +1,172 @@
+//! A data subject: an opaque id, where they live (which decides the law), their locale
+//! and, if known, their birth year (which decides whether they are a minor).
+
+use std::fmt;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+
+use crate::policy::{Policies, Region};
+use crate::storage::schema::subjects;
+use crate::storage::{DbConnection, StorageError};
+
+/// An opaque subject id: 1–128 characters, none of them control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SubjectId(String);
+
+impl SubjectId {
+    pub const MAX_CHARS: usize = 128;
+
+    pub fn parse(input: &str) -> Result<Self, String> {
+        let count = input.chars().count();
+        if count == 0 || count > Self::MAX_CHARS {
+            return Err(format!("must be 1 to {} characters", Self::MAX_CHARS));
+        }
+        if input.chars().any(char::is_control) {
+            return Err("must be printable (no control characters)".into());
+        }
+        if input.trim().is_empty() {
+            return Err("must not be blank".into());
+        }
+        Ok(Self(input.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SubjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = subjects)]
+struct SubjectRow {
+    id: String,
+    region: String,
+    locale: Option<String>,
+    birth_year: Option<i32>,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject {
+    pub id: SubjectId,
+    pub region: Region,
+    pub locale: Option<String>,
+    pub birth_year: Option<i32>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Subject {
+    /// The jurisdiction key for the subject's region.
+    pub fn jurisdiction<'p>(&self, policies: &'p Policies) -> &'p str {
+        &policies.jurisdictions.for_region(&self.region).key
+    }
+}
+
+impl TryFrom<SubjectRow> for Subject {
+    type Error = StorageError;
+
+    fn try_from(row: SubjectRow) -> Result<Self, StorageError> {
+        // Rows were checked on the way in; a bad one means the database was edited.
+        let corrupt = |what: String| {
+            StorageError::Query(diesel::result::Error::DeserializationError(what.into()))
+        };
+        Ok(Self {
+            id: SubjectId::parse(&row.id).map_err(corrupt)?,
+            region: Region::parse(&row.region).map_err(corrupt)?,
+            locale: row.locale,
+            birth_year: row.birth_year,
+            created_at: row.created_at.and_utc(),
+            updated_at: row.updated_at.and_utc(),
+        })
+    }
+}
+
+/// What a caller may set on a subject.
+#[derive(Debug, Clone)]
+pub struct SubjectChanges {
+    pub region: Region,
+    pub locale: Option<String>,
+    pub birth_year: Option<i32>,
+}
+
+pub fn find(conn: &mut DbConnection, id: &SubjectId) -> Result<Option<Subject>, StorageError> {
+    subjects::table
+        .find(id.as_str())
+        .select(SubjectRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(Subject::try_from)
+        .transpose()
+}
+
+/// Creates the subject or replaces its settable fields; says whether it was created.
+/// Call inside a write transaction.
+pub fn upsert(
+    conn: &mut DbConnection,
+    id: &SubjectId,
+    changes: &SubjectChanges,
+    now: DateTime<Utc>,
+) -> Result<(Subject, bool), StorageError> {
+    let now = now.naive_utc();
+    let row = SubjectRow {
+        id: id.as_str().to_owned(),
+        region: changes.region.as_str().to_owned(),
+        locale: changes.locale.clone(),
+        birth_year: changes.birth_year,
+        created_at: now,
+        updated_at: now,
+    };
+    // Insert-if-absent is dialect SQL: the one place per query that matches on the backend.
+    let inserted = match conn {
+        DbConnection::Postgres(c) => diesel::insert_into(subjects::table)
+            .values(&row)
+            .on_conflict_do_nothing()
+            .execute(c)?,
+        DbConnection::Sqlite(c) => diesel::insert_into(subjects::table)
+            .values(&row)
+            .on_conflict_do_nothing()
+            .execute(c)?,
+    };
+    if inserted == 0 {
+        diesel::update(subjects::table.find(id.as_str()))
+            .set((
+                subjects::region.eq(&row.region),
+                subjects::locale.eq(&row.locale),
+                subjects::birth_year.eq(row.birth_year),
+                subjects::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+    }
+    let subject = find(conn, id)?.ok_or(StorageError::Query(diesel::result::Error::NotFound))?;
+    Ok((subject, inserted == 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subject_ids_are_opaque_but_printable() {
+        for good in [
+            "alice",
+            "7f3c-uuid",
+            "user@example.com",
+            "عميل-١",
+            "a b",
+            &"x".repeat(128),
+        ] {
+            assert!(SubjectId::parse(good).is_ok(), "{good}");
+        }
+        for bad in ["", " ", "a\nb", "tab\there", "\u{0}", &"x".repeat(129)] {
+            assert!(SubjectId::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}

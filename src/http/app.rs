@@ -1,0 +1,145 @@
+//! Builds the app: loads policies and keys, opens the database, binds the listener.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpResponse, HttpServer};
+use anyhow::Context;
+use utoipa::OpenApi;
+use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_actix_web::AppExt;
+use utoipa_swagger_ui::SwaggerUi;
+
+use super::extract::{path_error, query_error, BodyLimit};
+use super::observe::{observe, Metrics};
+use super::openapi::ApiDoc;
+use super::problem::ApiError;
+use crate::auth::{Authenticator, KeyRing};
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::policy::Policies;
+use crate::storage::Database;
+
+/// What every handler can reach.
+pub struct AppState {
+    pub db: Database,
+    pub policies: Arc<Policies>,
+    pub clock: SharedClock,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Every documented endpoint. Registered with `.service()` so that utoipa collects it.
+fn api(cfg: &mut ServiceConfig) {
+    use super::health;
+    use crate::{auth, consent, policy};
+    cfg.service(health::healthz)
+        .service(health::readyz)
+        .service(health::metrics)
+        .service(auth::handlers::jwks)
+        .service(policy::handlers::list_purposes)
+        .service(consent::handlers::put_subject)
+        .service(consent::handlers::get_subject);
+}
+
+/// The OpenAPI document the server serves, built without starting it.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(api)
+        .split_for_parts()
+        .1
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    pub keys: Arc<KeyRing>,
+    pub policies: Arc<Policies>,
+    pub db: Database,
+}
+
+impl Application {
+    /// Loads everything and binds; `config.bind` with port 0 picks a free port (tests).
+    pub async fn build(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
+        let policies = Arc::new(crate::policy::load(&config.policies_dir)?);
+        let keys = Arc::new(
+            KeyRing::load_or_generate(
+                &config.data_dir,
+                config.signing_key_file.as_deref(),
+                clock.now(),
+            )
+            .context("loading the signing keys")?,
+        );
+        let db = {
+            let (url, pool) = (config.database_url.clone(), config.pool.clone());
+            actix_web::rt::task::spawn_blocking(move || Database::open(&url, &pool))
+                .await
+                .context("opening the database")??
+        };
+        let listener =
+            TcpListener::bind(config.bind).with_context(|| format!("binding {}", config.bind))?;
+        let port = listener.local_addr()?.port();
+        let metrics = Arc::new(Metrics::new().context("registering metrics")?);
+        let state = web::Data::new(AppState {
+            db: db.clone(),
+            policies: policies.clone(),
+            clock: clock.clone(),
+            metrics: metrics.clone(),
+        });
+        let authenticator = web::Data::new(Authenticator {
+            keys: keys.clone(),
+            settings: config.jwt.clone(),
+            clock,
+        });
+        let body_limit = web::Data::new(BodyLimit(config.max_body_bytes));
+        let openapi = Arc::new(openapi_document());
+
+        let mut server = HttpServer::new(move || {
+            let (app, _) = App::new()
+                .into_utoipa_app()
+                .openapi(ApiDoc::openapi())
+                .app_data(state.clone())
+                .app_data(authenticator.clone())
+                .app_data(body_limit.clone())
+                .app_data(web::PathConfig::default().error_handler(path_error))
+                .app_data(web::QueryConfig::default().error_handler(query_error))
+                .configure(api)
+                .split_for_parts();
+            app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", (*openapi).clone()))
+                .route(
+                    "/docs",
+                    web::get().to(|| async {
+                        HttpResponse::PermanentRedirect()
+                            .insert_header(("Location", "/docs/"))
+                            .finish()
+                    }),
+                )
+                .default_service(web::to(|| async {
+                    Err::<HttpResponse, _>(ApiError::NotFound("There is no such endpoint.".into()))
+                }))
+                .wrap_fn(observe(metrics.clone()))
+        })
+        .listen(listener)?
+        .shutdown_timeout(10);
+        if let Some(workers) = config.workers {
+            server = server.workers(workers.max(1));
+        }
+        Ok(Self {
+            port,
+            server: server.run(),
+            keys,
+            policies,
+            db,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

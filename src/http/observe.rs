@@ -1,0 +1,166 @@
+//! Metrics, request logs and the panic guard, in one middleware so that every request
+//! is counted, logged by its route pattern (never its path: paths hold subject ids), and
+//! a panicking handler answers 500 instead of taking the worker down.
+
+use std::panic::AssertUnwindSafe;
+use std::time::Instant;
+
+use actix_web::body::BoxBody;
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
+use actix_web::Error;
+use futures_util::FutureExt;
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+
+use super::problem::ApiError;
+use crate::storage::Database;
+
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
+    panics: prometheus::IntCounter,
+    pool_max: IntGauge,
+    pool_open: IntGauge,
+    pool_idle: IntGauge,
+    pool_in_use: IntGauge,
+}
+
+impl Metrics {
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new_custom(Some("consentry".into()), None)?;
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests by method, route pattern and status",
+            ),
+            &["method", "route", "status"],
+        )?;
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "HTTP request latency by method and route pattern",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
+            &["method", "route"],
+        )?;
+        let panics =
+            prometheus::IntCounter::new("http_handler_panics_total", "Handlers that panicked")?;
+        let gauge = |name: &str, help: &str| IntGauge::new(name, help);
+        let pool_max = gauge(
+            "db_pool_max_connections",
+            "Largest number of pooled database connections",
+        )?;
+        let pool_open = gauge(
+            "db_pool_open_connections",
+            "Open pooled database connections",
+        )?;
+        let pool_idle = gauge(
+            "db_pool_idle_connections",
+            "Idle pooled database connections",
+        )?;
+        let pool_in_use = gauge(
+            "db_pool_in_use_connections",
+            "Pooled database connections in use",
+        )?;
+        for collector in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(latency.clone()),
+            Box::new(panics.clone()),
+            Box::new(pool_max.clone()),
+            Box::new(pool_open.clone()),
+            Box::new(pool_idle.clone()),
+            Box::new(pool_in_use.clone()),
+        ] {
+            registry.register(collector)?;
+        }
+        Ok(Self {
+            registry,
+            requests,
+            latency,
+            panics,
+            pool_max,
+            pool_open,
+            pool_idle,
+            pool_in_use,
+        })
+    }
+
+    /// Other rooms register their own collectors here (decisions, surveys...).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        self.requests
+            .with_label_values(&[method, route, &status.to_string()])
+            .inc();
+        self.latency
+            .with_label_values(&[method, route])
+            .observe(seconds);
+    }
+
+    /// The Prometheus text exposition, with the pool read at scrape time.
+    pub fn render(&self, db: &Database) -> String {
+        let pool = db.pool_state();
+        self.pool_max.set(i64::from(pool.max));
+        self.pool_open.set(i64::from(pool.open));
+        self.pool_idle.set(i64::from(pool.idle));
+        self.pool_in_use
+            .set(i64::from(pool.open.saturating_sub(pool.idle)));
+        let mut buffer = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buffer);
+        String::from_utf8(buffer).unwrap_or_default()
+    }
+}
+
+/// The middleware body, used with `App::wrap_fn`.
+pub fn observe<S>(
+    metrics: std::sync::Arc<Metrics>,
+) -> impl Fn(
+    ServiceRequest,
+    &S,
+) -> futures_util::future::LocalBoxFuture<'static, Result<ServiceResponse<BoxBody>, Error>>
+       + Clone
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<BoxBody>, Error = Error>,
+    S::Future: 'static,
+{
+    move |req: ServiceRequest, srv: &S| {
+        let started = Instant::now();
+        let method = req.method().as_str().to_owned();
+        let call = AssertUnwindSafe(srv.call(req)).catch_unwind();
+        let metrics = metrics.clone();
+        Box::pin(async move {
+            let response = match call.await {
+                Ok(result) => result?,
+                Err(_) => {
+                    // The request went down with the handler; actix turns this error
+                    // into the problem response.
+                    metrics.panics.inc();
+                    metrics.observe(&method, "panicked", 500, started.elapsed().as_secs_f64());
+                    tracing::error!(method, "a handler panicked; answered 500");
+                    return Err(ApiError::Internal(anyhow::anyhow!("handler panicked")).into());
+                }
+            };
+            let route = response
+                .request()
+                .match_pattern()
+                .unwrap_or_else(|| "unmatched".into());
+            let status = response.status().as_u16();
+            let elapsed = started.elapsed();
+            metrics.observe(&method, &route, status, elapsed.as_secs_f64());
+            tracing::info!(
+                method,
+                route,
+                status,
+                latency_ms = elapsed.as_secs_f64() * 1000.0,
+                "request"
+            );
+            Ok(response)
+        })
+    }
+}

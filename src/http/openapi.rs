@@ -1,0 +1,36 @@
+//! The OpenAPI document, collected from the handlers themselves.
+
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Consentry",
+        description = "Consents and data-use preferences under GDPR and CCPA/CPRA, the consent gate other services ask before they personalize, surveys, and a tamper-evident audit log.\n\nErrors are RFC 9457 `application/problem+json` documents; invalid fields are listed in `errors`.",
+        license(name = "Apache-2.0"),
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "health", description = "Liveness, readiness and metrics"),
+        (name = "keys", description = "Public keys for verifying what Consentry signs"),
+        (name = "purposes", description = "What data is used for, from the policy files"),
+        (name = "subjects", description = "Customers whose consents Consentry keeps"),
+    ),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let mut bearer = Http::new(HttpAuthScheme::Bearer);
+        bearer.bearer_format = Some("JWT".into());
+        bearer.description = Some(
+            "A JWT with `role` (admin, compliance, service, subject), `iss`, `aud`, `exp`; `sub` is the subject id for the subject role. `consentry token` mints one."
+                .into(),
+        );
+        components.add_security_scheme("bearer", SecurityScheme::Http(bearer));
+    }
+}

@@ -1,0 +1,236 @@
+//! The `consentry` binary itself: policy checks, migrations, tokens, and clear failures.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::helpers::{policies_dir, spawn_app};
+
+fn consentry(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_consentry"));
+    command
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A command that should fail fast must not hang the suite if it starts serving.
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(60) {
+            child.kill().unwrap();
+            panic!("`consentry {}` did not exit", args.join(" "));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn copy_policies(to: &Path) {
+    std::fs::create_dir_all(to.join("notices")).unwrap();
+    for file in [
+        "purposes.toml",
+        "jurisdictions.toml",
+        "data_categories.toml",
+        "notices/en.md",
+        "notices/ar.md",
+    ] {
+        std::fs::copy(policies_dir().join(file), to.join(file)).unwrap();
+    }
+}
+
+#[test]
+fn policies_check_passes_on_the_shipped_set() {
+    let dir = policies_dir();
+    let out = consentry(
+        &["policies", "check"],
+        &[("CONSENTRY_POLICIES_DIR", dir.to_str().unwrap())],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("16 purposes"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn policies_check_and_serve_refuse_a_broken_file_naming_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_policies(dir.path());
+    let purposes = dir.path().join("purposes.toml");
+    let original = std::fs::read_to_string(&purposes).unwrap();
+    let broken = original.replacen(
+        "basis = { default = \"opt_in\" }",
+        "basis = { default = \"opt-in\" }",
+        1,
+    );
+    std::fs::write(&purposes, &broken).unwrap();
+    let line = broken
+        .lines()
+        .position(|l| l.contains("\"opt-in\""))
+        .unwrap()
+        + 1;
+    let expected = format!(
+        "purposes.toml:{line}: purpose[11] (marketing.sms).basis.default: unknown basis `opt-in`"
+    );
+
+    let env = [
+        ("CONSENTRY_POLICIES_DIR", dir.path().to_str().unwrap()),
+        ("CONSENTRY_DATA_DIR", dir.path().to_str().unwrap()),
+        ("CONSENTRY_BIND", "127.0.0.1:0"),
+    ];
+    let check = consentry(&["policies", "check"], &env);
+    assert_eq!(check.status.code(), Some(1));
+    assert!(
+        text(&check.stderr).contains(&expected),
+        "{}",
+        text(&check.stderr)
+    );
+
+    let sqlite = format!("sqlite://{}/c.db", dir.path().display());
+    let mut serve_env = env.to_vec();
+    serve_env.push(("CONSENTRY_DATABASE_URL", &sqlite));
+    let serve = consentry(&["serve"], &serve_env);
+    assert_eq!(serve.status.code(), Some(1));
+    assert!(
+        text(&serve.stderr).contains(&expected),
+        "{}",
+        text(&serve.stderr)
+    );
+}
+
+#[test]
+fn an_unreachable_postgres_is_a_clear_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        (
+            "CONSENTRY_DATABASE_URL",
+            "postgres://app:secret@127.0.0.1:1/consentry",
+        ),
+        ("CONSENTRY_DATA_DIR", dir.path().to_str().unwrap()),
+        (
+            "CONSENTRY_POLICIES_DIR",
+            policies_dir().to_str().unwrap().to_owned().leak(),
+        ),
+        ("CONSENTRY_BIND", "127.0.0.1:0"),
+    ];
+    for args in [&["migrate"][..], &["serve"][..]] {
+        let out = consentry(args, &env);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains(
+                "cannot connect to the database at postgres://app:***@127.0.0.1:1/consentry"
+            ),
+            "{stderr}"
+        );
+        assert!(
+            !stderr.contains("secret") && !stderr.contains("panicked"),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn bad_configuration_is_refused_at_start() {
+    let out = consentry(
+        &["policies", "check"],
+        &[("CONSENTRY_JWT_ALGORITHMS", "none")],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("`none` is not accepted"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = consentry(&["migrate"], &[("CONSENTRY_DATABASE_URL", "mysql://x")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("sqlite:// or postgres://"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn migrate_applies_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/nested/folder/c.db", dir.path().display());
+    let env = [("CONSENTRY_DATABASE_URL", url.as_str())];
+    let first = consentry(&["migrate"], &env);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    assert!(
+        text(&first.stdout).contains("1 migration(s) applied"),
+        "{}",
+        text(&first.stdout)
+    );
+    let second = consentry(&["migrate"], &env);
+    assert!(
+        text(&second.stdout).contains("0 migration(s) applied"),
+        "{}",
+        text(&second.stdout)
+    );
+}
+
+#[test]
+fn help_documents_every_setting() {
+    let out = consentry(&["--help"], &[]);
+    let help = text(&out.stdout);
+    for variable in [
+        "CONSENTRY_BIND",
+        "CONSENTRY_DATABASE_URL",
+        "CONSENTRY_DATA_DIR",
+        "CONSENTRY_POLICIES_DIR",
+        "CONSENTRY_LOG",
+        "CONSENTRY_JWT_ISSUER",
+        "CONSENTRY_JWT_AUDIENCE",
+        "CONSENTRY_JWT_ALGORITHMS",
+    ] {
+        assert!(help.contains(variable), "{variable} missing from --help");
+    }
+}
+
+#[tokio::test]
+async fn a_minted_token_is_accepted_by_the_server_and_audited() {
+    let app = spawn_app().await;
+    let env = [
+        ("CONSENTRY_DATA_DIR", app.data_dir.to_str().unwrap()),
+        ("CONSENTRY_DATABASE_URL", app.db.url.as_str()),
+    ];
+    let out = consentry(
+        &[
+            "token", "--role", "subject", "--sub", "cust-9", "--ttl", "600000",
+        ],
+        &env,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let token = text(&out.stdout).trim().to_owned();
+    let response = app.get("/v1/purposes", &token).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let list: Value = response.json().await.unwrap();
+    assert!(list["purposes"].is_array());
+    assert_eq!(app.audit_count("token.minted").await, 1);
+
+    let bad = consentry(&["token", "--role", "root"], &env);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        text(&bad.stderr).contains("--role must be one of"),
+        "{}",
+        text(&bad.stderr)
+    );
+    let no_sub = consentry(&["token", "--role", "subject"], &env);
+    assert_eq!(no_sub.status.code(), Some(1));
+}

@@ -1,0 +1,259 @@
+//! Starts the real app on a random port against a fresh database: a SQLite file by
+//! default, or a new PostgreSQL database when `CONSENTRY_TEST_DATABASE_URL` is set.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use consentry::auth::{token, AcceptedAlgorithms, KeyRing, Role};
+use consentry::clock::{Clock, ManualClock};
+use consentry::config::{Config, JwtSettings};
+use consentry::http::Application;
+use consentry::storage::{DatabaseUrl, PoolSettings};
+use diesel::{Connection, RunQueryDsl};
+use reqwest::{RequestBuilder, Response};
+use serde_json::Value;
+
+pub const TEST_DB_ENV: &str = "CONSENTRY_TEST_DATABASE_URL";
+
+pub fn start_time() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap()
+}
+
+pub fn policies_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policies")
+}
+
+pub fn jwt_settings() -> JwtSettings {
+    JwtSettings {
+        issuer: "consentry".into(),
+        audience: "consentry".into(),
+        algorithms: AcceptedAlgorithms::default(),
+        hmac_secret: None,
+        leeway: Duration::from_secs(30),
+    }
+}
+
+/// A database of the test's own, dropped with it.
+pub struct TestDatabase {
+    pub url: String,
+    postgres: Option<(String, String)>,
+}
+
+impl TestDatabase {
+    pub fn create(dir: &std::path::Path) -> Self {
+        match std::env::var(TEST_DB_ENV) {
+            Ok(admin_url) if !admin_url.is_empty() => {
+                let name = format!("consentry_test_{}", uuid::Uuid::new_v4().simple());
+                let mut admin = diesel::PgConnection::establish(&admin_url)
+                    .unwrap_or_else(|e| panic!("{TEST_DB_ENV} is set but unreachable: {e}"));
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut admin)
+                    .expect("create the test database");
+                let base = admin_url
+                    .rsplit_once('/')
+                    .map(|(b, _)| b)
+                    .unwrap_or(&admin_url);
+                Self {
+                    url: format!("{base}/{name}"),
+                    postgres: Some((admin_url, name)),
+                }
+            }
+            _ => Self {
+                url: format!("sqlite://{}", dir.join("consentry.db").display()),
+                postgres: None,
+            },
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.postgres.is_some()
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some((admin_url, name)) = &self.postgres {
+            if let Ok(mut admin) = diesel::PgConnection::establish(admin_url) {
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut admin);
+            }
+        }
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub keys: Arc<KeyRing>,
+    pub clock: ManualClock,
+    pub app_db: consentry::storage::Database,
+    pub data_dir: PathBuf,
+    // Dropped last: the database outlives the app's connections' use.
+    pub db: TestDatabase,
+    _dir: tempfile::TempDir,
+}
+
+pub struct TestOptions {
+    pub max_body_bytes: usize,
+}
+
+impl Default for TestOptions {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(TestOptions::default()).await
+}
+
+pub async fn spawn_app_with(options: TestOptions) -> TestApp {
+    if std::env::var("TEST_LOG").is_ok() {
+        consentry::telemetry::init("debug", consentry::config::LogFormat::Text);
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = TestDatabase::create(dir.path());
+    let clock = ManualClock::new(start_time());
+    let config = Config {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        database_url: DatabaseUrl::parse(&db.url).unwrap(),
+        data_dir: dir.path().join("data"),
+        policies_dir: policies_dir(),
+        jwt: jwt_settings(),
+        signing_key_file: None,
+        max_body_bytes: options.max_body_bytes,
+        pool: PoolSettings {
+            max_size: 4,
+            acquire_timeout: Duration::from_secs(10),
+            busy_timeout: Duration::from_secs(10),
+        },
+        workers: Some(2),
+    };
+    let data_dir = config.data_dir.clone();
+    let app = Application::build(config, Arc::new(clock.clone()))
+        .await
+        .expect("the app builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let keys = app.keys.clone();
+    let app_db = app.db.clone();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        keys,
+        clock,
+        app_db,
+        data_dir,
+        db,
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    /// A token for a role, valid for an hour from the app's clock.
+    pub fn token(&self, role: Role, sub: Option<&str>) -> String {
+        token::mint(
+            &self.keys,
+            &jwt_settings(),
+            role,
+            sub.map(str::to_owned),
+            TimeDelta::hours(1),
+            self.clock.now(),
+        )
+        .unwrap()
+        .token
+    }
+
+    pub fn service(&self) -> String {
+        self.token(Role::Service, Some("recommendations"))
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub fn get(&self, path: &str, token: &str) -> RequestBuilder {
+        self.client.get(self.url(path)).bearer_auth(token)
+    }
+
+    pub fn put_json(&self, path: &str, token: &str, body: &Value) -> RequestBuilder {
+        self.client
+            .put(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+    }
+
+    /// Creates a subject as a service and checks it worked.
+    pub async fn create_subject(&self, id: &str, body: Value) -> Value {
+        let response = self
+            .put_json(&format!("/v1/subjects/{id}"), &self.service(), &body)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "creating {id}: {}",
+            response.status()
+        );
+        response.json().await.unwrap()
+    }
+
+    /// Counts audit rows for an action, straight from the database.
+    pub async fn audit_count(&self, action: &'static str) -> i64 {
+        use consentry::storage::schema::audit_events::dsl;
+        use diesel::prelude::*;
+        self.app_db
+            .run(move |conn| {
+                dsl::audit_events
+                    .filter(dsl::action.eq(action))
+                    .count()
+                    .get_result::<i64>(conn)
+                    .map_err(consentry::storage::StorageError::from)
+            })
+            .await
+            .unwrap()
+    }
+}
+
+/// Asserts a problem+json response with this status and returns its body.
+pub async fn problem(response: Response, status: u16) -> Value {
+    assert_eq!(response.status().as_u16(), status, "unexpected status");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], status);
+    assert!(
+        body["type"]
+            .as_str()
+            .unwrap()
+            .starts_with("urn:consentry:problem:"),
+        "{body}"
+    );
+    assert!(
+        body["title"].is_string() && body["detail"].is_string(),
+        "{body}"
+    );
+    body
+}
+
+/// The fields a 422 problem names.
+pub async fn invalid_fields(response: Response) -> Vec<String> {
+    let body = problem(response, 422).await;
+    body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap().to_owned())
+        .collect()
+}

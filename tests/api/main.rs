@@ -1,0 +1,10 @@
+//! The HTTP API, driven through the real server against a real database.
+
+mod auth;
+mod cli;
+mod errors;
+mod health;
+mod helpers;
+mod openapi;
+mod purposes;
+mod subjects;
