@@ -1,7 +1,9 @@
-//! Subjects (the customers whose data this is) and, with the consents issue, their
-//! consent ledger, current state, channel preferences and privacy signals.
+//! Subjects (the customers whose data this is), the consent ledger and current state,
+//! channel preferences, privacy signals and profile attributes.
 
 pub mod handlers;
+pub mod ledger;
+pub mod preferences;
 pub mod subject;
 
 pub use subject::{Subject, SubjectId};

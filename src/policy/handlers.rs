@@ -8,6 +8,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::locale::negotiate;
+use super::purpose::OptOutSignal;
 use super::{Basis, Purpose};
 use crate::auth::{Principal, Role};
 use crate::http::responses::AuthProblems;
@@ -34,6 +35,8 @@ pub struct PurposeView {
     pub gpc: bool,
     /// A sale or sharing purpose (known minors must opt in).
     pub sale_or_share: bool,
+    /// IAB opt-outs (sale, sharing, targeted_advertising) that withdraw this purpose.
+    pub opt_out_signals: Vec<OptOutSignal>,
     /// Days after which a consent must be asked again; null: never.
     pub consent_ttl_days: Option<u32>,
 }
@@ -61,6 +64,7 @@ impl PurposeView {
             data_categories: purpose.data_categories.clone(),
             gpc: purpose.gpc,
             sale_or_share: purpose.sale_or_share,
+            opt_out_signals: purpose.opt_out_signals.clone(),
             consent_ttl_days: purpose.consent_ttl_days,
         }
     }

@@ -12,7 +12,7 @@ use super::jurisdiction::{Jurisdiction, Jurisdictions, Period};
 use super::key::{is_valid_key, parent};
 use super::locale::{parse_locale, LocalizedText, FALLBACK_LOCALE};
 use super::notice::{sha256_hex, Notice, Notices};
-use super::purpose::{Basis, Purpose, DEFAULT_BASIS_KEY};
+use super::purpose::{Basis, OptOutSignal, Purpose, DEFAULT_BASIS_KEY};
 use super::region::Region;
 use super::taxonomy::{DataCategory, Taxonomy};
 use super::Policies;
@@ -135,6 +135,8 @@ struct RawPurpose {
     gpc: bool,
     #[serde(default)]
     sale_or_share: bool,
+    #[serde(default)]
+    opt_out_signals: Vec<Spanned<String>>,
     #[serde(default)]
     consent_ttl_days: Option<Spanned<i64>>,
     basis: Spanned<BTreeMap<String, Spanned<String>>>,
@@ -578,6 +580,22 @@ fn check_purposes(
             }
             days
         });
+        let mut opt_out_signals = Vec::new();
+        for (n, signal) in raw.opt_out_signals.iter().enumerate() {
+            match OptOutSignal::parse(signal.get_ref()) {
+                Some(s) => opt_out_signals.push(s),
+                None => report.at(
+                    source,
+                    signal,
+                    at(&format!("opt_out_signals[{n}]")),
+                    format!(
+                        "unknown signal `{}` (expected one of {})",
+                        signal.get_ref(),
+                        OptOutSignal::ALL.map(OptOutSignal::as_str).join(", ")
+                    ),
+                ),
+            }
+        }
         let mut basis = BTreeMap::new();
         for (jurisdiction, value) in raw.basis.get_ref() {
             let field = at(&format!("basis.{jurisdiction}"));
@@ -634,6 +652,7 @@ fn check_purposes(
                 .collect(),
             gpc: raw.gpc,
             sale_or_share: raw.sale_or_share,
+            opt_out_signals,
             consent_ttl_days,
             basis,
         });

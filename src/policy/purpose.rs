@@ -54,6 +54,35 @@ impl fmt::Display for Basis {
     }
 }
 
+/// The opt-outs that IAB privacy strings (US Privacy, GPP) carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OptOutSignal {
+    Sale,
+    Sharing,
+    TargetedAdvertising,
+}
+
+impl OptOutSignal {
+    pub const ALL: [OptOutSignal; 3] = [
+        OptOutSignal::Sale,
+        OptOutSignal::Sharing,
+        OptOutSignal::TargetedAdvertising,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OptOutSignal::Sale => "sale",
+            OptOutSignal::Sharing => "sharing",
+            OptOutSignal::TargetedAdvertising => "targeted_advertising",
+        }
+    }
+
+    pub fn parse(input: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == input)
+    }
+}
+
 /// The jurisdiction key that every basis table must have.
 pub const DEFAULT_BASIS_KEY: &str = "default";
 
@@ -69,6 +98,8 @@ pub struct Purpose {
     pub gpc: bool,
     /// A sale or sharing purpose: known minors turn `opt_out` into `opt_in`.
     pub sale_or_share: bool,
+    /// Which IAB opt-outs (sale, sharing, targeted advertising) withdraw this purpose.
+    pub opt_out_signals: Vec<OptOutSignal>,
     /// Re-ask after this many days; `None` never expires.
     pub consent_ttl_days: Option<u32>,
     /// Per jurisdiction key, always with a `default` entry.

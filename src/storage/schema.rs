@@ -24,4 +24,69 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(subjects, audit_events);
+diesel::table! {
+    consent_records (seq) {
+        seq -> BigInt,
+        id -> Text,
+        subject_id -> Text,
+        purpose -> Text,
+        status -> Text,
+        source -> Text,
+        purpose_version -> Integer,
+        notice_digest -> Nullable<Text>,
+        actor_role -> Text,
+        actor_id -> Nullable<Text>,
+        ip_hash -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        recorded_at -> Timestamp,
+        expires_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    consent_states (subject_id, purpose) {
+        subject_id -> Text,
+        purpose -> Text,
+        status -> Text,
+        source -> Text,
+        record_id -> Text,
+        record_seq -> BigInt,
+        purpose_version -> Integer,
+        notice_digest -> Nullable<Text>,
+        updated_at -> Timestamp,
+        expires_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    preferences (subject_id) {
+        subject_id -> Text,
+        document -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    profile_attributes (subject_id, key) {
+        subject_id -> Text,
+        key -> Text,
+        value -> Text,
+        category -> Text,
+        source -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(consent_records -> subjects (subject_id));
+diesel::joinable!(consent_states -> subjects (subject_id));
+diesel::joinable!(preferences -> subjects (subject_id));
+diesel::joinable!(profile_attributes -> subjects (subject_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    subjects,
+    audit_events,
+    consent_records,
+    consent_states,
+    preferences,
+    profile_attributes,
+);

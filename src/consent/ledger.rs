@@ -1,0 +1,381 @@
+//! The consent ledger (append-only) and the current state beside it, written together.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::subject::SubjectId;
+use crate::audit::Actor;
+use crate::policy::Purpose;
+use crate::storage::schema::{consent_records, consent_states, subjects};
+use crate::storage::{DbConnection, StorageError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentStatus {
+    Granted,
+    /// Refused, withdrawn, opted out or objected to.
+    Denied,
+}
+
+impl ConsentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Granted => "granted",
+            Self::Denied => "denied",
+        }
+    }
+
+    fn parse(input: &str) -> Option<Self> {
+        match input {
+            "granted" => Some(Self::Granted),
+            "denied" => Some(Self::Denied),
+            _ => None,
+        }
+    }
+}
+
+/// Where a consent came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentSource {
+    /// The preference centre.
+    Portal,
+    /// A service acting for the customer.
+    Api,
+    /// Migrated from another system.
+    Import,
+    /// A survey answer.
+    Survey,
+    /// A Global Privacy Control signal (recorded by Consentry).
+    Gpc,
+    /// An IAB US Privacy string (recorded by Consentry).
+    Usp,
+    /// An IAB GPP string (recorded by Consentry).
+    Gpp,
+}
+
+impl ConsentSource {
+    pub const ALL: [ConsentSource; 7] = [
+        Self::Portal,
+        Self::Api,
+        Self::Import,
+        Self::Survey,
+        Self::Gpc,
+        Self::Usp,
+        Self::Gpp,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Portal => "portal",
+            Self::Api => "api",
+            Self::Import => "import",
+            Self::Survey => "survey",
+            Self::Gpc => "gpc",
+            Self::Usp => "usp",
+            Self::Gpp => "gpp",
+        }
+    }
+
+    fn parse(input: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == input)
+    }
+
+    /// Sources that only Consentry itself records, from privacy signals.
+    pub fn is_signal(self) -> bool {
+        matches!(self, Self::Gpc | Self::Usp | Self::Gpp)
+    }
+}
+
+impl fmt::Display for ConsentSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The current consent for one subject and purpose: the newest ledger row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentState {
+    pub purpose: String,
+    pub status: ConsentStatus,
+    pub source: ConsentSource,
+    pub record_id: String,
+    pub purpose_version: u32,
+    pub notice_digest: Option<String>,
+    pub updated_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Current states of one subject, by purpose key.
+pub type ConsentStates = HashMap<String, ConsentState>;
+
+/// One row of the ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentRecord {
+    pub seq: i64,
+    pub id: String,
+    pub purpose: String,
+    pub status: ConsentStatus,
+    pub source: ConsentSource,
+    pub purpose_version: u32,
+    pub notice_digest: Option<String>,
+    pub actor_role: String,
+    pub actor_id: Option<String>,
+    pub ip_hash: Option<String>,
+    pub user_agent: Option<String>,
+    pub recorded_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Who saw what when a consent was given: kept as evidence.
+#[derive(Debug, Clone, Default)]
+pub struct Evidence {
+    /// HMAC of the client IP with the service's secret: comparable, not reversible.
+    pub ip_hash: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// A consent to write.
+#[derive(Debug, Clone)]
+pub struct ConsentChange {
+    pub purpose: String,
+    pub status: ConsentStatus,
+    pub source: ConsentSource,
+    pub notice_digest: Option<String>,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = consent_records)]
+struct RecordRow {
+    seq: i64,
+    id: String,
+    purpose: String,
+    status: String,
+    source: String,
+    purpose_version: i32,
+    notice_digest: Option<String>,
+    actor_role: String,
+    actor_id: Option<String>,
+    ip_hash: Option<String>,
+    user_agent: Option<String>,
+    recorded_at: NaiveDateTime,
+    expires_at: Option<NaiveDateTime>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = consent_records)]
+struct NewRecord<'a> {
+    id: &'a str,
+    subject_id: &'a str,
+    purpose: &'a str,
+    status: &'a str,
+    source: &'a str,
+    purpose_version: i32,
+    notice_digest: Option<&'a str>,
+    actor_role: &'a str,
+    actor_id: Option<&'a str>,
+    ip_hash: Option<&'a str>,
+    user_agent: Option<&'a str>,
+    recorded_at: NaiveDateTime,
+    expires_at: Option<NaiveDateTime>,
+}
+
+#[derive(Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = consent_states)]
+struct StateRow {
+    subject_id: String,
+    purpose: String,
+    status: String,
+    source: String,
+    record_id: String,
+    record_seq: i64,
+    purpose_version: i32,
+    notice_digest: Option<String>,
+    updated_at: NaiveDateTime,
+    expires_at: Option<NaiveDateTime>,
+}
+
+fn corrupt(what: &str) -> StorageError {
+    StorageError::Query(diesel::result::Error::DeserializationError(
+        format!("unexpected {what} in the consent tables").into(),
+    ))
+}
+
+impl TryFrom<StateRow> for ConsentState {
+    type Error = StorageError;
+    fn try_from(row: StateRow) -> Result<Self, StorageError> {
+        Ok(Self {
+            status: ConsentStatus::parse(&row.status).ok_or_else(|| corrupt("status"))?,
+            source: ConsentSource::parse(&row.source).ok_or_else(|| corrupt("source"))?,
+            purpose: row.purpose,
+            record_id: row.record_id,
+            purpose_version: u32::try_from(row.purpose_version).map_err(|_| corrupt("version"))?,
+            notice_digest: row.notice_digest,
+            updated_at: row.updated_at.and_utc(),
+            expires_at: row.expires_at.map(|t| t.and_utc()),
+        })
+    }
+}
+
+impl TryFrom<RecordRow> for ConsentRecord {
+    type Error = StorageError;
+    fn try_from(row: RecordRow) -> Result<Self, StorageError> {
+        Ok(Self {
+            status: ConsentStatus::parse(&row.status).ok_or_else(|| corrupt("status"))?,
+            source: ConsentSource::parse(&row.source).ok_or_else(|| corrupt("source"))?,
+            purpose_version: u32::try_from(row.purpose_version).map_err(|_| corrupt("version"))?,
+            seq: row.seq,
+            id: row.id,
+            purpose: row.purpose,
+            notice_digest: row.notice_digest,
+            actor_role: row.actor_role,
+            actor_id: row.actor_id,
+            ip_hash: row.ip_hash,
+            user_agent: row.user_agent,
+            recorded_at: row.recorded_at.and_utc(),
+            expires_at: row.expires_at.map(|t| t.and_utc()),
+        })
+    }
+}
+
+/// The current states of a subject.
+pub fn states(conn: &mut DbConnection, subject: &SubjectId) -> Result<ConsentStates, StorageError> {
+    consent_states::table
+        .filter(consent_states::subject_id.eq(subject.as_str()))
+        .select(StateRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(|row| ConsentState::try_from(row).map(|s| (s.purpose.clone(), s)))
+        .collect()
+}
+
+/// Takes the subject's row lock for the rest of the transaction, so that concurrent
+/// writers on one subject append to the ledger in the order they update the state.
+/// SQLite's `BEGIN IMMEDIATE` already serializes writers.
+pub fn lock_subject(conn: &mut DbConnection, subject: &SubjectId) -> Result<bool, StorageError> {
+    let found = match conn {
+        DbConnection::Postgres(c) => subjects::table
+            .find(subject.as_str())
+            .select(subjects::id)
+            .for_update()
+            .first::<String>(c)
+            .optional()?,
+        DbConnection::Sqlite(_) => subjects::table
+            .find(subject.as_str())
+            .select(subjects::id)
+            .first::<String>(conn)
+            .optional()?,
+    };
+    Ok(found.is_some())
+}
+
+/// Appends one consent to the ledger and makes it the current state. Call inside a
+/// write transaction, after `lock_subject`.
+pub fn append(
+    conn: &mut DbConnection,
+    subject: &SubjectId,
+    change: &ConsentChange,
+    purpose: &Purpose,
+    actor: &Actor,
+    evidence: &Evidence,
+    now: DateTime<Utc>,
+) -> Result<ConsentState, StorageError> {
+    let id = uuid::Uuid::new_v4().to_string();
+    // A refusal does not expire; a grant lasts as long as the purpose said when given.
+    let expires_at = match change.status {
+        ConsentStatus::Granted => purpose
+            .consent_ttl_days
+            .map(|days| now + TimeDelta::days(i64::from(days))),
+        ConsentStatus::Denied => None,
+    };
+    let version = i32::try_from(purpose.version).unwrap_or(i32::MAX);
+    let seq: i64 = diesel::insert_into(consent_records::table)
+        .values(NewRecord {
+            id: &id,
+            subject_id: subject.as_str(),
+            purpose: &change.purpose,
+            status: change.status.as_str(),
+            source: change.source.as_str(),
+            purpose_version: version,
+            notice_digest: change.notice_digest.as_deref(),
+            actor_role: &actor.role,
+            actor_id: actor.id.as_deref(),
+            ip_hash: evidence.ip_hash.as_deref(),
+            user_agent: evidence.user_agent.as_deref(),
+            recorded_at: now.naive_utc(),
+            expires_at: expires_at.map(|t| t.naive_utc()),
+        })
+        .returning(consent_records::seq)
+        .get_result(conn)?;
+    let row = StateRow {
+        subject_id: subject.as_str().to_owned(),
+        purpose: change.purpose.clone(),
+        status: change.status.as_str().to_owned(),
+        source: change.source.as_str().to_owned(),
+        record_id: id,
+        record_seq: seq,
+        purpose_version: version,
+        notice_digest: change.notice_digest.clone(),
+        updated_at: now.naive_utc(),
+        expires_at: expires_at.map(|t| t.naive_utc()),
+    };
+    let updated =
+        diesel::update(consent_states::table.find((subject.as_str(), change.purpose.as_str())))
+            .set(&row)
+            .execute(conn)?;
+    if updated == 0 {
+        // The subject lock makes this insert race-free.
+        diesel::insert_into(consent_states::table)
+            .values(&row)
+            .execute(conn)?;
+    }
+    ConsentState::try_from(row)
+}
+
+/// The ledger newest first, `limit` rows older than `before` (a `seq`).
+pub fn history(
+    conn: &mut DbConnection,
+    subject: &SubjectId,
+    purpose: Option<&str>,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<ConsentRecord>, StorageError> {
+    let mut query = consent_records::table
+        .filter(consent_records::subject_id.eq(subject.as_str()))
+        .into_boxed();
+    if let Some(purpose) = purpose {
+        query = query.filter(consent_records::purpose.eq(purpose.to_owned()));
+    }
+    if let Some(before) = before {
+        query = query.filter(consent_records::seq.lt(before));
+    }
+    query
+        .order(consent_records::seq.desc())
+        .limit(limit)
+        .select(RecordRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(ConsentRecord::try_from)
+        .collect()
+}
+
+/// Whether a privacy signal has ever been recorded for this purpose.
+pub fn has_signal_record(
+    conn: &mut DbConnection,
+    subject: &SubjectId,
+    purpose: &str,
+    source: ConsentSource,
+) -> Result<bool, StorageError> {
+    let count: i64 = consent_records::table
+        .filter(consent_records::subject_id.eq(subject.as_str()))
+        .filter(consent_records::purpose.eq(purpose))
+        .filter(consent_records::source.eq(source.as_str()))
+        .count()
+        .get_result(conn)?;
+    Ok(count > 0)
+}

@@ -1,0 +1,328 @@
+//! Channel preferences: which channels a customer may be reached on, how often, in which
+//! order, in which language and time zone, and when not to disturb them.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+
+use chrono::{DateTime, NaiveDateTime, NaiveTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::subject::SubjectId;
+use crate::http::FieldError;
+use crate::policy::locale::parse_locale;
+use crate::storage::schema::preferences;
+use crate::storage::{DbConnection, StorageError};
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Email,
+    Sms,
+    Push,
+    Whatsapp,
+    Phone,
+    InApp,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 6] = [
+        Channel::Email,
+        Channel::Sms,
+        Channel::Push,
+        Channel::Whatsapp,
+        Channel::Phone,
+        Channel::InApp,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Sms => "sms",
+            Channel::Push => "push",
+            Channel::Whatsapp => "whatsapp",
+            Channel::Phone => "phone",
+            Channel::InApp => "in_app",
+        }
+    }
+
+    pub fn parse(input: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == input)
+    }
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelPreference {
+    pub opted_in: bool,
+    /// At most this many messages a week on this channel (1–100).
+    #[schema(example = 3)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_per_week: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuietHours {
+    /// Local time `HH:MM` in the subject's time zone.
+    #[schema(example = "22:00")]
+    pub start: String,
+    #[schema(example = "08:00")]
+    pub end: String,
+}
+
+/// The preferences document; a PUT sends it whole.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "channels": {"email": {"opted_in": true, "max_per_week": 3}, "whatsapp": {"opted_in": true}, "sms": {"opted_in": false}},
+    "channel_order": ["whatsapp", "email"],
+    "language": "ar",
+    "timezone": "Asia/Riyadh",
+    "quiet_hours": {"start": "22:00", "end": "08:00"}
+}))]
+pub struct Preferences {
+    #[serde(default)]
+    pub channels: BTreeMap<Channel, ChannelPreference>,
+    /// Preferred channels, most preferred first.
+    #[serde(default)]
+    pub channel_order: Vec<Channel>,
+    /// BCP 47 language tag.
+    #[serde(default)]
+    pub language: Option<String>,
+    /// IANA time zone name.
+    #[serde(default)]
+    pub timezone: Option<String>,
+    #[serde(default)]
+    pub quiet_hours: Option<QuietHours>,
+}
+
+impl Preferences {
+    /// Whether the customer said no to this channel. A channel not mentioned is not
+    /// opted out: the purpose's consent decides.
+    pub fn opted_out_of(&self, channel: Channel) -> bool {
+        self.channels.get(&channel).is_some_and(|c| !c.opted_in)
+    }
+
+    /// Checks every field; normalizes the language tag.
+    pub fn checked(mut self) -> Result<Self, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        for (channel, preference) in &self.channels {
+            if preference
+                .max_per_week
+                .is_some_and(|n| !(1..=100).contains(&n))
+            {
+                errors.push(FieldError::new(
+                    format!("channels.{channel}.max_per_week"),
+                    "range",
+                    "must be between 1 and 100 (leave it out for no cap)",
+                ));
+            }
+        }
+        let mut seen = HashSet::new();
+        for (i, channel) in self.channel_order.iter().enumerate() {
+            if !seen.insert(channel) {
+                errors.push(FieldError::new(
+                    format!("channel_order[{i}]"),
+                    "duplicate",
+                    format!("`{channel}` is listed twice"),
+                ));
+            }
+        }
+        if let Some(language) = &self.language {
+            match parse_locale(language) {
+                Ok(tag) => self.language = Some(tag),
+                Err(message) => errors.push(FieldError::new("language", "invalid", message)),
+            }
+        }
+        if let Some(zone) = &self.timezone {
+            if zone.parse::<chrono_tz::Tz>().is_err() {
+                errors.push(FieldError::new(
+                    "timezone",
+                    "invalid",
+                    format!("`{zone}` is not an IANA time zone such as `Asia/Riyadh` or `Europe/Berlin`"),
+                ));
+            }
+        }
+        if let Some(quiet) = &self.quiet_hours {
+            let start = parse_hhmm(&quiet.start);
+            let end = parse_hhmm(&quiet.end);
+            if start.is_none() {
+                errors.push(FieldError::new(
+                    "quiet_hours.start",
+                    "invalid",
+                    "must be a time `HH:MM`",
+                ));
+            }
+            if end.is_none() {
+                errors.push(FieldError::new(
+                    "quiet_hours.end",
+                    "invalid",
+                    "must be a time `HH:MM`",
+                ));
+            }
+            if start.is_some() && start == end {
+                errors.push(FieldError::new(
+                    "quiet_hours.end",
+                    "invalid",
+                    "must differ from the start",
+                ));
+            }
+            if self.timezone.is_none() {
+                errors.push(FieldError::new(
+                    "timezone",
+                    "required",
+                    "quiet hours need a time zone",
+                ));
+            }
+        }
+        if errors.is_empty() {
+            Ok(self)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+fn parse_hhmm(input: &str) -> Option<NaiveTime> {
+    (input.len() == 5)
+        .then(|| NaiveTime::parse_from_str(input, "%H:%M").ok())
+        .flatten()
+}
+
+#[derive(Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = preferences)]
+struct PreferencesRow {
+    subject_id: String,
+    document: String,
+    updated_at: NaiveDateTime,
+}
+
+/// The stored preferences and when they last changed.
+pub fn find(
+    conn: &mut DbConnection,
+    subject: &SubjectId,
+) -> Result<Option<(Preferences, DateTime<Utc>)>, StorageError> {
+    let row = preferences::table
+        .find(subject.as_str())
+        .select(PreferencesRow::as_select())
+        .first(conn)
+        .optional()?;
+    row.map(|row| {
+        let document = serde_json::from_str(&row.document).map_err(|e| {
+            StorageError::Query(diesel::result::Error::DeserializationError(Box::new(e)))
+        })?;
+        Ok((document, row.updated_at.and_utc()))
+    })
+    .transpose()
+}
+
+/// Replaces the preferences. Call inside a write transaction.
+pub fn save(
+    conn: &mut DbConnection,
+    subject: &SubjectId,
+    document: &Preferences,
+    now: DateTime<Utc>,
+) -> Result<(), StorageError> {
+    let row = PreferencesRow {
+        subject_id: subject.as_str().to_owned(),
+        document: serde_json::to_string(document).map_err(|e| {
+            StorageError::Query(diesel::result::Error::SerializationError(Box::new(e)))
+        })?,
+        updated_at: now.naive_utc(),
+    };
+    let updated = diesel::update(preferences::table.find(subject.as_str()))
+        .set(&row)
+        .execute(conn)?;
+    if updated == 0 {
+        diesel::insert_into(preferences::table)
+            .values(&row)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(result: Result<Preferences, Vec<FieldError>>) -> Vec<String> {
+        result.unwrap_err().into_iter().map(|e| e.field).collect()
+    }
+
+    #[test]
+    fn a_full_document_passes_and_normalizes() {
+        let prefs: Preferences = serde_json::from_value(serde_json::json!({
+            "channels": {"email": {"opted_in": true, "max_per_week": 3}, "sms": {"opted_in": false}},
+            "channel_order": ["whatsapp", "email"],
+            "language": "AR-sa",
+            "timezone": "Asia/Riyadh",
+            "quiet_hours": {"start": "22:00", "end": "08:00"}
+        }))
+        .unwrap();
+        let prefs = prefs.checked().unwrap();
+        assert_eq!(prefs.language.as_deref(), Some("ar-SA"));
+        assert!(prefs.opted_out_of(Channel::Sms));
+        assert!(!prefs.opted_out_of(Channel::Email));
+        assert!(
+            !prefs.opted_out_of(Channel::Push),
+            "unmentioned channels are not opted out"
+        );
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let bad = Preferences {
+            channels: [(
+                Channel::Email,
+                ChannelPreference {
+                    opted_in: true,
+                    max_per_week: Some(0),
+                },
+            )]
+            .into(),
+            channel_order: vec![Channel::Sms, Channel::Sms],
+            language: Some("english".into()),
+            timezone: Some("Mars/Olympus".into()),
+            quiet_hours: Some(QuietHours {
+                start: "25:00".into(),
+                end: "8:00".into(),
+            }),
+        };
+        assert_eq!(
+            fields(bad.checked()),
+            [
+                "channels.email.max_per_week",
+                "channel_order[1]",
+                "language",
+                "timezone",
+                "quiet_hours.start",
+                "quiet_hours.end"
+            ]
+        );
+        let no_zone = Preferences {
+            quiet_hours: Some(QuietHours {
+                start: "22:00".into(),
+                end: "22:00".into(),
+            }),
+            ..Default::default()
+        };
+        assert_eq!(fields(no_zone.checked()), ["quiet_hours.end", "timezone"]);
+    }
+
+    #[test]
+    fn unknown_channels_are_refused_by_deserialization() {
+        let result: Result<Preferences, _> =
+            serde_json::from_value(serde_json::json!({"channels": {"pigeon": {"opted_in": true}}}));
+        assert!(result.is_err());
+    }
+}
