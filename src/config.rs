@@ -110,6 +110,19 @@ pub struct Settings {
     #[arg(long, env = "CONSENTRY_SIGNING_KEY_FILE", global = true)]
     pub signing_key_file: Option<PathBuf>,
 
+    /// Secret for hashing client IPs kept as consent evidence (default: generated into the
+    /// data folder). Instances behind one load balancer must share it.
+    #[arg(long, env = "CONSENTRY_EVIDENCE_SECRET", hide_env_values = true, global = true)]
+    pub evidence_secret: Option<String>,
+
+    /// The data controller named in consent receipts.
+    #[arg(long, env = "CONSENTRY_CONTROLLER_NAME", default_value = "Consentry", global = true)]
+    pub controller_name: String,
+
+    /// The privacy policy URL named in consent receipts.
+    #[arg(long, env = "CONSENTRY_PRIVACY_POLICY_URL", global = true)]
+    pub privacy_policy_url: Option<String>,
+
     /// Largest request body accepted, in bytes.
     #[arg(
         long,
@@ -157,6 +170,9 @@ pub struct Config {
     pub policies_dir: PathBuf,
     pub jwt: JwtSettings,
     pub signing_key_file: Option<PathBuf>,
+    pub evidence_secret: Option<String>,
+    pub controller_name: String,
+    pub privacy_policy_url: Option<String>,
     pub max_body_bytes: usize,
     pub pool: PoolSettings,
     pub workers: Option<usize>,
@@ -200,6 +216,9 @@ impl Settings {
                 leeway: Duration::from_secs(self.jwt_leeway_seconds),
             },
             signing_key_file: self.signing_key_file,
+            evidence_secret: self.evidence_secret,
+            controller_name: self.controller_name,
+            privacy_policy_url: self.privacy_policy_url,
             max_body_bytes: self.max_body_bytes,
             pool: PoolSettings {
                 max_size: self.db_pool_size.max(1),

@@ -10,5 +10,6 @@ pub mod consent;
 pub mod gate;
 pub mod http;
 pub mod policy;
+pub mod profiles;
 pub mod storage;
 pub mod telemetry;

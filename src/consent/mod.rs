@@ -1,9 +1,15 @@
 //! Subjects (the customers whose data this is), the consent ledger and current state,
 //! channel preferences, privacy signals and profile attributes.
 
+pub mod consent_api;
 pub mod handlers;
+pub mod evidence;
 pub mod ledger;
 pub mod preferences;
+pub mod preferences_api;
+pub mod receipt;
+pub mod signals;
+pub mod write;
 pub mod subject;
 
 pub use subject::{Subject, SubjectId};

@@ -18,6 +18,8 @@ use super::problem::ApiError;
 use crate::auth::{Authenticator, KeyRing};
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::consent::evidence::EvidenceHasher;
+use crate::consent::receipt::ReceiptSettings;
 use crate::policy::Policies;
 use crate::storage::Database;
 
@@ -27,19 +29,35 @@ pub struct AppState {
     pub policies: Arc<Policies>,
     pub clock: SharedClock,
     pub metrics: Arc<Metrics>,
+    /// Signs receipts (and, later, decisions and audit checkpoints).
+    pub keys: Arc<KeyRing>,
+    pub evidence: EvidenceHasher,
+    pub receipts: ReceiptSettings,
 }
 
 /// Every documented endpoint. Registered with `.service()` so that utoipa collects it.
 fn api(cfg: &mut ServiceConfig) {
     use super::health;
-    use crate::{auth, consent, policy};
+    use crate::consent::{consent_api, handlers as subjects, preferences_api};
+    use crate::{auth, policy, profiles};
     cfg.service(health::healthz)
         .service(health::readyz)
         .service(health::metrics)
         .service(auth::handlers::jwks)
         .service(policy::handlers::list_purposes)
-        .service(consent::handlers::put_subject)
-        .service(consent::handlers::get_subject);
+        .service(subjects::put_subject)
+        .service(subjects::get_subject)
+        // Literal segments before `{purpose}`.
+        .service(consent_api::consent_history)
+        .service(consent_api::list_consents)
+        .service(consent_api::post_consents)
+        .service(consent_api::put_consent)
+        .service(consent_api::consent_receipt)
+        .service(consent_api::post_signals)
+        .service(preferences_api::get_preferences)
+        .service(preferences_api::put_preferences)
+        .service(profiles::handlers::get_profile)
+        .service(profiles::handlers::patch_profile);
 }
 
 /// The OpenAPI document the server serves, built without starting it.
@@ -82,11 +100,20 @@ impl Application {
             TcpListener::bind(config.bind).with_context(|| format!("binding {}", config.bind))?;
         let port = listener.local_addr()?.port();
         let metrics = Arc::new(Metrics::new().context("registering metrics")?);
+        let evidence = EvidenceHasher::load_or_generate(&config.data_dir, config.evidence_secret.as_deref())
+            .context("loading the evidence secret")?;
         let state = web::Data::new(AppState {
             db: db.clone(),
             policies: policies.clone(),
             clock: clock.clone(),
             metrics: metrics.clone(),
+            keys: keys.clone(),
+            evidence,
+            receipts: ReceiptSettings {
+                issuer: config.jwt.issuer.clone(),
+                controller: config.controller_name.clone(),
+                policy_url: config.privacy_policy_url.clone(),
+            },
         });
         let authenticator = web::Data::new(Authenticator {
             keys: keys.clone(),

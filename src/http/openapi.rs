@@ -16,6 +16,9 @@ use utoipa::{Modify, OpenApi};
         (name = "keys", description = "Public keys for verifying what Consentry signs"),
         (name = "purposes", description = "What data is used for, from the policy files"),
         (name = "subjects", description = "Customers whose consents Consentry keeps"),
+        (name = "consents", description = "The consent ledger, effective state, receipts and privacy signals"),
+        (name = "preferences", description = "Channels, frequency, language, time zone and quiet hours"),
+        (name = "profiles", description = "Profile attributes with their data categories, read per purpose"),
     ),
 )]
 pub struct ApiDoc;

@@ -74,6 +74,12 @@ pub enum ApiError {
     Unauthorized(String),
     #[error("forbidden: {0}")]
     Forbidden(String),
+    /// Refused by the gate: the problem carries the decision (purpose, reason, basis).
+    #[error("denied: {detail}")]
+    Denied {
+        detail: String,
+        extensions: Map<String, Value>,
+    },
     #[error("not found")]
     NotFound(String),
     #[error("method not allowed")]
@@ -115,6 +121,7 @@ impl ApiError {
             Self::Validation(_) => ("validation", "Invalid request"),
             Self::Unauthorized(_) => ("unauthorized", "Authentication required"),
             Self::Forbidden(_) => ("forbidden", "Not allowed"),
+            Self::Denied { .. } => ("purpose-denied", "Denied by consent"),
             Self::NotFound(_) => ("not-found", "Not found"),
             Self::MethodNotAllowed => ("method-not-allowed", "Method not allowed"),
             Self::Conflict { .. } => ("conflict", "Conflict"),
@@ -147,6 +154,10 @@ impl ApiError {
             Self::Conflict {
                 detail,
                 extensions: ext,
+            }
+            | Self::Denied {
+                detail,
+                extensions: ext,
             } => {
                 extensions = ext.clone();
                 detail.clone()
@@ -174,7 +185,7 @@ impl ResponseError for ApiError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Forbidden(_) | Self::Denied { .. } => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict { .. } => StatusCode::CONFLICT,

@@ -125,6 +125,9 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
         policies_dir: policies_dir(),
         jwt: jwt_settings(),
         signing_key_file: None,
+        evidence_secret: None,
+        controller_name: "Example Shop Ltd".into(),
+        privacy_policy_url: Some("https://shop.example/privacy".into()),
         max_body_bytes: options.max_body_bytes,
         pool: PoolSettings {
             max_size: 4,

@@ -1,0 +1,725 @@
+//! Consent endpoints: current state, writes (one or many), the ledger, signed receipts
+//! and privacy signals.
+
+use actix_web::{get, post, put, web, HttpRequest, HttpResponse};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
+use validator::Validate;
+
+use super::handlers::path_subject_id;
+use super::ledger::{self, ConsentChange, ConsentRecord, ConsentSource, ConsentState, ConsentStates, ConsentStatus};
+use super::signals::{self, gpc_header};
+use super::subject::{self, Subject, SubjectId};
+use super::write::{self, subject_facts, ConsentError, ConsentWrite};
+use crate::audit::Actor;
+use crate::auth::{Principal, Role};
+use crate::gate::rules::{decide, Decision, DecisionRequest, Reason};
+use crate::http::responses::{AuthProblems, BodyProblems, SubjectNotFound};
+use crate::http::{ApiError, AppState, FieldError, Problem, ValidJson};
+use crate::policy::{Basis, Policies};
+use crate::storage::{DbConnection, StorageError};
+
+const READERS: [Role; 2] = [Role::Service, Role::Compliance];
+const WRITERS: [Role; 1] = [Role::Service];
+const LEDGER_READERS: [Role; 1] = [Role::Compliance];
+
+impl From<ConsentError> for ApiError {
+    fn from(err: ConsentError) -> Self {
+        match err {
+            ConsentError::SubjectNotFound => ApiError::not_found(),
+            ConsentError::UnknownPurpose { index, purpose } => {
+                let field = index.map_or("purpose".to_owned(), |i| format!("consents[{i}].purpose"));
+                ApiError::Validation(vec![FieldError::new(field, "unknown_purpose", format!("`{purpose}` is not a purpose (see GET /v1/purposes)"))])
+            }
+            ConsentError::NoticeOnly { purpose } => {
+                let mut extensions = Map::new();
+                extensions.insert("purpose".into(), Value::from(purpose.clone()));
+                ApiError::Conflict {
+                    detail: format!("`{purpose}` is strictly necessary (notice only) and cannot be refused."),
+                    extensions,
+                }
+            }
+            ConsentError::StaleNotice { current, all_current } => {
+                let mut extensions = Map::new();
+                extensions.insert("current_notice_digest".into(), Value::from(current));
+                extensions.insert(
+                    "current_notice_digests".into(),
+                    Value::Object(all_current.into_iter().map(|(l, d)| (l, Value::from(d))).collect()),
+                );
+                ApiError::Conflict {
+                    detail: "The notice digest is not that of the current privacy notice; show the current notice and send its digest.".into(),
+                    extensions,
+                }
+            }
+            ConsentError::Storage(e) => e.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Effect {
+    Allow,
+    Deny,
+}
+
+/// The effective state of one purpose for one subject.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsentView {
+    #[schema(example = "marketing.email")]
+    pub purpose: String,
+    /// The status of the record relied on (the purpose's own or the nearest ancestor's);
+    /// null when there is none.
+    pub status: Option<ConsentStatus>,
+    pub effective: Effect,
+    pub reason: Reason,
+    pub basis: Basis,
+    #[schema(example = "eea")]
+    pub jurisdiction: String,
+    pub source: Option<ConsentSource>,
+    /// The ledger record relied on.
+    pub record_id: Option<String>,
+    /// Set when the record is an ancestor purpose's (`marketing` for `marketing.email`).
+    pub inherited_from: Option<String>,
+    pub purpose_version: Option<u32>,
+    pub notice_digest: Option<String>,
+    pub updated_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl ConsentView {
+    pub fn new(purpose: &str, decision: &Decision) -> Self {
+        let record: Option<&ConsentState> = decision.record.as_ref();
+        Self {
+            purpose: purpose.to_owned(),
+            status: record.map(|r| r.status),
+            effective: if decision.allowed { Effect::Allow } else { Effect::Deny },
+            reason: decision.reason,
+            basis: decision.basis,
+            jurisdiction: decision.jurisdiction.clone(),
+            source: record.map(|r| r.source),
+            record_id: record.map(|r| r.record_id.clone()),
+            inherited_from: decision.inherited_from(purpose).map(str::to_owned),
+            purpose_version: record.map(|r| r.purpose_version),
+            notice_digest: record.and_then(|r| r.notice_digest.clone()),
+            updated_at: record.map(|r| r.updated_at),
+            expires_at: record.and_then(|r| r.expires_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsentList {
+    pub subject_id: String,
+    #[schema(example = "eea")]
+    pub jurisdiction: String,
+    pub policy_revision: String,
+    pub consents: Vec<ConsentView>,
+}
+
+/// The effective state of `purposes` (all when `None`), by the gate's rule function.
+fn consent_views(
+    policies: &Policies,
+    subject: &Subject,
+    states: &ConsentStates,
+    only: Option<&[String]>,
+    gpc: bool,
+    now: DateTime<Utc>,
+) -> Vec<ConsentView> {
+    let facts = subject_facts(policies, subject, states);
+    policies
+        .purposes()
+        .iter()
+        .filter(|p| only.is_none_or(|keys| keys.contains(&p.key)))
+        .map(|purpose| {
+            let request = DecisionRequest {
+                purpose,
+                channel: None,
+                data_categories: &[],
+                gpc,
+                now,
+            };
+            ConsentView::new(&purpose.key, &decide(policies, &facts, &request))
+        })
+        .collect()
+}
+
+/// Loads a subject and its states, recording a GPC opt-out first if the request carries
+/// one that is not yet recorded.
+fn load_with_gpc(
+    conn: &mut DbConnection,
+    policies: &Policies,
+    id: &SubjectId,
+    gpc: bool,
+    actor: &Actor,
+    evidence: &ledger::Evidence,
+    now: DateTime<Utc>,
+) -> Result<Option<(Subject, ConsentStates)>, ConsentError> {
+    let Some(subject) = subject::find(conn, id)? else {
+        return Ok(None);
+    };
+    let states = ledger::states(conn, id)?;
+    if gpc && !write::pending_gpc(conn, policies, id, &states)?.is_empty() {
+        let request = ConsentWrite {
+            subject: id,
+            changes: &[],
+            actor,
+            evidence,
+            gpc: true,
+            now,
+        };
+        return write::write(conn, policies, &request).map(|w| Some((w.subject, w.states)));
+    }
+    Ok(Some((subject, states)))
+}
+
+fn request_gpc(req: &HttpRequest) -> bool {
+    gpc_header(req.headers().get("Sec-GPC").and_then(|v| v.to_str().ok()))
+}
+
+/// Every purpose's effective state for a subject, with the reason, basis and record.
+///
+/// A `Sec-GPC: 1` header records, once, an opt-out of every purpose that GPC governs.
+#[utoipa::path(
+    tag = "consents",
+    params(
+        ("id" = String, Path, description = "The subject id"),
+        ("Sec-GPC" = Option<String>, Header, description = "`1`: a Global Privacy Control signal"),
+    ),
+    responses((status = 200, description = "Effective state per purpose", body = ConsentList), SubjectNotFound, AuthProblems),
+    security(("bearer" = [])),
+)]
+#[get("/v1/subjects/{id}/consents")]
+pub async fn list_consents(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_subject_id(&path)?;
+    let access = principal.subject_access(&READERS, true, id.as_str());
+    access.check_role()?;
+    let (now, gpc, actor) = (state.clock.now(), request_gpc(&req) && !access.is_hidden(), Actor::from(&principal));
+    let evidence = state.evidence.of_request(&req);
+    let policies = state.policies.clone();
+    let loaded = state
+        .db
+        .run(move |conn| load_with_gpc(conn, &policies, &id, gpc, &actor, &evidence, now))
+        .await?;
+    let Some((subject, states)) = loaded.filter(|_| !access.is_hidden()) else {
+        return Err(ApiError::not_found());
+    };
+    Ok(HttpResponse::Ok().json(ConsentList {
+        subject_id: subject.id.to_string(),
+        jurisdiction: subject.jurisdiction(&state.policies).to_owned(),
+        policy_revision: state.policies.revision.clone(),
+        consents: consent_views(&state.policies, &subject, &states, None, request_gpc(&req), now),
+    }))
+}
+
+/// Sources a caller may give; signal sources are recorded by Consentry itself.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WriteSource {
+    Portal,
+    Api,
+    Import,
+    Survey,
+}
+
+impl From<WriteSource> for ConsentSource {
+    fn from(source: WriteSource) -> Self {
+        match source {
+            WriteSource::Portal => ConsentSource::Portal,
+            WriteSource::Api => ConsentSource::Api,
+            WriteSource::Import => ConsentSource::Import,
+            WriteSource::Survey => ConsentSource::Survey,
+        }
+    }
+}
+
+fn validate_digest(digest: &str) -> Result<(), validator::ValidationError> {
+    if digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(())
+    } else {
+        Err(validator::ValidationError::new("invalid").with_message("must be a SHA-256 digest: 64 hexadecimal characters".into()))
+    }
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"status": "granted", "source": "portal", "notice_digest": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}))]
+pub struct ConsentRequest {
+    /// `denied` refuses or withdraws.
+    pub status: ConsentStatus,
+    pub source: WriteSource,
+    /// SHA-256 (hex) of the privacy notice text the customer was shown.
+    #[validate(custom(function = "validate_digest"))]
+    pub notice_digest: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchConsentItem {
+    #[schema(example = "marketing.email")]
+    #[validate(length(min = 1, max = 200))]
+    pub purpose: String,
+    pub status: ConsentStatus,
+    pub source: WriteSource,
+    #[validate(custom(function = "validate_digest"))]
+    pub notice_digest: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"consents": [
+    {"purpose": "marketing.email", "status": "granted", "source": "portal"},
+    {"purpose": "analytics", "status": "denied", "source": "portal"}
+]}))]
+pub struct BatchConsentRequest {
+    /// 1–100 purposes, each at most once; written all or nothing.
+    #[validate(length(min = 1, max = 100), nested)]
+    pub consents: Vec<BatchConsentItem>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchConsentResponse {
+    /// The effective state of each purpose written, in request order.
+    pub consents: Vec<ConsentView>,
+}
+
+async fn write_consents(
+    state: &AppState,
+    principal: &Principal,
+    req: &HttpRequest,
+    id: SubjectId,
+    changes: Vec<ConsentChange>,
+) -> Result<Vec<ConsentView>, ApiError> {
+    let access = principal.subject_access(&WRITERS, true, id.as_str());
+    access.check_role()?;
+    write::check_purposes(&state.policies, &changes, changes.len() > 1)?;
+    if access.is_hidden() {
+        state.db.run(move |conn| subject::find(conn, &id)).await?;
+        return Err(ApiError::not_found());
+    }
+    let (now, gpc) = (state.clock.now(), request_gpc(req));
+    let actor = Actor::from(principal);
+    let evidence = state.evidence.of_request(req);
+    let policies = state.policies.clone();
+    let keys: Vec<String> = changes.iter().map(|c| c.purpose.clone()).collect();
+    let written = state
+        .db
+        .run(move |conn| {
+            let request = ConsentWrite {
+                subject: &id,
+                changes: &changes,
+                actor: &actor,
+                evidence: &evidence,
+                gpc,
+                now,
+            };
+            write::write(conn, &policies, &request)
+        })
+        .await?;
+    let mut views = consent_views(&state.policies, &written.subject, &written.states, Some(&keys), gpc, now);
+    views.sort_by_key(|v| keys.iter().position(|k| *k == v.purpose));
+    Ok(views)
+}
+
+/// Records a consent, a refusal or a withdrawal (`denied`) for one purpose.
+///
+/// Appends to the ledger and updates the current state in one transaction, with the
+/// purpose version, notice digest, actor and evidence. A notice-only purpose cannot be
+/// denied (409); a notice digest that is not current is 409 with the current one.
+#[utoipa::path(
+    tag = "consents",
+    params(
+        ("id" = String, Path, description = "The subject id"),
+        ("purpose" = String, Path, description = "A purpose key"),
+        ("Sec-GPC" = Option<String>, Header, description = "`1`: a Global Privacy Control signal"),
+    ),
+    request_body = ConsentRequest,
+    responses(
+        (status = 200, description = "The purpose's new effective state", body = ConsentView),
+        (status = 409, description = "Notice-only purpose denied, or a stale notice digest", body = Problem, content_type = "application/problem+json"),
+        SubjectNotFound, BodyProblems, AuthProblems,
+    ),
+    security(("bearer" = [])),
+)]
+#[put("/v1/subjects/{id}/consents/{purpose}")]
+pub async fn put_consent(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<(String, String)>,
+    body: ValidJson<ConsentRequest>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let (id, purpose) = path.into_inner();
+    let id = path_subject_id(&id)?;
+    let body = body.into_inner();
+    let change = ConsentChange {
+        purpose,
+        status: body.status,
+        source: body.source.into(),
+        notice_digest: body.notice_digest.map(|d| d.to_ascii_lowercase()),
+    };
+    let mut views = write_consents(&state, &principal, &req, id, vec![change]).await?;
+    Ok(HttpResponse::Ok().json(views.pop()))
+}
+
+/// Records several consents at once, all or nothing.
+#[utoipa::path(
+    tag = "consents",
+    params(
+        ("id" = String, Path, description = "The subject id"),
+        ("Sec-GPC" = Option<String>, Header, description = "`1`: a Global Privacy Control signal"),
+    ),
+    request_body = BatchConsentRequest,
+    responses(
+        (status = 200, description = "The effective state of each purpose written", body = BatchConsentResponse),
+        (status = 409, description = "A notice-only purpose denied, or a stale notice digest; nothing was written", body = Problem, content_type = "application/problem+json"),
+        SubjectNotFound, BodyProblems, AuthProblems,
+    ),
+    security(("bearer" = [])),
+)]
+#[post("/v1/subjects/{id}/consents")]
+pub async fn post_consents(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<String>,
+    body: ValidJson<BatchConsentRequest>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_subject_id(&path)?;
+    let items = body.into_inner().consents;
+    let mut duplicates = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        if items[..i].iter().any(|earlier| earlier.purpose == item.purpose) {
+            duplicates.push(FieldError::new(format!("consents[{i}].purpose"), "duplicate", format!("`{}` is given twice", item.purpose)));
+        }
+    }
+    if !duplicates.is_empty() {
+        return Err(ApiError::Validation(duplicates));
+    }
+    let changes = items
+        .into_iter()
+        .map(|item| ConsentChange {
+            purpose: item.purpose,
+            status: item.status,
+            source: item.source.into(),
+            notice_digest: item.notice_digest.map(|d| d.to_ascii_lowercase()),
+        })
+        .collect();
+    let consents = write_consents(&state, &principal, &req, id, changes).await?;
+    Ok(HttpResponse::Ok().json(BatchConsentResponse { consents }))
+}
+
+#[derive(Debug, Deserialize, IntoParams, Validate)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryQuery {
+    /// Rows per page (1–200, default 50).
+    #[validate(range(min = 1, max = 200))]
+    pub limit: Option<i64>,
+    /// `next_cursor` from the previous page.
+    pub cursor: Option<String>,
+    /// Only this purpose's records.
+    pub purpose: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActorView {
+    #[schema(example = "service")]
+    pub role: String,
+    #[schema(example = "recommendations")]
+    pub id: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsentRecordView {
+    pub id: String,
+    pub purpose: String,
+    pub status: ConsentStatus,
+    pub source: ConsentSource,
+    pub purpose_version: u32,
+    pub notice_digest: Option<String>,
+    pub actor: ActorView,
+    /// HMAC-SHA-256 of the client IP with the service's secret.
+    pub ip_hash: Option<String>,
+    pub user_agent: Option<String>,
+    pub recorded_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl From<ConsentRecord> for ConsentRecordView {
+    fn from(r: ConsentRecord) -> Self {
+        Self {
+            id: r.id,
+            purpose: r.purpose,
+            status: r.status,
+            source: r.source,
+            purpose_version: r.purpose_version,
+            notice_digest: r.notice_digest,
+            actor: ActorView {
+                role: r.actor_role,
+                id: r.actor_id,
+            },
+            ip_hash: r.ip_hash,
+            user_agent: r.user_agent,
+            recorded_at: r.recorded_at,
+            expires_at: r.expires_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsentHistory {
+    /// Newest first.
+    pub items: Vec<ConsentRecordView>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+fn encode_cursor(seq: i64) -> String {
+    URL_SAFE_NO_PAD.encode(format!("seq:{seq}"))
+}
+
+fn decode_cursor(cursor: &str) -> Result<i64, ApiError> {
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|text| text.strip_prefix("seq:").and_then(|n| n.parse().ok()))
+        .ok_or_else(|| ApiError::invalid("cursor", "not a cursor this API returned"))
+}
+
+/// The consent ledger, newest first, paginated by cursor.
+#[utoipa::path(
+    tag = "consents",
+    params(("id" = String, Path, description = "The subject id"), HistoryQuery),
+    responses(
+        (status = 200, description = "A page of the ledger", body = ConsentHistory),
+        (status = 422, description = "A bad limit, cursor or purpose", body = Problem, content_type = "application/problem+json"),
+        SubjectNotFound, AuthProblems,
+    ),
+    security(("bearer" = [])),
+)]
+#[get("/v1/subjects/{id}/consents/history")]
+pub async fn consent_history(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<String>,
+    query: web::Query<HistoryQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_subject_id(&path)?;
+    let access = principal.subject_access(&LEDGER_READERS, true, id.as_str());
+    access.check_role()?;
+    let query = query.into_inner();
+    query.validate()?;
+    let before = query.cursor.as_deref().map(decode_cursor).transpose()?;
+    if let Some(purpose) = &query.purpose {
+        if state.policies.purpose(purpose).is_none() {
+            return Err(ApiError::invalid("purpose", format!("`{purpose}` is not a purpose")));
+        }
+    }
+    let limit = query.limit.unwrap_or(50);
+    let page = state
+        .db
+        .run(move |conn| {
+            if subject::find(conn, &id)?.is_none() {
+                return Ok(None);
+            }
+            // One more than asked, to know whether there is a next page.
+            ledger::history(conn, &id, query.purpose.as_deref(), before, limit + 1).map(Some)
+        })
+        .await
+        .map_err(|e: StorageError| ApiError::from(e))?;
+    let Some(mut records) = page.filter(|_| !access.is_hidden()) else {
+        return Err(ApiError::not_found());
+    };
+    let next_cursor = if records.len() as i64 > limit {
+        records.truncate(limit as usize);
+        records.last().map(|r| encode_cursor(r.seq))
+    } else {
+        None
+    };
+    Ok(HttpResponse::Ok().json(ConsentHistory {
+        items: records.into_iter().map(ConsentRecordView::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// A consent receipt: a JWS anyone can check against `/.well-known/jwks.json`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsentReceipt {
+    /// Compact JWS (EdDSA) whose claims follow the Kantara Consent Receipt (v1.1) fields.
+    pub receipt: String,
+    /// The signing key's id in the JWKS.
+    pub kid: String,
+    /// The signed claims, for convenience.
+    #[schema(value_type = Object)]
+    pub claims: Value,
+}
+
+/// A signed receipt for the current consent record of one purpose.
+#[utoipa::path(
+    tag = "consents",
+    params(("id" = String, Path, description = "The subject id"), ("purpose" = String, Path, description = "A purpose key")),
+    responses(
+        (status = 200, description = "The signed receipt", body = ConsentReceipt),
+        (status = 422, description = "Unknown purpose", body = Problem, content_type = "application/problem+json"),
+        SubjectNotFound, AuthProblems,
+    ),
+    security(("bearer" = [])),
+)]
+#[get("/v1/subjects/{id}/consents/{purpose}/receipt")]
+pub async fn consent_receipt(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, purpose_key) = path.into_inner();
+    let id = path_subject_id(&id)?;
+    let access = principal.subject_access(&READERS, true, id.as_str());
+    access.check_role()?;
+    let Some(purpose) = state.policies.purpose(&purpose_key).cloned() else {
+        return Err(ApiError::invalid("purpose", format!("`{purpose_key}` is not a purpose")));
+    };
+    let found = state
+        .db
+        .run(move |conn| {
+            let Some(subject) = subject::find(conn, &id)? else {
+                return Ok::<_, StorageError>(None);
+            };
+            let states = ledger::states(conn, &id)?;
+            Ok(Some((subject, states)))
+        })
+        .await?;
+    let Some((subject, states)) = found.filter(|_| !access.is_hidden()) else {
+        return Err(ApiError::not_found());
+    };
+    let Some(record) = states.get(&purpose.key) else {
+        return Err(ApiError::NotFound(format!("No consent is recorded for `{}`.", purpose.key)));
+    };
+    let now = state.clock.now();
+    let claims = super::receipt::claims(&state, &subject, &purpose, record, now);
+    let signing = state.keys.signing();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+    header.kid = Some(signing.kid.clone());
+    header.typ = Some("JWT".into());
+    let receipt = jsonwebtoken::encode(&header, &claims, signing.encoding_key())
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("signing a receipt: {e}")))?;
+    Ok(HttpResponse::Ok().json(ConsentReceipt {
+        receipt,
+        kid: signing.kid.clone(),
+        claims,
+    }))
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"usp": "1YYN", "gpp": "DBABLA~BVVVVVVVVWA.YA"}))]
+pub struct SignalsRequest {
+    /// An IAB US Privacy string, e.g. `1YYN`.
+    #[validate(length(max = 16))]
+    pub usp: Option<String>,
+    /// An IAB Global Privacy Platform string; its usnat, usca and uspv1 sections are read.
+    #[validate(length(max = 8192))]
+    pub gpp: Option<String>,
+    /// A Global Privacy Control signal relayed by a service.
+    pub gpc: Option<bool>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecordedOptOut {
+    pub purpose: String,
+    pub source: ConsentSource,
+    pub record_id: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignalsResponse {
+    /// What each signal said.
+    pub usp: Option<signals::OptOuts>,
+    pub gpp: Option<signals::OptOuts>,
+    /// Opt-outs recorded now; purposes already refused are not recorded again.
+    pub recorded: Vec<RecordedOptOut>,
+}
+
+/// Records the opt-outs carried by privacy signals (US Privacy, GPP, GPC).
+///
+/// Every string is decoded before anything is written: a malformed one is 422 naming
+/// it, and nothing is recorded.
+#[utoipa::path(
+    tag = "consents",
+    params(
+        ("id" = String, Path, description = "The subject id"),
+        ("Sec-GPC" = Option<String>, Header, description = "`1`: a Global Privacy Control signal"),
+    ),
+    request_body = SignalsRequest,
+    responses((status = 200, description = "Decoded signals and the opt-outs recorded", body = SignalsResponse), SubjectNotFound, BodyProblems, AuthProblems),
+    security(("bearer" = [])),
+)]
+#[post("/v1/subjects/{id}/signals")]
+pub async fn post_signals(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<String>,
+    body: ValidJson<SignalsRequest>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_subject_id(&path)?;
+    let access = principal.subject_access(&WRITERS, true, id.as_str());
+    access.check_role()?;
+    let body = body.into_inner();
+    let gpc = body.gpc == Some(true) || request_gpc(&req);
+    if body.usp.is_none() && body.gpp.is_none() && !gpc {
+        return Err(ApiError::invalid("body", "send at least one of `usp`, `gpp` or `gpc`"));
+    }
+    let mut errors = Vec::new();
+    let usp = body.usp.as_deref().map(signals::decode_usp).transpose().map_err(|e| errors.push(FieldError::new("usp", "invalid", e))).ok().flatten();
+    let gpp = body.gpp.as_deref().map(signals::decode_gpp).transpose().map_err(|e| errors.push(FieldError::new("gpp", "invalid", e))).ok().flatten();
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    if access.is_hidden() {
+        state.db.run(move |conn| subject::find(conn, &id)).await?;
+        return Err(ApiError::not_found());
+    }
+    let policies = state.policies.clone();
+    let (now, actor, evidence) = (state.clock.now(), Actor::from(&principal), state.evidence.of_request(&req));
+    let (usp_out, gpp_out) = (usp.clone(), gpp.clone());
+    let recorded = state
+        .db
+        .run(move |conn| {
+            let mut recorded = Vec::new();
+            if let Some(opt_outs) = &usp_out {
+                recorded.extend(write::record_signal_opt_outs(conn, &id, &opt_outs.purposes(&policies), ConsentSource::Usp, &actor, &evidence, now)?);
+            }
+            if let Some(opt_outs) = &gpp_out {
+                recorded.extend(write::record_signal_opt_outs(conn, &id, &opt_outs.purposes(&policies), ConsentSource::Gpp, &actor, &evidence, now)?);
+            }
+            if gpc {
+                let request = ConsentWrite { subject: &id, changes: &[], actor: &actor, evidence: &evidence, gpc: true, now };
+                recorded.extend(write::write(conn, &policies, &request)?.gpc_recorded);
+            }
+            Ok::<_, ConsentError>(recorded)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(SignalsResponse {
+        usp,
+        gpp,
+        recorded: recorded
+            .into_iter()
+            .map(|s| RecordedOptOut {
+                purpose: s.purpose,
+                source: s.source,
+                record_id: s.record_id,
+            })
+            .collect(),
+    }))
+}

@@ -1,0 +1,122 @@
+//! `GET/PUT /v1/subjects/{id}/preferences`.
+
+use actix_web::{get, put, web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
+
+use super::handlers::path_subject_id;
+use super::preferences::{self, Preferences};
+use super::subject;
+use crate::audit::{self, Actor, AuditEntry};
+use crate::auth::{Principal, Role};
+use crate::consent::ledger::lock_subject;
+use crate::http::responses::{AuthProblems, BodyProblems, SubjectNotFound};
+use crate::http::{ApiError, AppState, ValidJson};
+use crate::storage::{write_transaction, StorageError};
+
+const STAFF: [Role; 1] = [Role::Service];
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PreferencesView {
+    pub subject_id: String,
+    #[serde(flatten)]
+    pub preferences: Preferences,
+    /// Null until the preferences are first set.
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// A subject's channel preferences (defaults until first set).
+#[utoipa::path(
+    tag = "preferences",
+    params(("id" = String, Path, description = "The subject id")),
+    responses((status = 200, description = "The preferences", body = PreferencesView), SubjectNotFound, AuthProblems),
+    security(("bearer" = [])),
+)]
+#[get("/v1/subjects/{id}/preferences")]
+pub async fn get_preferences(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_subject_id(&path)?;
+    let access = principal.subject_access(&STAFF, true, id.as_str());
+    access.check_role()?;
+    let found = state
+        .db
+        .run(move |conn| {
+            if subject::find(conn, &id)?.is_none() {
+                return Ok::<_, StorageError>(None);
+            }
+            Ok(Some((id.clone(), preferences::find(conn, &id)?)))
+        })
+        .await?;
+    let Some((id, stored)) = found.filter(|_| !access.is_hidden()) else {
+        return Err(ApiError::not_found());
+    };
+    let (preferences, updated_at) = match stored {
+        Some((p, at)) => (p, Some(at)),
+        None => (Preferences::default(), None),
+    };
+    Ok(HttpResponse::Ok().json(PreferencesView {
+        subject_id: id.to_string(),
+        preferences,
+        updated_at,
+    }))
+}
+
+/// Replaces a subject's channel preferences; the gate honours a channel opt-out at once.
+#[utoipa::path(
+    tag = "preferences",
+    params(("id" = String, Path, description = "The subject id")),
+    request_body = Preferences,
+    responses((status = 200, description = "The new preferences", body = PreferencesView), SubjectNotFound, BodyProblems, AuthProblems),
+    security(("bearer" = [])),
+)]
+#[put("/v1/subjects/{id}/preferences")]
+pub async fn put_preferences(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<String>,
+    body: ValidJson<Preferences>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_subject_id(&path)?;
+    let access = principal.subject_access(&STAFF, true, id.as_str());
+    access.check_role()?;
+    let document = body.into_inner().checked().map_err(ApiError::Validation)?;
+    if access.is_hidden() {
+        state.db.run(move |conn| subject::find(conn, &id)).await?;
+        return Err(ApiError::not_found());
+    }
+    let (now, actor) = (state.clock.now(), Actor::from(&principal));
+    let saved = document.clone();
+    let stored_id = id.clone();
+    state
+        .db
+        .run(move |conn| {
+            write_transaction(conn, |conn| {
+                if !lock_subject(conn, &id)? {
+                    return Err(ApiError::not_found());
+                }
+                preferences::save(conn, &id, &saved, now)?;
+                audit::record(
+                    conn,
+                    AuditEntry {
+                        actor: &actor,
+                        action: "preferences.updated",
+                        subject_id: Some(id.as_str()),
+                        payload: json!(saved),
+                        at: now,
+                    },
+                )?;
+                Ok(())
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(PreferencesView {
+        subject_id: stored_id.to_string(),
+        preferences: document,
+        updated_at: Some(now),
+    }))
+}

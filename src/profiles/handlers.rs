@@ -1,0 +1,281 @@
+//! `GET/PATCH /v1/subjects/{id}/profile`.
+
+use std::collections::BTreeMap;
+
+use actix_web::{get, patch, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use utoipa::{IntoParams, ToSchema};
+use validator::Validate;
+
+use super::attributes::{self, AttributeChange, Attributes};
+use crate::audit::{self, Actor, AuditEntry};
+use crate::auth::{Principal, Role};
+use crate::consent::handlers::path_subject_id;
+use crate::consent::ledger::{self, lock_subject};
+use crate::consent::signals::gpc_header;
+use crate::consent::write::{self, subject_facts, ConsentError, ConsentWrite};
+use crate::consent::{subject, SubjectId};
+use crate::gate::rules::{decide, DecisionRequest};
+use crate::http::responses::{AuthProblems, BodyProblems, SubjectNotFound};
+use crate::http::{ApiError, AppState, FieldError, Problem, ValidJson};
+use crate::policy::key::is_valid_key;
+use crate::storage::write_transaction;
+
+const READERS: [Role; 1] = [Role::Service];
+const WRITERS: [Role; 1] = [Role::Service];
+const MAX_VALUE_BYTES: usize = 4096;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttributeView {
+    #[schema(value_type = Object, example = json!("pro"))]
+    pub value: Value,
+    #[schema(example = "user.account")]
+    pub category: String,
+    #[schema(example = "api")]
+    pub source: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProfileView {
+    pub subject_id: String,
+    /// The purpose the attributes were filtered for, if any.
+    pub purpose: Option<String>,
+    pub attributes: BTreeMap<String, AttributeView>,
+}
+
+fn view(subject: &SubjectId, purpose: Option<String>, attributes: Attributes) -> ProfileView {
+    ProfileView {
+        subject_id: subject.to_string(),
+        purpose,
+        attributes: attributes
+            .into_iter()
+            .map(|(key, a)| {
+                (
+                    key,
+                    AttributeView {
+                        value: a.value,
+                        category: a.category,
+                        source: a.source,
+                        updated_at: a.updated_at,
+                    },
+                )
+            })
+            .collect(),
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ProfileQuery {
+    /// Return only what this purpose may use, and only if it is allowed for the subject.
+    pub purpose: Option<String>,
+}
+
+/// A subject's profile attributes, or with `?purpose=` only those the purpose may use.
+///
+/// With a purpose, the gate decides first: a purpose not allowed for this subject is 403
+/// with the decision's reason; an allowed one sees only the attributes whose data
+/// categories it declares.
+#[utoipa::path(
+    tag = "profiles",
+    params(("id" = String, Path, description = "The subject id"), ProfileQuery,
+           ("Sec-GPC" = Option<String>, Header, description = "`1`: a Global Privacy Control signal")),
+    responses(
+        (status = 200, description = "The attributes", body = ProfileView),
+        (status = 422, description = "Unknown purpose", body = Problem, content_type = "application/problem+json"),
+        SubjectNotFound, AuthProblems,
+    ),
+    security(("bearer" = [])),
+)]
+#[get("/v1/subjects/{id}/profile")]
+pub async fn get_profile(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<String>,
+    query: web::Query<ProfileQuery>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_subject_id(&path)?;
+    principal.require(&READERS)?;
+    let purpose = match &query.purpose {
+        Some(key) => Some(
+            state
+                .policies
+                .purpose(key)
+                .cloned()
+                .ok_or_else(|| ApiError::invalid("purpose", format!("`{key}` is not a purpose (see GET /v1/purposes)")))?,
+        ),
+        None => None,
+    };
+    let gpc = purpose.is_some() && gpc_header(req.headers().get("Sec-GPC").and_then(|v| v.to_str().ok()));
+    let (now, actor, evidence) = (state.clock.now(), Actor::from(&principal), state.evidence.of_request(&req));
+    let policies = state.policies.clone();
+    let subject_id = id.clone();
+    let loaded = state
+        .db
+        .run(move |conn| {
+            let Some(found) = subject::find(conn, &id)? else {
+                return Ok::<_, ConsentError>(None);
+            };
+            let mut states = ledger::states(conn, &id)?;
+            if gpc && !write::pending_gpc(conn, &policies, &id, &states)?.is_empty() {
+                let request = ConsentWrite { subject: &id, changes: &[], actor: &actor, evidence: &evidence, gpc: true, now };
+                states = write::write(conn, &policies, &request)?.states;
+            }
+            let prefs = crate::consent::preferences::find(conn, &id)?.map(|(p, _)| p);
+            Ok(Some((found, states, prefs, attributes::load(conn, &id)?)))
+        })
+        .await?;
+    let Some((found, states, prefs, all)) = loaded else {
+        return Err(ApiError::not_found());
+    };
+    let Some(purpose) = purpose else {
+        return Ok(HttpResponse::Ok().json(view(&subject_id, None, all)));
+    };
+    let mut facts = subject_facts(&state.policies, &found, &states);
+    facts.preferences = prefs.as_ref();
+    let decision = decide(
+        &state.policies,
+        &facts,
+        &DecisionRequest { purpose: &purpose, channel: None, data_categories: &[], gpc, now },
+    );
+    if !decision.allowed {
+        let mut extensions = Map::new();
+        extensions.insert("purpose".into(), Value::from(purpose.key.clone()));
+        extensions.insert("reason".into(), json!(decision.reason));
+        extensions.insert("basis".into(), json!(decision.basis));
+        extensions.insert("jurisdiction".into(), Value::from(decision.jurisdiction.clone()));
+        return Err(ApiError::Denied {
+            detail: format!("`{}` is not allowed for this subject ({}).", purpose.key, decision.reason.as_str()),
+            extensions,
+        });
+    }
+    let visible = attributes::visible_to(all, &purpose);
+    Ok(HttpResponse::Ok().json(view(&subject_id, Some(purpose.key.clone()), visible)))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttributeInput {
+    /// Any JSON value but null, at most 4 KiB.
+    #[schema(value_type = Object, example = json!("pro"))]
+    pub value: Value,
+    /// A data category from the policies' taxonomy.
+    #[schema(example = "user.account")]
+    pub category: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AttributeSource {
+    #[default]
+    Api,
+    Import,
+    Survey,
+    Portal,
+}
+
+impl AttributeSource {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Api => "api",
+            Self::Import => "import",
+            Self::Survey => "survey",
+            Self::Portal => "portal",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"attributes": {"plan": {"value": "pro", "category": "user.account"}, "old_key": null}}))]
+pub struct ProfilePatch {
+    /// 1–100 attributes; `null` instead of an attribute removes it.
+    #[validate(length(min = 1, max = 100))]
+    #[schema(value_type = BTreeMap<String, AttributeInput>)]
+    pub attributes: BTreeMap<String, Option<AttributeInput>>,
+    #[serde(default)]
+    pub source: AttributeSource,
+}
+
+/// Sets or removes attributes, each with its data category.
+#[utoipa::path(
+    tag = "profiles",
+    params(("id" = String, Path, description = "The subject id")),
+    request_body = ProfilePatch,
+    responses((status = 200, description = "The whole profile after the change", body = ProfileView), SubjectNotFound, BodyProblems, AuthProblems),
+    security(("bearer" = [])),
+)]
+#[patch("/v1/subjects/{id}/profile")]
+pub async fn patch_profile(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<String>,
+    body: ValidJson<ProfilePatch>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_subject_id(&path)?;
+    principal.require(&WRITERS)?;
+    let patch = body.into_inner();
+    let mut errors = Vec::new();
+    let mut changes = BTreeMap::new();
+    for (key, input) in patch.attributes {
+        let field = format!("attributes.{key}");
+        if !is_valid_key(&key) || key.len() > 100 {
+            errors.push(FieldError::new(&field, "invalid", "attribute keys are dotted lower-case words, e.g. `nps.score`"));
+            continue;
+        }
+        let Some(input) = input else {
+            changes.insert(key, AttributeChange::Remove);
+            continue;
+        };
+        if !state.policies.taxonomy.contains(&input.category) {
+            errors.push(FieldError::new(format!("{field}.category"), "unknown_category", format!("`{}` is not a data category of the policies", input.category)));
+        }
+        if input.value.is_null() {
+            errors.push(FieldError::new(format!("{field}.value"), "required", "use `null` for the attribute itself to remove it"));
+        } else if input.value.to_string().len() > MAX_VALUE_BYTES {
+            errors.push(FieldError::new(format!("{field}.value"), "too_large", format!("at most {MAX_VALUE_BYTES} bytes of JSON")));
+        }
+        changes.insert(key, AttributeChange::Set { value: input.value, category: input.category });
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let (now, actor, source) = (state.clock.now(), Actor::from(&principal), patch.source.as_str());
+    let subject_id = id.clone();
+    let all = state
+        .db
+        .run(move |conn| {
+            write_transaction(conn, |conn| {
+                if !lock_subject(conn, &id)? {
+                    return Err(ApiError::not_found());
+                }
+                attributes::apply(conn, &id, &changes, source, now)?;
+                let payload: Map<String, Value> = changes
+                    .iter()
+                    .map(|(k, c)| match c {
+                        AttributeChange::Set { value, category } => (k.clone(), json!({"value": value, "category": category})),
+                        AttributeChange::Remove => (k.clone(), Value::Null),
+                    })
+                    .collect();
+                audit::record(
+                    conn,
+                    AuditEntry {
+                        actor: &actor,
+                        action: "profile.updated",
+                        subject_id: Some(id.as_str()),
+                        payload: json!({"source": source, "attributes": payload}),
+                        at: now,
+                    },
+                )?;
+                Ok(attributes::load(conn, &id)?)
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(view(&subject_id, None, all)))
+}
+
