@@ -112,11 +112,21 @@ pub struct Settings {
 
     /// Secret for hashing client IPs kept as consent evidence (default: generated into the
     /// data folder). Instances behind one load balancer must share it.
-    #[arg(long, env = "CONSENTRY_EVIDENCE_SECRET", hide_env_values = true, global = true)]
+    #[arg(
+        long,
+        env = "CONSENTRY_EVIDENCE_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
     pub evidence_secret: Option<String>,
 
     /// The data controller named in consent receipts.
-    #[arg(long, env = "CONSENTRY_CONTROLLER_NAME", default_value = "Consentry", global = true)]
+    #[arg(
+        long,
+        env = "CONSENTRY_CONTROLLER_NAME",
+        default_value = "Consentry",
+        global = true
+    )]
     pub controller_name: String,
 
     /// The privacy policy URL named in consent receipts.

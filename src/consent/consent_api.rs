@@ -11,7 +11,9 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use super::handlers::path_subject_id;
-use super::ledger::{self, ConsentChange, ConsentRecord, ConsentSource, ConsentState, ConsentStates, ConsentStatus};
+use super::ledger::{
+    self, ConsentChange, ConsentRecord, ConsentSource, ConsentState, ConsentStates, ConsentStatus,
+};
 use super::signals::{self, gpc_header};
 use super::subject::{self, Subject, SubjectId};
 use super::write::{self, subject_facts, ConsentError, ConsentWrite};
@@ -32,23 +34,38 @@ impl From<ConsentError> for ApiError {
         match err {
             ConsentError::SubjectNotFound => ApiError::not_found(),
             ConsentError::UnknownPurpose { index, purpose } => {
-                let field = index.map_or("purpose".to_owned(), |i| format!("consents[{i}].purpose"));
-                ApiError::Validation(vec![FieldError::new(field, "unknown_purpose", format!("`{purpose}` is not a purpose (see GET /v1/purposes)"))])
+                let field =
+                    index.map_or("purpose".to_owned(), |i| format!("consents[{i}].purpose"));
+                ApiError::Validation(vec![FieldError::new(
+                    field,
+                    "unknown_purpose",
+                    format!("`{purpose}` is not a purpose (see GET /v1/purposes)"),
+                )])
             }
             ConsentError::NoticeOnly { purpose } => {
                 let mut extensions = Map::new();
                 extensions.insert("purpose".into(), Value::from(purpose.clone()));
                 ApiError::Conflict {
-                    detail: format!("`{purpose}` is strictly necessary (notice only) and cannot be refused."),
+                    detail: format!(
+                        "`{purpose}` is strictly necessary (notice only) and cannot be refused."
+                    ),
                     extensions,
                 }
             }
-            ConsentError::StaleNotice { current, all_current } => {
+            ConsentError::StaleNotice {
+                current,
+                all_current,
+            } => {
                 let mut extensions = Map::new();
                 extensions.insert("current_notice_digest".into(), Value::from(current));
                 extensions.insert(
                     "current_notice_digests".into(),
-                    Value::Object(all_current.into_iter().map(|(l, d)| (l, Value::from(d))).collect()),
+                    Value::Object(
+                        all_current
+                            .into_iter()
+                            .map(|(l, d)| (l, Value::from(d)))
+                            .collect(),
+                    ),
                 );
                 ApiError::Conflict {
                     detail: "The notice digest is not that of the current privacy notice; show the current notice and send its digest.".into(),
@@ -97,7 +114,11 @@ impl ConsentView {
         Self {
             purpose: purpose.to_owned(),
             status: record.map(|r| r.status),
-            effective: if decision.allowed { Effect::Allow } else { Effect::Deny },
+            effective: if decision.allowed {
+                Effect::Allow
+            } else {
+                Effect::Deny
+            },
             reason: decision.reason,
             basis: decision.basis,
             jurisdiction: decision.jurisdiction.clone(),
@@ -203,7 +224,11 @@ pub async fn list_consents(
     let id = path_subject_id(&path)?;
     let access = principal.subject_access(&READERS, true, id.as_str());
     access.check_role()?;
-    let (now, gpc, actor) = (state.clock.now(), request_gpc(&req) && !access.is_hidden(), Actor::from(&principal));
+    let (now, gpc, actor) = (
+        state.clock.now(),
+        request_gpc(&req) && !access.is_hidden(),
+        Actor::from(&principal),
+    );
     let evidence = state.evidence.of_request(&req);
     let policies = state.policies.clone();
     let loaded = state
@@ -217,7 +242,14 @@ pub async fn list_consents(
         subject_id: subject.id.to_string(),
         jurisdiction: subject.jurisdiction(&state.policies).to_owned(),
         policy_revision: state.policies.revision.clone(),
-        consents: consent_views(&state.policies, &subject, &states, None, request_gpc(&req), now),
+        consents: consent_views(
+            &state.policies,
+            &subject,
+            &states,
+            None,
+            request_gpc(&req),
+            now,
+        ),
     }))
 }
 
@@ -246,7 +278,8 @@ fn validate_digest(digest: &str) -> Result<(), validator::ValidationError> {
     if digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()) {
         Ok(())
     } else {
-        Err(validator::ValidationError::new("invalid").with_message("must be a SHA-256 digest: 64 hexadecimal characters".into()))
+        Err(validator::ValidationError::new("invalid")
+            .with_message("must be a SHA-256 digest: 64 hexadecimal characters".into()))
     }
 }
 
@@ -325,7 +358,14 @@ async fn write_consents(
             write::write(conn, &policies, &request)
         })
         .await?;
-    let mut views = consent_views(&state.policies, &written.subject, &written.states, Some(&keys), gpc, now);
+    let mut views = consent_views(
+        &state.policies,
+        &written.subject,
+        &written.states,
+        Some(&keys),
+        gpc,
+        now,
+    );
     views.sort_by_key(|v| keys.iter().position(|k| *k == v.purpose));
     Ok(views)
 }
@@ -398,8 +438,15 @@ pub async fn post_consents(
     let items = body.into_inner().consents;
     let mut duplicates = Vec::new();
     for (i, item) in items.iter().enumerate() {
-        if items[..i].iter().any(|earlier| earlier.purpose == item.purpose) {
-            duplicates.push(FieldError::new(format!("consents[{i}].purpose"), "duplicate", format!("`{}` is given twice", item.purpose)));
+        if items[..i]
+            .iter()
+            .any(|earlier| earlier.purpose == item.purpose)
+        {
+            duplicates.push(FieldError::new(
+                format!("consents[{i}].purpose"),
+                "duplicate",
+                format!("`{}` is given twice", item.purpose),
+            ));
         }
     }
     if !duplicates.is_empty() {
@@ -523,7 +570,10 @@ pub async fn consent_history(
     let before = query.cursor.as_deref().map(decode_cursor).transpose()?;
     if let Some(purpose) = &query.purpose {
         if state.policies.purpose(purpose).is_none() {
-            return Err(ApiError::invalid("purpose", format!("`{purpose}` is not a purpose")));
+            return Err(ApiError::invalid(
+                "purpose",
+                format!("`{purpose}` is not a purpose"),
+            ));
         }
     }
     let limit = query.limit.unwrap_or(50);
@@ -587,7 +637,10 @@ pub async fn consent_receipt(
     let access = principal.subject_access(&READERS, true, id.as_str());
     access.check_role()?;
     let Some(purpose) = state.policies.purpose(&purpose_key).cloned() else {
-        return Err(ApiError::invalid("purpose", format!("`{purpose_key}` is not a purpose")));
+        return Err(ApiError::invalid(
+            "purpose",
+            format!("`{purpose_key}` is not a purpose"),
+        ));
     };
     let found = state
         .db
@@ -603,7 +656,10 @@ pub async fn consent_receipt(
         return Err(ApiError::not_found());
     };
     let Some(record) = states.get(&purpose.key) else {
-        return Err(ApiError::NotFound(format!("No consent is recorded for `{}`.", purpose.key)));
+        return Err(ApiError::NotFound(format!(
+            "No consent is recorded for `{}`.",
+            purpose.key
+        )));
     };
     let now = state.clock.now();
     let claims = super::receipt::claims(&state, &subject, &purpose, record, now);
@@ -678,11 +734,28 @@ pub async fn post_signals(
     let body = body.into_inner();
     let gpc = body.gpc == Some(true) || request_gpc(&req);
     if body.usp.is_none() && body.gpp.is_none() && !gpc {
-        return Err(ApiError::invalid("body", "send at least one of `usp`, `gpp` or `gpc`"));
+        return Err(ApiError::invalid(
+            "body",
+            "send at least one of `usp`, `gpp` or `gpc`",
+        ));
     }
     let mut errors = Vec::new();
-    let usp = body.usp.as_deref().map(signals::decode_usp).transpose().map_err(|e| errors.push(FieldError::new("usp", "invalid", e))).ok().flatten();
-    let gpp = body.gpp.as_deref().map(signals::decode_gpp).transpose().map_err(|e| errors.push(FieldError::new("gpp", "invalid", e))).ok().flatten();
+    let usp = body
+        .usp
+        .as_deref()
+        .map(signals::decode_usp)
+        .transpose()
+        .map_err(|e| errors.push(FieldError::new("usp", "invalid", e)))
+        .ok()
+        .flatten();
+    let gpp = body
+        .gpp
+        .as_deref()
+        .map(signals::decode_gpp)
+        .transpose()
+        .map_err(|e| errors.push(FieldError::new("gpp", "invalid", e)))
+        .ok()
+        .flatten();
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
@@ -691,20 +764,47 @@ pub async fn post_signals(
         return Err(ApiError::not_found());
     }
     let policies = state.policies.clone();
-    let (now, actor, evidence) = (state.clock.now(), Actor::from(&principal), state.evidence.of_request(&req));
+    let (now, actor, evidence) = (
+        state.clock.now(),
+        Actor::from(&principal),
+        state.evidence.of_request(&req),
+    );
     let (usp_out, gpp_out) = (usp.clone(), gpp.clone());
     let recorded = state
         .db
         .run(move |conn| {
             let mut recorded = Vec::new();
             if let Some(opt_outs) = &usp_out {
-                recorded.extend(write::record_signal_opt_outs(conn, &id, &opt_outs.purposes(&policies), ConsentSource::Usp, &actor, &evidence, now)?);
+                recorded.extend(write::record_signal_opt_outs(
+                    conn,
+                    &id,
+                    &opt_outs.purposes(&policies),
+                    ConsentSource::Usp,
+                    &actor,
+                    &evidence,
+                    now,
+                )?);
             }
             if let Some(opt_outs) = &gpp_out {
-                recorded.extend(write::record_signal_opt_outs(conn, &id, &opt_outs.purposes(&policies), ConsentSource::Gpp, &actor, &evidence, now)?);
+                recorded.extend(write::record_signal_opt_outs(
+                    conn,
+                    &id,
+                    &opt_outs.purposes(&policies),
+                    ConsentSource::Gpp,
+                    &actor,
+                    &evidence,
+                    now,
+                )?);
             }
             if gpc {
-                let request = ConsentWrite { subject: &id, changes: &[], actor: &actor, evidence: &evidence, gpc: true, now };
+                let request = ConsentWrite {
+                    subject: &id,
+                    changes: &[],
+                    actor: &actor,
+                    evidence: &evidence,
+                    gpc: true,
+                    now,
+                };
                 recorded.extend(write::write(conn, &policies, &request)?.gpc_recorded);
             }
             Ok::<_, ConsentError>(recorded)

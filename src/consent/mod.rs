@@ -2,14 +2,14 @@
 //! channel preferences, privacy signals and profile attributes.
 
 pub mod consent_api;
-pub mod handlers;
 pub mod evidence;
+pub mod handlers;
 pub mod ledger;
 pub mod preferences;
 pub mod preferences_api;
 pub mod receipt;
 pub mod signals;
-pub mod write;
 pub mod subject;
+pub mod write;
 
 pub use subject::{Subject, SubjectId};

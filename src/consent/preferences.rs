@@ -82,7 +82,9 @@ pub struct QuietHours {
 
 /// The preferences document; a PUT sends it whole. Checked by `checked`, which needs
 /// more than field rules (time zones, duplicates).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema, validator::Validate)]
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema, validator::Validate,
+)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({
     "channels": {"email": {"opted_in": true, "max_per_week": 3}, "whatsapp": {"opted_in": true}, "sms": {"opted_in": false}},

@@ -19,7 +19,13 @@ pub struct ReceiptSettings {
     pub policy_url: Option<String>,
 }
 
-pub fn claims(state: &AppState, subject: &Subject, purpose: &Purpose, record: &ConsentState, now: DateTime<Utc>) -> Value {
+pub fn claims(
+    state: &AppState,
+    subject: &Subject,
+    purpose: &Purpose,
+    record: &ConsentState,
+    now: DateTime<Utc>,
+) -> Value {
     let settings = &state.receipts;
     let jurisdiction = state.policies.jurisdictions.for_region(&subject.region);
     let basis = purpose.basis_for(&jurisdiction.key);

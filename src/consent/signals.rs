@@ -57,7 +57,10 @@ pub fn gpc_header(value: Option<&str>) -> bool {
 /// covered by the LSPA.
 pub fn decode_usp(input: &str) -> Result<OptOuts, String> {
     if input.len() != 4 {
-        return Err(format!("a US Privacy string has 4 characters (e.g. `1YNN`); got {}", input.len()));
+        return Err(format!(
+            "a US Privacy string has 4 characters (e.g. `1YNN`); got {}",
+            input.len()
+        ));
     }
     let usp = UspV1::from_str(input).map_err(|e| format!("not a US Privacy string: {e}"))?;
     Ok(OptOuts {
@@ -77,10 +80,20 @@ pub fn decode_gpp(input: &str) -> Result<OptOuts, String> {
     for &id in gpp.section_ids() {
         match id {
             SectionId::UsNat => {
-                let section = gpp.decode::<UsNat>().map_err(|e| format!("the usnat section does not decode: {e}"))?;
+                let section = gpp
+                    .decode::<UsNat>()
+                    .map_err(|e| format!("the usnat section does not decode: {e}"))?;
                 let (sale, sharing, targeted) = match &section.core {
-                    UsNatCore::V1(c) => (&c.sale_opt_out, &c.sharing_opt_out, &c.targeted_advertising_opt_out),
-                    UsNatCore::V2(c) => (&c.sale_opt_out, &c.sharing_opt_out, &c.targeted_advertising_opt_out),
+                    UsNatCore::V1(c) => (
+                        &c.sale_opt_out,
+                        &c.sharing_opt_out,
+                        &c.targeted_advertising_opt_out,
+                    ),
+                    UsNatCore::V2(c) => (
+                        &c.sale_opt_out,
+                        &c.sharing_opt_out,
+                        &c.targeted_advertising_opt_out,
+                    ),
                     _ => return Err("the usnat section has an unsupported version".into()),
                 };
                 out.sale |= opted_out(sale);
@@ -90,14 +103,18 @@ pub fn decode_gpp(input: &str) -> Result<OptOuts, String> {
                 out.sections.push("usnat".into());
             }
             SectionId::UsCa => {
-                let section = gpp.decode::<UsCa>().map_err(|e| format!("the usca section does not decode: {e}"))?;
+                let section = gpp
+                    .decode::<UsCa>()
+                    .map_err(|e| format!("the usca section does not decode: {e}"))?;
                 out.sale |= opted_out(&section.core.sale_opt_out);
                 out.sharing |= opted_out(&section.core.sharing_opt_out);
                 out.gpc |= section.gpc == Some(true);
                 out.sections.push("usca".into());
             }
             SectionId::UspV1 => {
-                let section = gpp.decode::<UspV1>().map_err(|e| format!("the uspv1 section does not decode: {e}"))?;
+                let section = gpp
+                    .decode::<UspV1>()
+                    .map_err(|e| format!("the uspv1 section does not decode: {e}"))?;
                 out.sale |= section.opt_out_sale == Flag::Yes;
                 out.sections.push("uspv1".into());
             }
@@ -131,7 +148,10 @@ mod tests {
     #[test]
     fn usnat_v1_all_opted_out() {
         let out = decode_gpp("DBABLA~BVVVVVVVVWA").unwrap();
-        assert_eq!((out.sale, out.sharing, out.targeted_advertising, out.gpc), (true, true, true, false));
+        assert_eq!(
+            (out.sale, out.sharing, out.targeted_advertising, out.gpc),
+            (true, true, true, false)
+        );
         assert_eq!(out.sections, ["usnat"]);
     }
 
@@ -144,18 +164,27 @@ mod tests {
     #[test]
     fn usnat_v2_not_applicable() {
         let out = decode_gpp("DBABLA~CAAAAAAAAAWA.Q").unwrap();
-        assert_eq!((out.sale, out.sharing, out.targeted_advertising, out.gpc), (false, false, false, false));
+        assert_eq!(
+            (out.sale, out.sharing, out.targeted_advertising, out.gpc),
+            (false, false, false, false)
+        );
     }
 
     #[test]
     fn usca_opted_out_and_not() {
         let out = decode_gpp("DBABBg~BVVVVVVY").unwrap();
-        assert_eq!((out.sale, out.sharing, out.targeted_advertising), (true, true, false));
+        assert_eq!(
+            (out.sale, out.sharing, out.targeted_advertising),
+            (true, true, false)
+        );
         assert_eq!(out.sections, ["usca"]);
         let out = decode_gpp("DBABBg~BAAAAACA").unwrap();
         assert!(!out.sale && !out.sharing);
         let out = decode_gpp("DBABBg~BVqqqqpY.YA").unwrap();
-        assert!(!out.sale && !out.sharing && out.gpc, "did not opt out, but GPC");
+        assert!(
+            !out.sale && !out.sharing && out.gpc,
+            "did not opt out, but GPC"
+        );
     }
 
     #[test]
@@ -170,11 +199,22 @@ mod tests {
 
     #[test]
     fn malformed_gpp_strings_say_what_is_wrong() {
-        for bad in ["", "DBABLA", "XYZ~abc", "DBABLA~", "DBABLA~!!!", "DBABM~CPXxRfAPXxRfAAfKABENB-CgAAAAAAAAAAYgAAAAAAAA"] {
+        for bad in [
+            "",
+            "DBABLA",
+            "XYZ~abc",
+            "DBABLA~",
+            "DBABLA~!!!",
+            "DBABM~CPXxRfAPXxRfAAfKABENB-CgAAAAAAAAAAYgAAAAAAAA",
+        ] {
             let err = decode_gpp(bad).unwrap_err();
             assert!(!err.is_empty(), "{bad}");
         }
-        assert!(decode_gpp("DBABM~CPXxRfAPXxRfAAfKABENB-CgAAAAAAAAAAYgAAAAAAAA").unwrap_err().contains("no usnat"));
+        assert!(
+            decode_gpp("DBABM~CPXxRfAPXxRfAAfKABENB-CgAAAAAAAAAAYgAAAAAAAA")
+                .unwrap_err()
+                .contains("no usnat")
+        );
     }
 
     #[test]

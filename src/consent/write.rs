@@ -18,11 +18,17 @@ pub enum ConsentError {
     #[error("the subject does not exist")]
     SubjectNotFound,
     #[error("unknown purpose `{purpose}`")]
-    UnknownPurpose { index: Option<usize>, purpose: String },
+    UnknownPurpose {
+        index: Option<usize>,
+        purpose: String,
+    },
     #[error("`{purpose}` is strictly necessary here and cannot be refused")]
     NoticeOnly { purpose: String },
     #[error("the notice digest is not the current notice's")]
-    StaleNotice { current: String, all_current: Vec<(String, String)> },
+    StaleNotice {
+        current: String,
+        all_current: Vec<(String, String)>,
+    },
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -39,7 +45,11 @@ pub struct ConsentWrite<'a> {
 }
 
 /// Checks that each change names a purpose that exists; done before any database work.
-pub fn check_purposes(policies: &Policies, changes: &[ConsentChange], batch: bool) -> Result<(), ConsentError> {
+pub fn check_purposes(
+    policies: &Policies,
+    changes: &[ConsentChange],
+    batch: bool,
+) -> Result<(), ConsentError> {
     for (index, change) in changes.iter().enumerate() {
         if policies.purpose(&change.purpose).is_none() {
             return Err(ConsentError::UnknownPurpose {
@@ -52,12 +62,23 @@ pub fn check_purposes(policies: &Policies, changes: &[ConsentChange], batch: boo
 }
 
 /// Refuses what the law or the policies do not allow for this subject.
-fn check_change(policies: &Policies, subject: &Subject, facts: &SubjectFacts<'_>, change: &ConsentChange, now: DateTime<Utc>) -> Result<(), ConsentError> {
-    let purpose = policies.purpose(&change.purpose).ok_or_else(|| ConsentError::UnknownPurpose {
-        index: None,
-        purpose: change.purpose.clone(),
-    })?;
-    if change.status == ConsentStatus::Denied && effective_basis(purpose, facts, now) == Basis::NoticeOnly {
+fn check_change(
+    policies: &Policies,
+    subject: &Subject,
+    facts: &SubjectFacts<'_>,
+    change: &ConsentChange,
+    now: DateTime<Utc>,
+) -> Result<(), ConsentError> {
+    let purpose =
+        policies
+            .purpose(&change.purpose)
+            .ok_or_else(|| ConsentError::UnknownPurpose {
+                index: None,
+                purpose: change.purpose.clone(),
+            })?;
+    if change.status == ConsentStatus::Denied
+        && effective_basis(purpose, facts, now) == Basis::NoticeOnly
+    {
         return Err(ConsentError::NoticeOnly {
             purpose: change.purpose.clone(),
         });
@@ -70,8 +91,15 @@ fn check_change(policies: &Policies, subject: &Subject, facts: &SubjectFacts<'_>
                 .for_locale(locale)
                 .map(|n| n.digest.clone())
                 .unwrap_or_default();
-            let all_current = policies.notices.iter().map(|n| (n.locale.clone(), n.digest.clone())).collect();
-            return Err(ConsentError::StaleNotice { current, all_current });
+            let all_current = policies
+                .notices
+                .iter()
+                .map(|n| (n.locale.clone(), n.digest.clone()))
+                .collect();
+            return Err(ConsentError::StaleNotice {
+                current,
+                all_current,
+            });
         }
     }
     Ok(())
@@ -87,7 +115,10 @@ pub fn pending_gpc<'p>(
 ) -> Result<Vec<&'p Purpose>, StorageError> {
     let mut pending = Vec::new();
     for purpose in policies.purposes().iter().filter(|p| p.gpc) {
-        if states.get(&purpose.key).is_some_and(|s| s.status == ConsentStatus::Denied) {
+        if states
+            .get(&purpose.key)
+            .is_some_and(|s| s.status == ConsentStatus::Denied)
+        {
             continue;
         }
         if !ledger::has_signal_record(conn, subject, &purpose.key, ConsentSource::Gpc)? {
@@ -143,7 +174,11 @@ pub struct Written {
 }
 
 /// Writes consents all or nothing.
-pub fn write(conn: &mut DbConnection, policies: &Policies, request: &ConsentWrite<'_>) -> Result<Written, ConsentError> {
+pub fn write(
+    conn: &mut DbConnection,
+    policies: &Policies,
+    request: &ConsentWrite<'_>,
+) -> Result<Written, ConsentError> {
     write_transaction(conn, |conn| {
         if !ledger::lock_subject(conn, request.subject)? {
             return Err(ConsentError::SubjectNotFound);
@@ -160,17 +195,36 @@ pub fn write(conn: &mut DbConnection, policies: &Policies, request: &ConsentWrit
         if request.gpc {
             for purpose in pending_gpc(conn, policies, request.subject, &states)? {
                 let change = signal_change(purpose, ConsentSource::Gpc);
-                let state = append_audited(conn, request.subject, &change, purpose, request.actor, request.evidence, request.now)?;
+                let state = append_audited(
+                    conn,
+                    request.subject,
+                    &change,
+                    purpose,
+                    request.actor,
+                    request.evidence,
+                    request.now,
+                )?;
                 states.insert(state.purpose.clone(), state.clone());
                 gpc_recorded.push(state);
             }
         }
         for change in request.changes {
-            let purpose = policies.purpose(&change.purpose).ok_or_else(|| ConsentError::UnknownPurpose {
-                index: None,
-                purpose: change.purpose.clone(),
-            })?;
-            let state = append_audited(conn, request.subject, change, purpose, request.actor, request.evidence, request.now)?;
+            let purpose =
+                policies
+                    .purpose(&change.purpose)
+                    .ok_or_else(|| ConsentError::UnknownPurpose {
+                        index: None,
+                        purpose: change.purpose.clone(),
+                    })?;
+            let state = append_audited(
+                conn,
+                request.subject,
+                change,
+                purpose,
+                request.actor,
+                request.evidence,
+                request.now,
+            )?;
             states.insert(state.purpose.clone(), state);
         }
         Ok(Written {
@@ -198,11 +252,16 @@ pub fn record_signal_opt_outs(
         let states = ledger::states(conn, subject_id)?;
         let mut recorded = Vec::new();
         for purpose in purposes {
-            if states.get(&purpose.key).is_some_and(|s| s.status == ConsentStatus::Denied) {
+            if states
+                .get(&purpose.key)
+                .is_some_and(|s| s.status == ConsentStatus::Denied)
+            {
                 continue;
             }
             let change = signal_change(purpose, source);
-            recorded.push(append_audited(conn, subject_id, &change, purpose, actor, evidence, now)?);
+            recorded.push(append_audited(
+                conn, subject_id, &change, purpose, actor, evidence, now,
+            )?);
         }
         Ok(recorded)
     })
@@ -218,7 +277,11 @@ fn signal_change(purpose: &Purpose, source: ConsentSource) -> ConsentChange {
 }
 
 /// The facts the rule function needs about a stored subject.
-pub fn subject_facts<'a>(policies: &'a Policies, subject: &'a Subject, consents: &'a ConsentStates) -> SubjectFacts<'a> {
+pub fn subject_facts<'a>(
+    policies: &'a Policies,
+    subject: &'a Subject,
+    consents: &'a ConsentStates,
+) -> SubjectFacts<'a> {
     SubjectFacts {
         jurisdiction: policies.jurisdictions.for_region(&subject.region),
         region: Some(&subject.region),

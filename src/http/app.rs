@@ -100,8 +100,9 @@ impl Application {
             TcpListener::bind(config.bind).with_context(|| format!("binding {}", config.bind))?;
         let port = listener.local_addr()?.port();
         let metrics = Arc::new(Metrics::new().context("registering metrics")?);
-        let evidence = EvidenceHasher::load_or_generate(&config.data_dir, config.evidence_secret.as_deref())
-            .context("loading the evidence secret")?;
+        let evidence =
+            EvidenceHasher::load_or_generate(&config.data_dir, config.evidence_secret.as_deref())
+                .context("loading the evidence secret")?;
         let state = web::Data::new(AppState {
             db: db.clone(),
             policies: policies.clone(),

@@ -40,8 +40,9 @@ pub fn load(conn: &mut DbConnection, subject: &SubjectId) -> Result<Attributes, 
         .load(conn)?
         .into_iter()
         .map(|row| {
-            let value = serde_json::from_str(&row.value)
-                .map_err(|e| StorageError::Query(diesel::result::Error::DeserializationError(Box::new(e))))?;
+            let value = serde_json::from_str(&row.value).map_err(|e| {
+                StorageError::Query(diesel::result::Error::DeserializationError(Box::new(e)))
+            })?;
             Ok((
                 row.key,
                 Attribute {
@@ -86,7 +87,9 @@ pub fn apply(
                     updated_at: now.naive_utc(),
                 };
                 if diesel::update(target).set(&row).execute(conn)? == 0 {
-                    diesel::insert_into(profile_attributes::table).values(&row).execute(conn)?;
+                    diesel::insert_into(profile_attributes::table)
+                        .values(&row)
+                        .execute(conn)?;
                 }
             }
         }
@@ -109,7 +112,8 @@ mod tests {
 
     #[test]
     fn a_purpose_sees_only_its_categories() {
-        let policies = crate::policy::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")).unwrap();
+        let policies =
+            crate::policy::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")).unwrap();
         let at = Utc::now();
         let attribute = |category: &str| Attribute {
             value: Value::from(1),
@@ -119,14 +123,25 @@ mod tests {
         };
         let all: Attributes = [
             ("email".to_string(), attribute("user.contact.email")),
-            ("last_order".to_string(), attribute("user.behavior.purchase_history")),
+            (
+                "last_order".to_string(),
+                attribute("user.behavior.purchase_history"),
+            ),
             ("nps.score".to_string(), attribute("user.behavior.feedback")),
         ]
         .into();
-        let recommendations = visible_to(all.clone(), policies.purpose("personalize.product_recommendations").unwrap());
+        let recommendations = visible_to(
+            all.clone(),
+            policies
+                .purpose("personalize.product_recommendations")
+                .unwrap(),
+        );
         assert_eq!(recommendations.keys().collect::<Vec<_>>(), ["last_order"]);
         let personalize = visible_to(all.clone(), policies.purpose("personalize").unwrap());
-        assert_eq!(personalize.keys().collect::<Vec<_>>(), ["last_order", "nps.score"]);
+        assert_eq!(
+            personalize.keys().collect::<Vec<_>>(),
+            ["last_order", "nps.score"]
+        );
         let email = visible_to(all, policies.purpose("marketing.email").unwrap());
         assert_eq!(email.keys().collect::<Vec<_>>(), ["email"]);
     }

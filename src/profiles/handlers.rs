@@ -102,17 +102,21 @@ pub async fn get_profile(
     let id = path_subject_id(&path)?;
     principal.require(&READERS)?;
     let purpose = match &query.purpose {
-        Some(key) => Some(
-            state
-                .policies
-                .purpose(key)
-                .cloned()
-                .ok_or_else(|| ApiError::invalid("purpose", format!("`{key}` is not a purpose (see GET /v1/purposes)")))?,
-        ),
+        Some(key) => Some(state.policies.purpose(key).cloned().ok_or_else(|| {
+            ApiError::invalid(
+                "purpose",
+                format!("`{key}` is not a purpose (see GET /v1/purposes)"),
+            )
+        })?),
         None => None,
     };
-    let gpc = purpose.is_some() && gpc_header(req.headers().get("Sec-GPC").and_then(|v| v.to_str().ok()));
-    let (now, actor, evidence) = (state.clock.now(), Actor::from(&principal), state.evidence.of_request(&req));
+    let gpc =
+        purpose.is_some() && gpc_header(req.headers().get("Sec-GPC").and_then(|v| v.to_str().ok()));
+    let (now, actor, evidence) = (
+        state.clock.now(),
+        Actor::from(&principal),
+        state.evidence.of_request(&req),
+    );
     let policies = state.policies.clone();
     let subject_id = id.clone();
     let loaded = state
@@ -123,7 +127,14 @@ pub async fn get_profile(
             };
             let mut states = ledger::states(conn, &id)?;
             if gpc && !write::pending_gpc(conn, &policies, &id, &states)?.is_empty() {
-                let request = ConsentWrite { subject: &id, changes: &[], actor: &actor, evidence: &evidence, gpc: true, now };
+                let request = ConsentWrite {
+                    subject: &id,
+                    changes: &[],
+                    actor: &actor,
+                    evidence: &evidence,
+                    gpc: true,
+                    now,
+                };
                 states = write::write(conn, &policies, &request)?.states;
             }
             let prefs = crate::consent::preferences::find(conn, &id)?.map(|(p, _)| p);
@@ -141,16 +152,29 @@ pub async fn get_profile(
     let decision = decide(
         &state.policies,
         &facts,
-        &DecisionRequest { purpose: &purpose, channel: None, data_categories: &[], gpc, now },
+        &DecisionRequest {
+            purpose: &purpose,
+            channel: None,
+            data_categories: &[],
+            gpc,
+            now,
+        },
     );
     if !decision.allowed {
         let mut extensions = Map::new();
         extensions.insert("purpose".into(), Value::from(purpose.key.clone()));
         extensions.insert("reason".into(), json!(decision.reason));
         extensions.insert("basis".into(), json!(decision.basis));
-        extensions.insert("jurisdiction".into(), Value::from(decision.jurisdiction.clone()));
+        extensions.insert(
+            "jurisdiction".into(),
+            Value::from(decision.jurisdiction.clone()),
+        );
         return Err(ApiError::Denied {
-            detail: format!("`{}` is not allowed for this subject ({}).", purpose.key, decision.reason.as_str()),
+            detail: format!(
+                "`{}` is not allowed for this subject ({}).",
+                purpose.key,
+                decision.reason.as_str()
+            ),
             extensions,
         });
     }
@@ -225,7 +249,11 @@ pub async fn patch_profile(
     for (key, input) in patch.attributes {
         let field = format!("attributes.{key}");
         if !is_valid_key(&key) || key.len() > 100 {
-            errors.push(FieldError::new(&field, "invalid", "attribute keys are dotted lower-case words, e.g. `nps.score`"));
+            errors.push(FieldError::new(
+                &field,
+                "invalid",
+                "attribute keys are dotted lower-case words, e.g. `nps.score`",
+            ));
             continue;
         }
         let Some(input) = input else {
@@ -233,19 +261,44 @@ pub async fn patch_profile(
             continue;
         };
         if !state.policies.taxonomy.contains(&input.category) {
-            errors.push(FieldError::new(format!("{field}.category"), "unknown_category", format!("`{}` is not a data category of the policies", input.category)));
+            errors.push(FieldError::new(
+                format!("{field}.category"),
+                "unknown_category",
+                format!(
+                    "`{}` is not a data category of the policies",
+                    input.category
+                ),
+            ));
         }
         if input.value.is_null() {
-            errors.push(FieldError::new(format!("{field}.value"), "required", "use `null` for the attribute itself to remove it"));
+            errors.push(FieldError::new(
+                format!("{field}.value"),
+                "required",
+                "use `null` for the attribute itself to remove it",
+            ));
         } else if input.value.to_string().len() > MAX_VALUE_BYTES {
-            errors.push(FieldError::new(format!("{field}.value"), "too_large", format!("at most {MAX_VALUE_BYTES} bytes of JSON")));
+            errors.push(FieldError::new(
+                format!("{field}.value"),
+                "too_large",
+                format!("at most {MAX_VALUE_BYTES} bytes of JSON"),
+            ));
         }
-        changes.insert(key, AttributeChange::Set { value: input.value, category: input.category });
+        changes.insert(
+            key,
+            AttributeChange::Set {
+                value: input.value,
+                category: input.category,
+            },
+        );
     }
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let (now, actor, source) = (state.clock.now(), Actor::from(&principal), patch.source.as_str());
+    let (now, actor, source) = (
+        state.clock.now(),
+        Actor::from(&principal),
+        patch.source.as_str(),
+    );
     let subject_id = id.clone();
     let all = state
         .db
@@ -258,7 +311,9 @@ pub async fn patch_profile(
                 let payload: Map<String, Value> = changes
                     .iter()
                     .map(|(k, c)| match c {
-                        AttributeChange::Set { value, category } => (k.clone(), json!({"value": value, "category": category})),
+                        AttributeChange::Set { value, category } => {
+                            (k.clone(), json!({"value": value, "category": category}))
+                        }
                         AttributeChange::Remove => (k.clone(), Value::Null),
                     })
                     .collect();
@@ -278,4 +333,3 @@ pub async fn patch_profile(
         .await?;
     Ok(HttpResponse::Ok().json(view(&subject_id, None, all)))
 }
-

@@ -260,3 +260,70 @@ pub async fn invalid_fields(response: Response) -> Vec<String> {
         .map(|e| e["field"].as_str().unwrap().to_owned())
         .collect()
 }
+
+/// SHA-256 of a shipped notice, as a client shows it.
+pub fn notice_digest(locale: &str) -> String {
+    let text = std::fs::read(policies_dir().join("notices").join(format!("{locale}.md"))).unwrap();
+    consentry::policy::notice::sha256_hex(&text)
+}
+
+impl TestApp {
+    pub async fn get_json(&self, path: &str, token: &str) -> Value {
+        let response = self.get(path, token).send().await.unwrap();
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.unwrap()
+    }
+
+    /// Writes one consent as a service and returns the response.
+    pub async fn put_consent(&self, subject: &str, purpose: &str, status: &str) -> Response {
+        self.put_json(
+            &format!("/v1/subjects/{subject}/consents/{purpose}"),
+            &self.service(),
+            &serde_json::json!({"status": status, "source": "api"}),
+        )
+        .send()
+        .await
+        .unwrap()
+    }
+
+    /// The effective state of every purpose, by purpose key.
+    pub async fn consents(&self, subject: &str) -> std::collections::BTreeMap<String, Value> {
+        let list = self
+            .get_json(&format!("/v1/subjects/{subject}/consents"), &self.service())
+            .await;
+        list["consents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| (c["purpose"].as_str().unwrap().to_owned(), c.clone()))
+            .collect()
+    }
+
+    /// The whole ledger of a subject, newest first, read as compliance.
+    pub async fn ledger(&self, subject: &str) -> Vec<Value> {
+        let token = self.token(Role::Compliance, Some("officer"));
+        let page = self
+            .get_json(
+                &format!("/v1/subjects/{subject}/consents/history?limit=200"),
+                &token,
+            )
+            .await;
+        page["items"].as_array().unwrap().clone()
+    }
+}
+
+/// `(effective, reason)` of one purpose in a consents map.
+pub fn effect(
+    consents: &std::collections::BTreeMap<String, Value>,
+    purpose: &str,
+) -> (String, String) {
+    let c = &consents[purpose];
+    (
+        c["effective"].as_str().unwrap().to_owned(),
+        c["reason"].as_str().unwrap().to_owned(),
+    )
+}
+
+pub fn pair(effective: &str, reason: &str) -> (String, String) {
+    (effective.to_owned(), reason.to_owned())
+}

@@ -2,6 +2,7 @@
 
 mod auth;
 mod cli;
+mod consents;
 mod errors;
 mod health;
 mod helpers;
