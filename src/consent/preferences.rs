@@ -94,8 +94,9 @@ pub struct QuietHours {
     "quiet_hours": {"start": "22:00", "end": "08:00"}
 }))]
 pub struct Preferences {
+    /// By channel: `email`, `sms`, `push`, `whatsapp`, `phone`, `in_app`.
     #[serde(default)]
-    pub channels: BTreeMap<Channel, ChannelPreference>,
+    pub channels: BTreeMap<String, ChannelPreference>,
     /// Preferred channels, most preferred first.
     #[serde(default)]
     pub channel_order: Vec<Channel>,
@@ -113,13 +114,25 @@ impl Preferences {
     /// Whether the customer said no to this channel. A channel not mentioned is not
     /// opted out: the purpose's consent decides.
     pub fn opted_out_of(&self, channel: Channel) -> bool {
-        self.channels.get(&channel).is_some_and(|c| !c.opted_in)
+        self.channels
+            .get(channel.as_str())
+            .is_some_and(|c| !c.opted_in)
     }
 
     /// Checks every field; normalizes the language tag.
     pub fn checked(mut self) -> Result<Self, Vec<FieldError>> {
         let mut errors = Vec::new();
         for (channel, preference) in &self.channels {
+            if Channel::parse(channel).is_none() {
+                errors.push(FieldError::new(
+                    format!("channels.{channel}"),
+                    "unknown_channel",
+                    format!(
+                        "not a channel (one of {})",
+                        Channel::ALL.map(Channel::as_str).join(", ")
+                    ),
+                ));
+            }
             if preference
                 .max_per_week
                 .is_some_and(|n| !(1..=100).contains(&n))
@@ -286,7 +299,7 @@ mod tests {
     fn each_bad_field_is_named() {
         let bad = Preferences {
             channels: [(
-                Channel::Email,
+                "email".to_string(),
                 ChannelPreference {
                     opted_in: true,
                     max_per_week: Some(0),
@@ -323,9 +336,10 @@ mod tests {
     }
 
     #[test]
-    fn unknown_channels_are_refused_by_deserialization() {
-        let result: Result<Preferences, _> =
-            serde_json::from_value(serde_json::json!({"channels": {"pigeon": {"opted_in": true}}}));
-        assert!(result.is_err());
+    fn unknown_channels_are_named() {
+        let prefs: Preferences =
+            serde_json::from_value(serde_json::json!({"channels": {"pigeon": {"opted_in": true}}}))
+                .unwrap();
+        assert_eq!(fields(prefs.checked()), ["channels.pigeon"]);
     }
 }

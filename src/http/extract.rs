@@ -105,7 +105,14 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
-        let path = err.path().to_string();
+        // A map key that failed to parse shows as `?`: name its map instead.
+        let path = err
+            .path()
+            .to_string()
+            .split('.')
+            .filter(|s| *s != "?")
+            .collect::<Vec<_>>()
+            .join(".");
         let inner = err.into_inner();
         match inner.classify() {
             serde_json::error::Category::Data => {

@@ -7,5 +7,8 @@ mod errors;
 mod health;
 mod helpers;
 mod openapi;
+mod preferences;
+mod profiles;
 mod purposes;
+mod signals;
 mod subjects;

@@ -562,14 +562,14 @@ fn channel_opt_outs_and_purpose_limitation() {
     let prefs = Preferences {
         channels: [
             (
-                Channel::Email,
+                "email".to_string(),
                 ChannelPreference {
                     opted_in: false,
                     max_per_week: None,
                 },
             ),
             (
-                Channel::Whatsapp,
+                "whatsapp".to_string(),
                 ChannelPreference {
                     opted_in: true,
                     max_per_week: Some(2),
