@@ -133,6 +133,24 @@ pub struct Settings {
     #[arg(long, env = "CONSENTRY_PRIVACY_POLICY_URL", global = true)]
     pub privacy_policy_url: Option<String>,
 
+    /// Subjects the decision cache holds at most (memory is bounded by this).
+    #[arg(
+        long,
+        env = "CONSENTRY_DECISION_CACHE_SIZE",
+        default_value_t = 100_000,
+        global = true
+    )]
+    pub decision_cache_size: usize,
+
+    /// Lifetime of signed decision tokens, in seconds.
+    #[arg(
+        long,
+        env = "CONSENTRY_DECISION_TOKEN_TTL_SECONDS",
+        default_value_t = 300,
+        global = true
+    )]
+    pub decision_token_ttl_seconds: u32,
+
     /// Largest request body accepted, in bytes.
     #[arg(
         long,
@@ -183,6 +201,8 @@ pub struct Config {
     pub evidence_secret: Option<String>,
     pub controller_name: String,
     pub privacy_policy_url: Option<String>,
+    pub decision_cache_size: usize,
+    pub decision_token_ttl_seconds: u32,
     pub max_body_bytes: usize,
     pub pool: PoolSettings,
     pub workers: Option<usize>,
@@ -229,6 +249,8 @@ impl Settings {
             evidence_secret: self.evidence_secret,
             controller_name: self.controller_name,
             privacy_policy_url: self.privacy_policy_url,
+            decision_cache_size: self.decision_cache_size.max(1),
+            decision_token_ttl_seconds: self.decision_token_ttl_seconds.max(1),
             max_body_bytes: self.max_body_bytes,
             pool: PoolSettings {
                 max_size: self.db_pool_size.max(1),

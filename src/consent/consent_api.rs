@@ -231,10 +231,14 @@ pub async fn list_consents(
     );
     let evidence = state.evidence.of_request(&req);
     let policies = state.policies.clone();
+    let subject_id = id.clone();
     let loaded = state
         .db
         .run(move |conn| load_with_gpc(conn, &policies, &id, gpc, &actor, &evidence, now))
         .await?;
+    if gpc {
+        state.gate.invalidate(&subject_id);
+    }
     let Some((subject, states)) = loaded.filter(|_| !access.is_hidden()) else {
         return Err(ApiError::not_found());
     };
@@ -344,6 +348,7 @@ async fn write_consents(
     let evidence = state.evidence.of_request(req);
     let policies = state.policies.clone();
     let keys: Vec<String> = changes.iter().map(|c| c.purpose.clone()).collect();
+    let subject_id = id.clone();
     let written = state
         .db
         .run(move |conn| {
@@ -358,6 +363,7 @@ async fn write_consents(
             write::write(conn, &policies, &request)
         })
         .await?;
+    state.gate.invalidate(&subject_id);
     let mut views = consent_views(
         &state.policies,
         &written.subject,
@@ -770,6 +776,7 @@ pub async fn post_signals(
         state.evidence.of_request(&req),
     );
     let (usp_out, gpp_out) = (usp.clone(), gpp.clone());
+    let subject_id = id.clone();
     let recorded = state
         .db
         .run(move |conn| {
@@ -810,6 +817,7 @@ pub async fn post_signals(
             Ok::<_, ConsentError>(recorded)
         })
         .await?;
+    state.gate.invalidate(&subject_id);
     Ok(HttpResponse::Ok().json(SignalsResponse {
         usp,
         gpp,

@@ -13,6 +13,7 @@ use validator::{Validate, ValidationError};
 use super::subject::{self, Subject, SubjectChanges, SubjectId};
 use crate::audit::{self, Actor, AuditEntry};
 use crate::auth::{Principal, Role};
+use crate::gate::notify;
 use crate::http::responses::{AuthProblems, BodyProblems, SubjectNotFound};
 use crate::http::{ApiError, AppState, ValidJson};
 use crate::policy::locale::parse_locale;
@@ -141,11 +142,13 @@ pub async fn put_subject(
     }
     let changes = body.into_inner().into_changes(now)?;
     let actor = Actor::from(&principal);
+    let changed = id.clone();
     let (subject, created) = state
         .db
         .run(move |conn| {
             write_transaction(conn, |conn| {
                 let (subject, created) = subject::upsert(conn, &id, &changes, now)?;
+                notify::announce(conn, &id)?;
                 audit::record(
                     conn,
                     AuditEntry {
@@ -168,6 +171,7 @@ pub async fn put_subject(
             })
         })
         .await?;
+    state.gate.invalidate(&changed);
     let view = SubjectView::new(&subject, &state);
     Ok(if created {
         HttpResponse::Created()

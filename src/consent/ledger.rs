@@ -379,3 +379,18 @@ pub fn has_signal_record(
         .get_result(conn)?;
     Ok(count > 0)
 }
+
+/// Purposes a GPC opt-out was ever recorded for: a GPC signal is recorded once.
+pub fn gpc_recorded(
+    conn: &mut DbConnection,
+    subject: &SubjectId,
+) -> Result<std::collections::HashSet<String>, StorageError> {
+    Ok(consent_records::table
+        .filter(consent_records::subject_id.eq(subject.as_str()))
+        .filter(consent_records::source.eq(ConsentSource::Gpc.as_str()))
+        .select(consent_records::purpose)
+        .distinct()
+        .load::<String>(conn)?
+        .into_iter()
+        .collect())
+}

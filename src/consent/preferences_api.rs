@@ -100,6 +100,7 @@ pub async fn put_preferences(
                     return Err(ApiError::not_found());
                 }
                 preferences::save(conn, &id, &saved, now)?;
+                crate::gate::notify::announce(conn, &id)?;
                 audit::record(
                     conn,
                     AuditEntry {
@@ -114,6 +115,7 @@ pub async fn put_preferences(
             })
         })
         .await?;
+    state.gate.invalidate(&stored_id);
     Ok(HttpResponse::Ok().json(PreferencesView {
         subject_id: stored_id.to_string(),
         preferences: document,

@@ -8,6 +8,7 @@ use serde_json::json;
 use super::ledger::{self, ConsentChange, ConsentSource, ConsentStates, ConsentStatus, Evidence};
 use super::subject::{self, Subject, SubjectId};
 use crate::audit::{self, Actor, AuditEntry};
+use crate::gate::notify;
 use crate::gate::rules::effective_basis;
 use crate::gate::SubjectFacts;
 use crate::policy::{Basis, Policies, Purpose};
@@ -227,6 +228,9 @@ pub fn write(
             )?;
             states.insert(state.purpose.clone(), state);
         }
+        if !request.changes.is_empty() || !gpc_recorded.is_empty() {
+            notify::announce(conn, request.subject)?;
+        }
         Ok(Written {
             subject,
             states,
@@ -262,6 +266,9 @@ pub fn record_signal_opt_outs(
             recorded.push(append_audited(
                 conn, subject_id, &change, purpose, actor, evidence, now,
             )?);
+        }
+        if !recorded.is_empty() {
+            notify::announce(conn, subject_id)?;
         }
         Ok(recorded)
     })

@@ -20,8 +20,10 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::consent::evidence::EvidenceHasher;
 use crate::consent::receipt::ReceiptSettings;
+use crate::gate::{notify, Gate};
 use crate::policy::Policies;
 use crate::storage::Database;
+use crate::storage::DatabaseUrl;
 
 /// What every handler can reach.
 pub struct AppState {
@@ -33,13 +35,15 @@ pub struct AppState {
     pub keys: Arc<KeyRing>,
     pub evidence: EvidenceHasher,
     pub receipts: ReceiptSettings,
+    /// The decision cache and its metrics.
+    pub gate: Arc<Gate>,
 }
 
 /// Every documented endpoint. Registered with `.service()` so that utoipa collects it.
 fn api(cfg: &mut ServiceConfig) {
     use super::health;
     use crate::consent::{consent_api, handlers as subjects, preferences_api};
-    use crate::{auth, policy, profiles};
+    use crate::{auth, gate, policy, profiles};
     cfg.service(health::healthz)
         .service(health::readyz)
         .service(health::metrics)
@@ -57,7 +61,9 @@ fn api(cfg: &mut ServiceConfig) {
         .service(preferences_api::get_preferences)
         .service(preferences_api::put_preferences)
         .service(profiles::handlers::get_profile)
-        .service(profiles::handlers::patch_profile);
+        .service(profiles::handlers::patch_profile)
+        .service(gate::handlers::decide_one)
+        .service(gate::handlers::decide_batch);
 }
 
 /// The OpenAPI document the server serves, built without starting it.
@@ -103,6 +109,23 @@ impl Application {
         let evidence =
             EvidenceHasher::load_or_generate(&config.data_dir, config.evidence_secret.as_deref())
                 .context("loading the evidence secret")?;
+        let gate = Arc::new(
+            Gate::new(
+                metrics.registry(),
+                config.decision_cache_size,
+                chrono::TimeDelta::seconds(i64::from(config.decision_token_ttl_seconds)),
+                config.jwt.issuer.clone(),
+            )
+            .context("registering gate metrics")?,
+        );
+        if let DatabaseUrl::Postgres(url) = &config.database_url {
+            notify::spawn_listener(
+                url.clone(),
+                Arc::downgrade(&gate.cache),
+                std::time::Duration::from_secs(5),
+            )
+            .context("starting the change listener")?;
+        }
         let state = web::Data::new(AppState {
             db: db.clone(),
             policies: policies.clone(),
@@ -115,6 +138,7 @@ impl Application {
                 controller: config.controller_name.clone(),
                 policy_url: config.privacy_policy_url.clone(),
             },
+            gate,
         });
         let authenticator = web::Data::new(Authenticator {
             keys: keys.clone(),

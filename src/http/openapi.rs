@@ -19,6 +19,7 @@ use utoipa::{Modify, OpenApi};
         (name = "consents", description = "The consent ledger, effective state, receipts and privacy signals"),
         (name = "preferences", description = "Channels, frequency, language, time zone and quiet hours"),
         (name = "profiles", description = "Profile attributes with their data categories, read per purpose"),
+        (name = "decisions", description = "The gate: may this data be used for this purpose, now?"),
     ),
 )]
 pub struct ApiDoc;

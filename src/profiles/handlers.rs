@@ -141,6 +141,9 @@ pub async fn get_profile(
             Ok(Some((found, states, prefs, attributes::load(conn, &id)?)))
         })
         .await?;
+    if gpc {
+        state.gate.invalidate(&subject_id);
+    }
     let Some((found, states, prefs, all)) = loaded else {
         return Err(ApiError::not_found());
     };

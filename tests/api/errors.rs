@@ -66,6 +66,7 @@ async fn wrong_or_missing_content_type_is_415() {
 async fn oversized_bodies_are_413() {
     let app = spawn_app_with(TestOptions {
         max_body_bytes: 1024,
+        ..Default::default()
     })
     .await;
     let body = json!({"region": "DE", "locale": "x".repeat(2000)});

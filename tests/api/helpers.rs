@@ -97,12 +97,14 @@ pub struct TestApp {
 
 pub struct TestOptions {
     pub max_body_bytes: usize,
+    pub db_timeout: Duration,
 }
 
 impl Default for TestOptions {
     fn default() -> Self {
         Self {
             max_body_bytes: 64 * 1024,
+            db_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -128,10 +130,12 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
         evidence_secret: None,
         controller_name: "Example Shop Ltd".into(),
         privacy_policy_url: Some("https://shop.example/privacy".into()),
+        decision_cache_size: 10_000,
+        decision_token_ttl_seconds: 300,
         max_body_bytes: options.max_body_bytes,
         pool: PoolSettings {
             max_size: 4,
-            acquire_timeout: Duration::from_secs(10),
+            acquire_timeout: options.db_timeout,
             busy_timeout: Duration::from_secs(10),
         },
         workers: Some(2),

@@ -3,6 +3,7 @@
 mod auth;
 mod cli;
 mod consents;
+mod decisions;
 mod errors;
 mod health;
 mod helpers;

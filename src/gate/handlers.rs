@@ -1,0 +1,340 @@
+//! `POST /v1/decisions` and `POST /v1/decisions/batch`.
+
+use std::sync::Arc;
+
+use actix_web::{post, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use validator::Validate;
+
+use super::cache::SubjectSnapshot;
+use super::rules::{DecisionRequest, Reason};
+use super::service::decide_for;
+use crate::audit::Actor;
+use crate::auth::{Principal, Role};
+use crate::consent::preferences::Channel;
+use crate::consent::signals::gpc_header;
+use crate::consent::SubjectId;
+use crate::http::responses::{AuthProblems, BodyProblems};
+use crate::http::{ApiError, AppState, FieldError, ValidJson};
+use crate::policy::{Basis, Purpose};
+
+const CALLERS: [Role; 1] = [Role::Service];
+pub const MAX_BATCH: usize = 1000;
+const MAX_CATEGORIES: usize = 50;
+
+#[derive(Debug, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"subject_id": "cust-8412", "purpose": "marketing.email", "channel": "email", "data_categories": ["user.contact.email"], "token": true}))]
+pub struct DecisionInput {
+    pub subject_id: String,
+    pub purpose: String,
+    /// `email`, `sms`, `push`, `whatsapp`, `phone` or `in_app`.
+    pub channel: Option<String>,
+    /// Data categories the caller will use; each must be declared by the purpose.
+    #[validate(length(max = 50))]
+    pub data_categories: Option<Vec<String>>,
+    /// Also return a signed decision token.
+    #[serde(default)]
+    pub token: bool,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Allow,
+    Deny,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DecisionView {
+    pub decision: Verdict,
+    pub reason: Reason,
+    #[schema(example = "marketing.email")]
+    pub purpose: String,
+    pub basis: Basis,
+    #[schema(example = "eea")]
+    pub jurisdiction: String,
+    /// The revision of the policy files decided under.
+    #[schema(example = "3f2a9c01be47")]
+    pub policy_version: String,
+    /// The purpose's version.
+    pub purpose_version: u32,
+    /// False when no such subject exists: the default jurisdiction decided.
+    pub subject_known: bool,
+    /// The ledger record relied on.
+    pub record_id: Option<String>,
+    pub decided_at: DateTime<Utc>,
+    /// A JWT (EdDSA) of this decision, verifiable with `/.well-known/jwks.json`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+/// A checked request.
+struct Checked<'p> {
+    subject: SubjectId,
+    purpose: &'p Purpose,
+    channel: Option<Channel>,
+    categories: Vec<String>,
+    token: bool,
+}
+
+fn check<'p>(
+    state: &'p AppState,
+    input: DecisionInput,
+    prefix: &str,
+) -> Result<Checked<'p>, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let field = |name: &str| format!("{prefix}{name}");
+    let subject = SubjectId::parse(&input.subject_id)
+        .map_err(|m| errors.push(FieldError::new(field("subject_id"), "invalid", m)))
+        .ok();
+    let purpose = state.policies.purpose(&input.purpose);
+    if purpose.is_none() {
+        errors.push(FieldError::new(
+            field("purpose"),
+            "unknown_purpose",
+            format!(
+                "`{}` is not a purpose (see GET /v1/purposes)",
+                input.purpose
+            ),
+        ));
+    }
+    let channel = match input.channel.as_deref() {
+        None => None,
+        Some(name) => {
+            let parsed = Channel::parse(name);
+            if parsed.is_none() {
+                errors.push(FieldError::new(
+                    field("channel"),
+                    "unknown_channel",
+                    format!(
+                        "`{name}` is not a channel (one of {})",
+                        Channel::ALL.map(Channel::as_str).join(", ")
+                    ),
+                ));
+            }
+            parsed
+        }
+    };
+    let categories = input.data_categories.unwrap_or_default();
+    if categories.len() > MAX_CATEGORIES {
+        errors.push(FieldError::new(
+            field("data_categories"),
+            "length",
+            format!("at most {MAX_CATEGORIES}"),
+        ));
+    }
+    for (i, category) in categories.iter().enumerate() {
+        if !state.policies.taxonomy.contains(category) {
+            errors.push(FieldError::new(
+                field(&format!("data_categories[{i}]")),
+                "unknown_category",
+                format!("`{category}` is not a data category of the policies"),
+            ));
+        }
+    }
+    match (subject, purpose, errors.is_empty()) {
+        (Some(subject), Some(purpose), true) => Ok(Checked {
+            subject,
+            purpose,
+            channel,
+            categories,
+            token: input.token,
+        }),
+        _ => Err(errors),
+    }
+}
+
+fn answer(
+    state: &AppState,
+    checked: &Checked<'_>,
+    snapshot: &SubjectSnapshot,
+    gpc: bool,
+    now: DateTime<Utc>,
+) -> Result<DecisionView, ApiError> {
+    let request = DecisionRequest {
+        purpose: checked.purpose,
+        channel: checked.channel,
+        data_categories: &checked.categories,
+        gpc,
+        now,
+    };
+    let decision = decide_for(&state.policies, snapshot, &request);
+    state.gate.count(&checked.purpose.key, &decision);
+    let token = if checked.token {
+        Some(
+            state
+                .gate
+                .sign(
+                    &state.keys,
+                    checked.subject.as_str(),
+                    &checked.purpose.key,
+                    checked.purpose.version,
+                    &decision,
+                    &state.policies.revision,
+                    now,
+                )
+                .map_err(|e| ApiError::Internal(anyhow::anyhow!("signing a decision: {e}")))?,
+        )
+    } else {
+        None
+    };
+    Ok(DecisionView {
+        decision: if decision.allowed {
+            Verdict::Allow
+        } else {
+            Verdict::Deny
+        },
+        reason: decision.reason,
+        purpose: checked.purpose.key.clone(),
+        basis: decision.basis,
+        jurisdiction: decision.jurisdiction.clone(),
+        policy_version: state.policies.revision.clone(),
+        purpose_version: checked.purpose.version,
+        subject_known: snapshot.subject.is_some(),
+        record_id: decision.record.as_ref().map(|r| r.record_id.clone()),
+        decided_at: now,
+        token,
+    })
+}
+
+fn request_gpc(req: &HttpRequest) -> bool {
+    gpc_header(req.headers().get("Sec-GPC").and_then(|v| v.to_str().ok()))
+}
+
+/// May this subject's data be used for this purpose (on this channel, these categories)?
+///
+/// Answered from the cache for a known subject; a withdrawal is honoured as soon as its
+/// write has answered. An unknown subject is decided by the default jurisdiction
+/// (`subject_known: false`). With the database unreachable and the subject not cached:
+/// 503, never an allow.
+#[utoipa::path(
+    tag = "decisions",
+    params(("Sec-GPC" = Option<String>, Header, description = "`1`: a Global Privacy Control signal")),
+    request_body = DecisionInput,
+    responses((status = 200, description = "The decision", body = DecisionView), BodyProblems, AuthProblems),
+    security(("bearer" = [])),
+)]
+#[post("/v1/decisions")]
+pub async fn decide_one(
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: ValidJson<DecisionInput>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(&CALLERS)?;
+    let checked = check(&state, body.into_inner(), "").map_err(ApiError::Validation)?;
+    let (now, gpc) = (state.clock.now(), request_gpc(&req));
+    let mut snapshot = state.gate.snapshot(&state.db, &checked.subject).await?;
+    if gpc {
+        snapshot = state
+            .gate
+            .apply_gpc(
+                &state.db,
+                &state.policies,
+                &checked.subject,
+                snapshot,
+                Actor::from(&principal),
+                state.evidence.of_request(&req),
+                now,
+            )
+            .await?;
+    }
+    Ok(HttpResponse::Ok().json(answer(&state, &checked, &snapshot, gpc, now)?))
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchInput {
+    /// 1–1,000 decisions.
+    pub items: Vec<DecisionInput>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchView {
+    /// One decision per item, in order.
+    pub results: Vec<DecisionView>,
+}
+
+/// Up to 1,000 decisions at once, answered in order. Any bad item is a 422 naming it
+/// (`items[3].purpose`), and nothing is decided.
+#[utoipa::path(
+    tag = "decisions",
+    params(("Sec-GPC" = Option<String>, Header, description = "`1`: a Global Privacy Control signal, for every item")),
+    request_body = BatchInput,
+    responses((status = 200, description = "The decisions, in order", body = BatchView), BodyProblems, AuthProblems),
+    security(("bearer" = [])),
+)]
+#[post("/v1/decisions/batch")]
+pub async fn decide_batch(
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: ValidJson<BatchInput>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(&CALLERS)?;
+    let items = body.into_inner().items;
+    if items.is_empty() || items.len() > MAX_BATCH {
+        return Err(ApiError::invalid(
+            "items",
+            format!("between 1 and {MAX_BATCH} items (got {})", items.len()),
+        ));
+    }
+    let mut checked = Vec::with_capacity(items.len());
+    let mut errors = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
+        match check(&state, item, &format!("items[{i}].")) {
+            Ok(c) => checked.push(c),
+            Err(e) => errors.extend(e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let (now, gpc) = (state.clock.now(), request_gpc(&req));
+    let ids: Vec<&SubjectId> = checked.iter().map(|c| &c.subject).collect();
+    let mut snapshots = state.gate.snapshots(&state.db, &ids).await?;
+    if gpc {
+        let distinct: Vec<SubjectId> = {
+            let mut seen = Vec::new();
+            for id in ids {
+                if !seen.contains(id) {
+                    seen.push(id.clone());
+                }
+            }
+            seen
+        };
+        for id in distinct {
+            let snapshot = snapshots.get(id.as_str()).cloned().unwrap_or_default();
+            let fresh = state
+                .gate
+                .apply_gpc(
+                    &state.db,
+                    &state.policies,
+                    &id,
+                    snapshot,
+                    Actor::from(&principal),
+                    state.evidence.of_request(&req),
+                    now,
+                )
+                .await?;
+            snapshots.insert(id.to_string(), fresh);
+        }
+    }
+    let empty = Arc::new(SubjectSnapshot::default());
+    let results = checked
+        .iter()
+        .map(|c| {
+            answer(
+                &state,
+                c,
+                snapshots.get(c.subject.as_str()).unwrap_or(&empty),
+                gpc,
+                now,
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(HttpResponse::Ok().json(BatchView { results }))
+}

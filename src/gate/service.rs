@@ -1,0 +1,266 @@
+//! The gate as a service: subject snapshots through the cache, the rules, GPC, metrics
+//! and signed decision tokens.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use serde::Serialize;
+
+use super::cache::{DecisionCache, SubjectSnapshot};
+use super::rules::{decide, Decision, DecisionRequest, SubjectFacts};
+use crate::audit::Actor;
+use crate::auth::KeyRing;
+use crate::consent::ledger::{ConsentStatus, Evidence};
+use crate::consent::write::{self, ConsentError, ConsentWrite};
+use crate::consent::SubjectId;
+use crate::policy::Policies;
+use crate::storage::{Database, StorageError};
+
+pub struct Gate {
+    pub cache: Arc<DecisionCache>,
+    decisions: IntCounterVec,
+    hits: IntCounter,
+    misses: IntCounter,
+    cached: IntGauge,
+    token_ttl: TimeDelta,
+    issuer: String,
+}
+
+/// The claims of a signed decision.
+#[derive(Debug, Serialize)]
+pub struct DecisionClaims<'a> {
+    pub iss: &'a str,
+    pub sub: &'a str,
+    pub purpose: &'a str,
+    pub decision: &'static str,
+    pub reason: &'static str,
+    pub basis: &'static str,
+    pub jurisdiction: &'a str,
+    pub policy_version: &'a str,
+    pub purpose_version: u32,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+}
+
+impl Gate {
+    pub fn new(
+        registry: &Registry,
+        capacity: usize,
+        token_ttl: TimeDelta,
+        issuer: String,
+    ) -> Result<Self, prometheus::Error> {
+        let decisions = IntCounterVec::new(
+            Opts::new(
+                "decisions_total",
+                "Gate decisions by purpose, decision and reason",
+            ),
+            &["purpose", "decision", "reason"],
+        )?;
+        let hits = IntCounter::new(
+            "decision_cache_hits_total",
+            "Decisions answered from the cache",
+        )?;
+        let misses = IntCounter::new(
+            "decision_cache_misses_total",
+            "Decisions that loaded the subject from the database",
+        )?;
+        let cached = IntGauge::new("decision_cache_subjects", "Subjects in the decision cache")?;
+        registry.register(Box::new(decisions.clone()))?;
+        registry.register(Box::new(hits.clone()))?;
+        registry.register(Box::new(misses.clone()))?;
+        registry.register(Box::new(cached.clone()))?;
+        Ok(Self {
+            cache: Arc::new(DecisionCache::new(capacity)),
+            decisions,
+            hits,
+            misses,
+            cached,
+            token_ttl,
+            issuer,
+        })
+    }
+
+    /// Forgets a subject after a committed change; call before answering the write.
+    pub fn invalidate(&self, id: &SubjectId) {
+        self.cache.invalidate(id.as_str());
+    }
+
+    /// Snapshots of several subjects: from the cache, the rest in one database task.
+    pub async fn snapshots(
+        &self,
+        db: &Database,
+        ids: &[&SubjectId],
+    ) -> Result<HashMap<String, Arc<SubjectSnapshot>>, StorageError> {
+        let mut found = HashMap::with_capacity(ids.len());
+        let mut missing = Vec::new();
+        for id in ids {
+            if found.contains_key(id.as_str())
+                || missing.iter().any(|(m, _): &(SubjectId, _)| m == *id)
+            {
+                continue;
+            }
+            match self.cache.get(id.as_str()) {
+                Some(snapshot) => {
+                    self.hits.inc();
+                    found.insert(id.to_string(), snapshot);
+                }
+                None => {
+                    self.misses.inc();
+                    missing.push(((*id).clone(), self.cache.stamp(id.as_str())));
+                }
+            }
+        }
+        if !missing.is_empty() {
+            let loaded = db
+                .run(move |conn| {
+                    missing
+                        .into_iter()
+                        .map(|(id, stamp)| {
+                            SubjectSnapshot::load(conn, &id).map(|s| (id, stamp, Arc::new(s)))
+                        })
+                        .collect::<Result<Vec<_>, StorageError>>()
+                })
+                .await?;
+            for (id, stamp, snapshot) in loaded {
+                self.cache.insert(id.as_str(), stamp, snapshot.clone());
+                found.insert(id.to_string(), snapshot);
+            }
+            self.cached.set(self.cache.len() as i64);
+        }
+        Ok(found)
+    }
+
+    pub async fn snapshot(
+        &self,
+        db: &Database,
+        id: &SubjectId,
+    ) -> Result<Arc<SubjectSnapshot>, StorageError> {
+        let mut all = self.snapshots(db, &[id]).await?;
+        Ok(all.remove(id.as_str()).unwrap_or_default())
+    }
+
+    /// Records the GPC opt-outs a `Sec-GPC: 1` request carries for a known subject, if any
+    /// are still pending, and answers the fresh snapshot.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn apply_gpc(
+        &self,
+        db: &Database,
+        policies: &Arc<Policies>,
+        id: &SubjectId,
+        snapshot: Arc<SubjectSnapshot>,
+        actor: Actor,
+        evidence: Evidence,
+        now: DateTime<Utc>,
+    ) -> Result<Arc<SubjectSnapshot>, ConsentError> {
+        if !pending_gpc(policies, &snapshot) {
+            return Ok(snapshot);
+        }
+        let (policies, subject) = (policies.clone(), id.clone());
+        db.run(move |conn| {
+            let request = ConsentWrite {
+                subject: &subject,
+                changes: &[],
+                actor: &actor,
+                evidence: &evidence,
+                gpc: true,
+                now,
+            };
+            write::write(conn, &policies, &request)
+        })
+        .await?;
+        self.invalidate(id);
+        Ok(self.snapshot(db, id).await?)
+    }
+
+    pub fn count(&self, purpose: &str, decision: &Decision) {
+        self.decisions
+            .with_label_values(&[
+                purpose,
+                if decision.allowed { "allow" } else { "deny" },
+                decision.reason.as_str(),
+            ])
+            .inc();
+    }
+
+    /// A JWT (EdDSA, `kid` in the header) that lets a downstream service verify the
+    /// decision offline against the JWKS.
+    #[allow(clippy::too_many_arguments)]
+    pub fn sign(
+        &self,
+        keys: &KeyRing,
+        subject: &str,
+        purpose: &str,
+        purpose_version: u32,
+        decision: &Decision,
+        policy_version: &str,
+        now: DateTime<Utc>,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
+        let claims = DecisionClaims {
+            iss: &self.issuer,
+            sub: subject,
+            purpose,
+            decision: if decision.allowed { "allow" } else { "deny" },
+            reason: decision.reason.as_str(),
+            basis: decision.basis.as_str(),
+            jurisdiction: &decision.jurisdiction,
+            policy_version,
+            purpose_version,
+            iat: now.timestamp(),
+            exp: (now + self.token_ttl).timestamp(),
+            jti: uuid::Uuid::new_v4().to_string(),
+        };
+        let signing = keys.signing();
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        header.kid = Some(signing.kid.clone());
+        jsonwebtoken::encode(&header, &claims, signing.encoding_key())
+    }
+}
+
+/// Whether a GPC signal would record anything for this subject now.
+fn pending_gpc(policies: &Policies, snapshot: &SubjectSnapshot) -> bool {
+    snapshot.subject.is_some()
+        && policies.purposes().iter().filter(|p| p.gpc).any(|p| {
+            snapshot
+                .consents
+                .get(&p.key)
+                .is_none_or(|s| s.status != ConsentStatus::Denied)
+                && !snapshot.gpc_recorded.contains(&p.key)
+        })
+}
+
+/// The rule function's view of a snapshot; an unknown subject gets the default
+/// jurisdiction and no records.
+pub fn facts<'a>(policies: &'a Policies, snapshot: &'a SubjectSnapshot) -> SubjectFacts<'a> {
+    match &snapshot.subject {
+        Some(subject) => SubjectFacts {
+            jurisdiction: policies.jurisdictions.for_region(&subject.region),
+            region: Some(&subject.region),
+            birth_year: subject.birth_year,
+            erased: false,
+            restricted: false,
+            consents: &snapshot.consents,
+            preferences: snapshot.preferences.as_ref(),
+        },
+        None => SubjectFacts {
+            jurisdiction: policies.jurisdictions.default_jurisdiction(),
+            region: None,
+            birth_year: None,
+            erased: false,
+            restricted: false,
+            consents: &snapshot.consents,
+            preferences: None,
+        },
+    }
+}
+
+/// Decides one request against a snapshot.
+pub fn decide_for(
+    policies: &Policies,
+    snapshot: &SubjectSnapshot,
+    request: &DecisionRequest<'_>,
+) -> Decision {
+    decide(policies, &facts(policies, snapshot), request)
+}
