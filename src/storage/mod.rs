@@ -16,6 +16,8 @@ pub use connection::{ConnectionManager, DatabaseUrl, DbConnection, Pool, PooledC
 
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+/// Advisory lock key held while migrating PostgreSQL ("consentr" in ASCII).
+const MIGRATION_LOCK: i64 = 0x636f_6e73_656e_7472;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -184,7 +186,13 @@ pub fn migrate(url: &DatabaseUrl, settings: &PoolSettings) -> Result<Vec<String>
     let applied = match url {
         DatabaseUrl::Postgres(u) => {
             let mut conn = PgConnection::establish(u).map_err(|e| unreachable(e.to_string()))?;
-            run_migrations(&mut conn, POSTGRES_MIGRATIONS)?
+            // Instances starting together take turns: one migrates, the others find nothing to do.
+            diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+                .execute(&mut conn)?;
+            let applied = run_migrations(&mut conn, POSTGRES_MIGRATIONS);
+            diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+                .execute(&mut conn)?;
+            applied?
         }
         DatabaseUrl::Sqlite(path) => {
             if let Some(parent) = Path::new(path).parent() {

@@ -7,6 +7,7 @@ mod decisions;
 mod errors;
 mod health;
 mod helpers;
+mod instances;
 mod openapi;
 mod preferences;
 mod profiles;
