@@ -5,6 +5,7 @@
 pub mod cache;
 pub mod handlers;
 pub mod notify;
+pub mod proxy;
 pub mod rules;
 pub mod service;
 

@@ -63,7 +63,8 @@ fn api(cfg: &mut ServiceConfig) {
         .service(profiles::handlers::get_profile)
         .service(profiles::handlers::patch_profile)
         .service(gate::handlers::decide_one)
-        .service(gate::handlers::decide_batch);
+        .service(gate::handlers::decide_batch)
+        .service(gate::proxy::gate_proxy);
 }
 
 /// The OpenAPI document the server serves, built without starting it.
@@ -155,6 +156,11 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(authenticator.clone())
                 .app_data(body_limit.clone())
+                // One client per worker: awc is not Send. No redirects: the upstream's
+                // answer is the caller's to follow.
+                .app_data(web::Data::new(
+                    awc::Client::builder().disable_redirects().finish(),
+                ))
                 .app_data(web::PathConfig::default().error_handler(path_error))
                 .app_data(web::QueryConfig::default().error_handler(query_error))
                 .configure(api)

@@ -95,6 +95,10 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    #[error("bad gateway: {0}")]
+    BadGateway(String),
+    #[error("gateway timeout: {0}")]
+    GatewayTimeout(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -128,6 +132,8 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => ("payload-too-large", "Request body too large"),
             Self::UnsupportedMediaType(_) => ("unsupported-media-type", "Unsupported media type"),
             Self::Unavailable(_) => ("unavailable", "Service unavailable"),
+            Self::BadGateway(_) => ("bad-gateway", "Upstream unreachable"),
+            Self::GatewayTimeout(_) => ("gateway-timeout", "Upstream timed out"),
             Self::Internal(_) => ("internal", "Internal error"),
         }
     }
@@ -142,7 +148,9 @@ impl ApiError {
             | Self::Forbidden(d)
             | Self::NotFound(d)
             | Self::UnsupportedMediaType(d)
-            | Self::Unavailable(d) => d.clone(),
+            | Self::Unavailable(d)
+            | Self::BadGateway(d)
+            | Self::GatewayTimeout(d) => d.clone(),
             Self::MethodNotAllowed => "This method is not allowed on this resource.".into(),
             Self::Validation(fields) => {
                 errors = fields.clone();
@@ -192,6 +200,8 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            Self::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -60,9 +60,9 @@ impl fmt::Display for PolicyError {
 }
 
 /// A file's text and the name to report it under.
-struct Source {
-    name: String,
-    text: String,
+pub(super) struct Source {
+    pub(super) name: String,
+    pub(super) text: String,
 }
 
 impl Source {
@@ -77,12 +77,12 @@ impl Source {
 }
 
 /// Collects issues as the checks run.
-struct Report {
-    issues: Vec<PolicyIssue>,
+pub(super) struct Report {
+    pub(super) issues: Vec<PolicyIssue>,
 }
 
 impl Report {
-    fn at<T>(
+    pub(super) fn at<T>(
         &mut self,
         source: &Source,
         spanned: &Spanned<T>,
@@ -204,6 +204,13 @@ pub fn load(dir: &Path) -> Result<Policies, PolicyError> {
         .and_then(|(source, file)| check_jurisdictions(&source, file, &mut report));
     let purposes = read_toml::<PurposesFile>(dir, PURPOSES_FILE, &mut report);
     let notices = load_notices(dir, &mut report);
+    let upstreams = match (&categories, &purposes) {
+        (Some(taxonomy), Some(_)) if dir.join(super::upstreams::GATE_FILE).exists() => {
+            read_toml::<super::upstreams::GateFile>(dir, super::upstreams::GATE_FILE, &mut report)
+                .map(|(source, file)| super::upstreams::check(&source, file, taxonomy, &mut report))
+        }
+        _ => Some(Vec::new()),
+    };
 
     let purposes = match (&categories, &jurisdictions, purposes) {
         (Some(taxonomy), Some(jurisdictions), Some((source, file))) => Some(check_purposes(
@@ -235,7 +242,27 @@ pub fn load(dir: &Path) -> Result<Policies, PolicyError> {
         });
     };
     let revision = revision_of(dir);
+    let mut upstreams = upstreams.unwrap_or_default();
+    // Purposes are checked here, once the purposes file is known to be sound.
+    upstreams.retain(|u| {
+        let known = purposes.iter().any(|p| p.key == u.purpose);
+        if !known {
+            report.issues.push(PolicyIssue {
+                file: display(super::upstreams::GATE_FILE),
+                line: None,
+                field: format!("upstream ({}).purpose", u.name),
+                message: format!("`{}` is not a purpose", u.purpose),
+            });
+        }
+        known
+    });
+    if !report.issues.is_empty() {
+        return Err(PolicyError {
+            issues: report.issues,
+        });
+    }
     Ok(Policies::new(
+        upstreams,
         purposes,
         jurisdictions,
         taxonomy,
@@ -253,7 +280,7 @@ fn display_path(dir: &Path, file: &str) -> String {
     path.display().to_string()
 }
 
-fn read_toml<T: DeserializeOwned>(
+pub(super) fn read_toml<T: DeserializeOwned>(
     dir: &Path,
     file: &str,
     report: &mut Report,
@@ -726,10 +753,15 @@ fn load_notices(dir: &Path, report: &mut Report) -> Option<Notices> {
 
 /// A short digest of all policy files: the policy revision decisions are made under.
 fn revision_of(dir: &Path) -> String {
-    let mut files: Vec<PathBuf> = [PURPOSES_FILE, JURISDICTIONS_FILE, CATEGORIES_FILE]
-        .iter()
-        .map(|f| dir.join(f))
-        .collect();
+    let mut files: Vec<PathBuf> = [
+        PURPOSES_FILE,
+        JURISDICTIONS_FILE,
+        CATEGORIES_FILE,
+        super::upstreams::GATE_FILE,
+    ]
+    .iter()
+    .map(|f| dir.join(f))
+    .collect();
     if let Ok(entries) = std::fs::read_dir(dir.join(NOTICES_DIR)) {
         files.extend(entries.filter_map(|e| e.ok().map(|e| e.path())));
     }

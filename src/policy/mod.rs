@@ -10,6 +10,7 @@ pub mod notice;
 pub mod purpose;
 pub mod region;
 pub mod taxonomy;
+pub mod upstreams;
 
 use std::collections::HashMap;
 
@@ -19,6 +20,7 @@ pub use notice::{Notice, Notices};
 pub use purpose::{Basis, Purpose};
 pub use region::Region;
 pub use taxonomy::Taxonomy;
+pub use upstreams::Upstream;
 
 /// Everything loaded from `policies/`, immutable once built.
 #[derive(Debug, Clone)]
@@ -30,10 +32,13 @@ pub struct Policies {
     pub notices: Notices,
     /// A digest of the files: which revision of the policies a decision was made under.
     pub revision: String,
+    /// Personalization services the reverse-proxy gate forwards to (`gate.toml`).
+    pub upstreams: Vec<Upstream>,
 }
 
 impl Policies {
     fn new(
+        upstreams: Vec<Upstream>,
         purposes: Vec<Purpose>,
         jurisdictions: Jurisdictions,
         taxonomy: Taxonomy,
@@ -52,12 +57,17 @@ impl Policies {
             taxonomy,
             notices,
             revision,
+            upstreams,
         }
     }
 
     /// Purposes in the order the file declares them.
     pub fn purposes(&self) -> &[Purpose] {
         &self.purposes
+    }
+
+    pub fn upstream(&self, name: &str) -> Option<&Upstream> {
+        self.upstreams.iter().find(|u| u.name == name)
     }
 
     pub fn purpose(&self, key: &str) -> Option<&Purpose> {

@@ -98,6 +98,8 @@ pub struct TestApp {
 pub struct TestOptions {
     pub max_body_bytes: usize,
     pub db_timeout: Duration,
+    /// Replaces the shipped `gate.toml` (upstreams on the test's own ports).
+    pub gate_toml: Option<String>,
 }
 
 impl Default for TestOptions {
@@ -105,6 +107,7 @@ impl Default for TestOptions {
         Self {
             max_body_bytes: 64 * 1024,
             db_timeout: Duration::from_secs(10),
+            gate_toml: None,
         }
     }
 }
@@ -120,11 +123,20 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = TestDatabase::create(dir.path());
     let clock = ManualClock::new(start_time());
+    let policies = match &options.gate_toml {
+        None => policies_dir(),
+        Some(gate) => {
+            let copy = dir.path().join("policies");
+            copy_dir(&policies_dir(), &copy);
+            std::fs::write(copy.join("gate.toml"), gate).unwrap();
+            copy
+        }
+    };
     let config = Config {
         bind: "127.0.0.1:0".parse().unwrap(),
         database_url: DatabaseUrl::parse(&db.url).unwrap(),
         data_dir: dir.path().join("data"),
-        policies_dir: policies_dir(),
+        policies_dir: policies,
         jwt: jwt_settings(),
         signing_key_file: None,
         evidence_secret: None,
@@ -330,4 +342,17 @@ pub fn effect(
 
 pub fn pair(effective: &str, reason: &str) -> (String, String) {
     (effective.to_owned(), reason.to_owned())
+}
+
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
 }

@@ -11,6 +11,7 @@ mod instances;
 mod openapi;
 mod preferences;
 mod profiles;
+mod proxy;
 mod purposes;
 mod signals;
 mod subjects;
