@@ -59,6 +59,12 @@ pub enum Command {
     Keys(KeysCommand),
     /// Print the OpenAPI document.
     Openapi,
+    /// Seed sample subjects (`demo-000001`...) with consents and preferences.
+    Demo {
+        /// How many subjects.
+        #[arg(long, default_value_t = 100)]
+        subjects: usize,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,6 +122,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(KeysCommand::Rotate) => {
             let kid = keys::rotate(&config.data_dir, SystemClock.now())?;
             println!("{kid}");
+            Ok(())
+        }
+        Command::Demo { subjects } => {
+            let policies = crate::policy::load(&config.policies_dir)?;
+            let db = Database::open(&config.database_url, &config.pool)?;
+            let now = SystemClock.now();
+            let created = actix_web::rt::System::new()
+                .block_on(db.run(move |conn| crate::demo::seed(conn, &policies, subjects, now)))?;
+            println!(
+                "{created} subject(s) created ({} asked; existing ones kept)",
+                subjects
+            );
             Ok(())
         }
         Command::Openapi => {

@@ -65,6 +65,33 @@ pub struct Authenticator {
     pub keys: Arc<KeyRing>,
     pub settings: JwtSettings,
     pub clock: SharedClock,
+    /// Tokens whose signature already verified: a service sends the same token
+    /// thousands of times a second, and an Ed25519 check costs more than a decision.
+    /// The time window is still checked on every request.
+    verified: quick_cache::sync::Cache<String, token::VerifiedToken>,
+}
+
+impl Authenticator {
+    pub fn new(keys: Arc<KeyRing>, settings: JwtSettings, clock: SharedClock) -> Self {
+        Self {
+            keys,
+            settings,
+            clock,
+            verified: quick_cache::sync::Cache::new(10_000),
+        }
+    }
+
+    pub fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
+        let now = self.clock.now();
+        if let Some(verified) = self.verified.get(token) {
+            verified.check_time(&self.settings, now)?;
+            return Ok(verified.principal);
+        }
+        let verified = token::verify_signature(token, &self.keys, &self.settings)?;
+        verified.check_time(&self.settings, now)?;
+        self.verified.insert(token.to_owned(), verified.clone());
+        Ok(verified.principal)
+    }
 }
 
 impl Principal {
@@ -168,7 +195,7 @@ fn authenticate(req: &HttpRequest) -> Result<Principal, AuthError> {
         .map(|(_, token)| token.trim())
         .filter(|t| !t.is_empty())
         .ok_or_else(|| AuthError::Invalid("the Authorization scheme must be `Bearer`".into()))?;
-    token::verify(token, &auth.keys, &auth.settings, auth.clock.now())
+    auth.authenticate(token)
 }
 
 #[cfg(test)]

@@ -138,6 +138,30 @@ pub fn mint_hmac<T: Serialize>(
     .map_err(|e| AuthError::Invalid(format!("cannot sign: {e}")))
 }
 
+/// A token whose signature, algorithm, issuer, audience and role have been checked;
+/// its time window is checked on every use.
+#[derive(Debug, Clone)]
+pub struct VerifiedToken {
+    pub principal: Principal,
+    pub exp: i64,
+    pub nbf: Option<i64>,
+}
+
+impl VerifiedToken {
+    /// `exp` and `nbf` against the app's clock, with the configured leeway.
+    pub fn check_time(&self, settings: &JwtSettings, now: DateTime<Utc>) -> Result<(), AuthError> {
+        let leeway = i64::try_from(settings.leeway.as_secs()).unwrap_or(i64::MAX);
+        let now = now.timestamp();
+        if self.exp.saturating_add(leeway) < now {
+            return Err(AuthError::Invalid("the token has expired".into()));
+        }
+        if self.nbf.is_some_and(|nbf| nbf.saturating_sub(leeway) > now) {
+            return Err(AuthError::Invalid("the token is not valid yet".into()));
+        }
+        Ok(())
+    }
+}
+
 /// Checks signature, algorithm, issuer, audience, time and role; `now` comes from the
 /// app's clock so that expiry is testable.
 pub fn verify(
@@ -146,6 +170,17 @@ pub fn verify(
     settings: &JwtSettings,
     now: DateTime<Utc>,
 ) -> Result<Principal, AuthError> {
+    let verified = verify_signature(token, keys, settings)?;
+    verified.check_time(settings, now)?;
+    Ok(verified.principal)
+}
+
+/// Everything but the time window: the expensive part, done once per token.
+pub fn verify_signature(
+    token: &str,
+    keys: &KeyRing,
+    settings: &JwtSettings,
+) -> Result<VerifiedToken, AuthError> {
     let header = jsonwebtoken::decode_header(token)
         .map_err(|_| AuthError::Invalid("the bearer token is not a well-formed JWT".into()))?;
     if !settings.algorithms.accepts(header.alg) {
@@ -186,27 +221,20 @@ pub fn verify(
         .map_err(|e| AuthError::Invalid(describe(e.kind())))?
         .claims;
 
-    let leeway = i64::try_from(settings.leeway.as_secs()).unwrap_or(i64::MAX);
-    let now = now.timestamp();
-    if claims.exp.saturating_add(leeway) < now {
-        return Err(AuthError::Invalid("the token has expired".into()));
-    }
-    if claims
-        .nbf
-        .is_some_and(|nbf| nbf.saturating_sub(leeway) > now)
-    {
-        return Err(AuthError::Invalid("the token is not valid yet".into()));
-    }
     let role = Role::parse(&claims.role)
         .ok_or_else(|| AuthError::Invalid(format!("unknown role `{}`", claims.role)))?;
     let sub = claims.sub.filter(|s| !s.is_empty());
     if role == Role::Subject && sub.is_none() {
         return Err(AuthError::Invalid("a subject token needs `sub`".into()));
     }
-    Ok(Principal {
-        role,
-        sub,
-        token_id: claims.jti,
+    Ok(VerifiedToken {
+        principal: Principal {
+            role,
+            sub,
+            token_id: claims.jti,
+        },
+        exp: claims.exp,
+        nbf: claims.nbf,
     })
 }
 

@@ -141,11 +141,8 @@ impl Application {
             },
             gate,
         });
-        let authenticator = web::Data::new(Authenticator {
-            keys: keys.clone(),
-            settings: config.jwt.clone(),
-            clock,
-        });
+        let authenticator =
+            web::Data::new(Authenticator::new(keys.clone(), config.jwt.clone(), clock));
         let body_limit = web::Data::new(BodyLimit(config.max_body_bytes));
         let openapi = Arc::new(openapi_document());
 

@@ -1,0 +1,162 @@
+//! `consentry demo`: sample subjects with consents and preferences, for a first look and
+//! for benchmarks. Subjects are `demo-000001`... spread over the shipped jurisdictions.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde_json::json;
+
+use crate::audit::{self, Actor, AuditEntry};
+use crate::consent::ledger::{self, ConsentChange, ConsentSource, ConsentStatus, Evidence};
+use crate::consent::preferences::{self, ChannelPreference, Preferences};
+use crate::consent::SubjectId;
+use crate::policy::Policies;
+use crate::storage::schema::subjects;
+use crate::storage::{write_transaction, DbConnection, StorageError};
+
+const REGIONS: [&str; 8] = ["DE", "FR", "GB", "US-CA", "US-VA", "US-TX", "SA", "JP"];
+const CHUNK: usize = 500;
+
+pub fn subject_id(n: usize) -> String {
+    format!("demo-{n:06}")
+}
+
+/// Creates `count` subjects (skipping ids that exist) with a few consents each.
+pub fn seed(
+    conn: &mut DbConnection,
+    policies: &Policies,
+    count: usize,
+    now: DateTime<Utc>,
+) -> Result<usize, StorageError> {
+    let actor = Actor::operator();
+    let mut created = 0;
+    for start in (1..=count).step_by(CHUNK) {
+        let end = (start + CHUNK - 1).min(count);
+        created += write_transaction(conn, |conn| {
+            let mut created = 0;
+            for n in start..=end {
+                let id = subject_id(n);
+                let region = REGIONS[n % REGIONS.len()];
+                let inserted = match conn {
+                    DbConnection::Postgres(c) => diesel::insert_into(subjects::table)
+                        .values(row(&id, region, n, now))
+                        .on_conflict_do_nothing()
+                        .execute(c)?,
+                    DbConnection::Sqlite(c) => diesel::insert_into(subjects::table)
+                        .values(row(&id, region, n, now))
+                        .on_conflict_do_nothing()
+                        .execute(c)?,
+                };
+                if inserted == 0 {
+                    continue;
+                }
+                created += 1;
+                let subject =
+                    SubjectId::parse(&id).map_err(|e| StorageError::Config(e.to_string()))?;
+                for (purpose, status) in consents_of(n) {
+                    let Some(purpose) = policies.purpose(purpose) else {
+                        continue;
+                    };
+                    let change = ConsentChange {
+                        purpose: purpose.key.clone(),
+                        status,
+                        source: ConsentSource::Import,
+                        notice_digest: None,
+                    };
+                    ledger::append(
+                        conn,
+                        &subject,
+                        &change,
+                        purpose,
+                        &actor,
+                        &Evidence::default(),
+                        now,
+                    )?;
+                }
+                if n.is_multiple_of(3) {
+                    let prefs = Preferences {
+                        channels: [
+                            (
+                                "email".to_string(),
+                                ChannelPreference {
+                                    opted_in: n.is_multiple_of(2),
+                                    max_per_week: Some(3),
+                                },
+                            ),
+                            (
+                                "sms".to_string(),
+                                ChannelPreference {
+                                    opted_in: false,
+                                    max_per_week: None,
+                                },
+                            ),
+                        ]
+                        .into(),
+                        ..Default::default()
+                    };
+                    preferences::save(conn, &subject, &prefs, now)?;
+                }
+            }
+            Ok::<_, StorageError>(created)
+        })?;
+    }
+    audit::record(
+        conn,
+        AuditEntry {
+            actor: &actor,
+            action: "demo.seeded",
+            subject_id: None,
+            payload: json!({"subjects": count, "created": created}),
+            at: now,
+        },
+    )?;
+    Ok(created)
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = subjects)]
+struct NewSubject<'a> {
+    id: &'a str,
+    region: &'a str,
+    locale: Option<&'a str>,
+    birth_year: Option<i32>,
+    created_at: chrono::NaiveDateTime,
+    updated_at: chrono::NaiveDateTime,
+}
+
+fn row<'a>(id: &'a str, region: &'a str, n: usize, now: DateTime<Utc>) -> NewSubject<'a> {
+    NewSubject {
+        id,
+        region,
+        locale: Some(if region == "SA" { "ar" } else { "en" }),
+        birth_year: Some(1950 + (n % 60) as i32),
+        created_at: now.naive_utc(),
+        updated_at: now.naive_utc(),
+    }
+}
+
+/// A deterministic mix: most grant marketing, some refuse analytics, a few opt out of sale.
+fn consents_of(n: usize) -> Vec<(&'static str, ConsentStatus)> {
+    let mut consents = vec![(
+        "marketing",
+        if n.is_multiple_of(4) {
+            ConsentStatus::Denied
+        } else {
+            ConsentStatus::Granted
+        },
+    )];
+    consents.push((
+        "analytics",
+        if n.is_multiple_of(5) {
+            ConsentStatus::Denied
+        } else {
+            ConsentStatus::Granted
+        },
+    ));
+    if n.is_multiple_of(7) {
+        consents.push(("sale_and_sharing", ConsentStatus::Denied));
+    }
+    if n.is_multiple_of(2) {
+        consents.push(("personalize", ConsentStatus::Granted));
+    }
+    consents
+}
