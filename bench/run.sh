@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Load benchmark of the gate. Usage: bench/run.sh sqlite|postgres
 # Needs wrk (Debian package `wrk`) and python3; PostgreSQL at $PG_ADMIN_URL for postgres.
-# Tunables: SUBJECTS (100000), DURATION (20s), CONNECTIONS (64).
+# Tunables: SUBJECTS (100000), DURATION (20s), CONNECTIONS (64), CACHE_SIZE (the
+# server's default), ONLY=warm to stop after the warm single-decision run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,6 +46,7 @@ start_server() {
     echo "server did not start" >&2; exit 1
 }
 rss() { grep -E 'VmRSS|VmHWM' "/proc/$SERVER/status" | tr -s ' ' | tr '\n' ' '; echo; }
+cache() { curl -s "http://127.0.0.1:$PORT/metrics" | grep -E '^consentry_decision_cache' | tr '\n' ' '; echo; }
 run() { # name, wrk args...
     local name="$1"; shift
     echo "## $name"
@@ -52,12 +54,16 @@ run() { # name, wrk args...
 }
 
 PORT="$UPSTREAM_PORT" target/release/examples/bench_upstream & PIDS+=($!)
+if [ -n "${CACHE_SIZE:-}" ]; then export CONSENTRY_DECISION_CACHE_SIZE="$CACHE_SIZE"; fi
 start_server
 echo "## warming the cache with every subject"
 /usr/bin/time -f "warmed in %e s" python3 bench/warm.py "http://127.0.0.1:$PORT"
 echo "rss after warming: $(rss)"
+echo "cache before: $(cache)"
 run "warm decisions, single" -s bench/decision.lua "http://127.0.0.1:$PORT"
+echo "cache after: $(cache)"
 echo "rss: $(rss)"
+if [ "${ONLY:-}" = warm ]; then exit 0; fi
 BATCH=100 run "warm decisions, batches of 100 (multiply req/s by 100)" -s bench/batch.lua "http://127.0.0.1:$PORT"
 run "upstream called directly" "http://127.0.0.1:$UPSTREAM_PORT/v1/items?limit=3"
 run "upstream through the proxy gate" -s bench/proxy.lua "http://127.0.0.1:$PORT"
@@ -66,6 +72,7 @@ wrk -t1 -c1 -d10s --latency "http://127.0.0.1:$UPSTREAM_PORT/v1/items?limit=3" |
 wrk -t1 -c1 -d10s --latency -s bench/proxy.lua "http://127.0.0.1:$PORT" | grep -E '50%|99%|Requests/sec'
 echo "rss: $(rss)"
 kill "$SERVER"; wait "$SERVER" 2>/dev/null || true
+unset CONSENTRY_DECISION_CACHE_SIZE
 
 echo "## cold path: a cache of one subject, so every decision reads the database"
 CONSENTRY_DECISION_CACHE_SIZE=1 start_server
