@@ -151,6 +151,24 @@ pub struct Settings {
     )]
     pub decision_token_ttl_seconds: u32,
 
+    /// Share of gate decisions written to the decision log, 0 (off) to 1 (all).
+    #[arg(
+        long,
+        env = "CONSENTRY_DECISION_LOG_SAMPLE",
+        default_value_t = 0.0,
+        global = true
+    )]
+    pub decision_log_sample: f64,
+
+    /// Days a logged decision is kept.
+    #[arg(
+        long,
+        env = "CONSENTRY_DECISION_LOG_RETENTION_DAYS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub decision_log_retention_days: u32,
+
     /// Largest request body accepted, in bytes.
     #[arg(
         long,
@@ -203,6 +221,7 @@ pub struct Config {
     pub privacy_policy_url: Option<String>,
     pub decision_cache_size: usize,
     pub decision_token_ttl_seconds: u32,
+    pub decision_log: crate::gate::decision_log::DecisionLogSettings,
     pub max_body_bytes: usize,
     pub pool: PoolSettings,
     pub workers: Option<usize>,
@@ -251,6 +270,16 @@ impl Settings {
             privacy_policy_url: self.privacy_policy_url,
             decision_cache_size: self.decision_cache_size.max(1),
             decision_token_ttl_seconds: self.decision_token_ttl_seconds.max(1),
+            decision_log: crate::gate::decision_log::DecisionLogSettings {
+                sample: if self.decision_log_sample.is_finite() {
+                    self.decision_log_sample.clamp(0.0, 1.0)
+                } else {
+                    0.0
+                },
+                retention: chrono::TimeDelta::days(i64::from(
+                    self.decision_log_retention_days.max(1),
+                )),
+            },
             max_body_bytes: self.max_body_bytes,
             pool: PoolSettings {
                 max_size: self.db_pool_size.max(1),

@@ -10,7 +10,7 @@ use validator::Validate;
 
 use super::cache::SubjectSnapshot;
 use super::rules::{DecisionRequest, Reason};
-use super::service::decide_for;
+use super::service::{decide_for, observe};
 use crate::audit::Actor;
 use crate::auth::{Principal, Role};
 use crate::consent::preferences::Channel;
@@ -162,7 +162,14 @@ fn answer(
         now,
     };
     let decision = decide_for(&state.policies, snapshot, &request);
-    state.gate.count(&checked.purpose.key, &decision);
+    observe(
+        state,
+        &checked.subject,
+        &checked.purpose.key,
+        checked.channel,
+        &decision,
+        now,
+    );
     let token = if checked.token {
         Some(
             state

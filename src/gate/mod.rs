@@ -3,6 +3,7 @@
 //! a write invalidates at once (and, on PostgreSQL, on every instance); signed decisions.
 
 pub mod cache;
+pub mod decision_log;
 pub mod handlers;
 pub mod notify;
 pub mod proxy;

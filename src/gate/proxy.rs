@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use serde_json::{Map, Value};
 
 use super::rules::DecisionRequest;
-use super::service::decide_for;
+use super::service::{decide_for, observe};
 use crate::audit::Actor;
 use crate::auth::{Principal, Role};
 use crate::consent::signals::gpc_header;
@@ -215,7 +215,14 @@ pub async fn gate_proxy(
         now,
     };
     let decision = decide_for(&state.policies, &snapshot, &request);
-    state.gate.count(&purpose.key, &decision);
+    observe(
+        &state,
+        &subject,
+        &purpose.key,
+        upstream.channel,
+        &decision,
+        now,
+    );
     if !decision.allowed {
         return fallback(upstream, decision.reason.as_str(), decision.basis.as_str());
     }

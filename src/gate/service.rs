@@ -264,3 +264,25 @@ pub fn decide_for(
 ) -> Decision {
     decide(policies, &facts(policies, snapshot), request)
 }
+
+/// Counts a decision in the metrics and offers it to the sampled log, as a pseudonym.
+pub fn observe(
+    state: &crate::http::AppState,
+    subject: &SubjectId,
+    purpose: &str,
+    channel: Option<crate::consent::preferences::Channel>,
+    decision: &Decision,
+    now: DateTime<Utc>,
+) {
+    state.gate.count(purpose, decision);
+    if let Some(log) = state.decision_log.as_ref().filter(|l| l.sampled()) {
+        let pseudonym = state.evidence.hash(subject.as_str());
+        log.offer(super::decision_log::entry(
+            pseudonym,
+            purpose,
+            channel.map(|c| c.as_str()),
+            decision,
+            now,
+        ));
+    }
+}

@@ -20,6 +20,7 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::consent::evidence::EvidenceHasher;
 use crate::consent::receipt::ReceiptSettings;
+use crate::gate::decision_log::DecisionLog;
 use crate::gate::{notify, Gate};
 use crate::policy::Policies;
 use crate::storage::Database;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub receipts: ReceiptSettings,
     /// The decision cache and its metrics.
     pub gate: Arc<Gate>,
+    /// The sampled decision log, when switched on.
+    pub decision_log: Option<Arc<DecisionLog>>,
 }
 
 /// Every documented endpoint. Registered with `.service()` so that utoipa collects it.
@@ -127,6 +130,13 @@ impl Application {
             )
             .context("starting the change listener")?;
         }
+        let decision_log = DecisionLog::start(
+            config.decision_log,
+            db.manager(),
+            clock.clone(),
+            metrics.registry(),
+        )
+        .context("starting the decision log")?;
         let state = web::Data::new(AppState {
             db: db.clone(),
             policies: policies.clone(),
@@ -140,6 +150,7 @@ impl Application {
                 policy_url: config.privacy_policy_url.clone(),
             },
             gate,
+            decision_log,
         });
         let authenticator =
             web::Data::new(Authenticator::new(keys.clone(), config.jwt.clone(), clock));

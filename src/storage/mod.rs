@@ -73,6 +73,7 @@ impl Default for PoolSettings {
 pub struct Database {
     pool: Pool,
     url: DatabaseUrl,
+    manager: ConnectionManager,
 }
 
 impl Database {
@@ -81,6 +82,7 @@ impl Database {
     pub fn open(url: &DatabaseUrl, settings: &PoolSettings) -> Result<Self, StorageError> {
         migrate(url, settings)?;
         let manager = ConnectionManager::new(url.clone(), settings.busy_timeout);
+        let spare = manager.clone();
         let max_size = match url {
             // One writer at a time anyway; a few readers beside it.
             DatabaseUrl::Sqlite(_) => settings.max_size.min(8),
@@ -100,11 +102,17 @@ impl Database {
         Ok(Self {
             pool,
             url: url.clone(),
+            manager: spare,
         })
     }
 
     pub fn backend_name(&self) -> &'static str {
         self.url.backend_name()
+    }
+
+    /// Opens connections outside the pool (for background writers with their own pace).
+    pub fn manager(&self) -> ConnectionManager {
+        self.manager.clone()
     }
 
     pub fn pool_state(&self) -> PoolState {

@@ -90,3 +90,17 @@ diesel::allow_tables_to_appear_in_same_query!(
     preferences,
     profile_attributes,
 );
+
+diesel::table! {
+    decision_log (id) {
+        id -> BigInt,
+        decided_at -> Timestamp,
+        subject_pseudonym -> Text,
+        purpose -> Text,
+        channel -> Nullable<Text>,
+        decision -> Text,
+        reason -> Text,
+        basis -> Text,
+        jurisdiction -> Text,
+    }
+}

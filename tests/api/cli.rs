@@ -237,3 +237,31 @@ async fn a_minted_token_is_accepted_by_the_server_and_audited() {
     let no_sub = consentry(&["token", "--role", "subject"], &env);
     assert_eq!(no_sub.status.code(), Some(1));
 }
+
+#[test]
+fn rotated_keys_keep_verifying_what_older_ones_signed() {
+    use chrono::{TimeDelta, Utc};
+    use consentry::auth::{token, KeyRing, Role};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let old = KeyRing::load_or_generate(dir.path(), None, Utc::now()).unwrap();
+    let signed = token::mint(
+        &old,
+        &crate::helpers::jwt_settings(),
+        Role::Service,
+        None,
+        TimeDelta::minutes(5),
+        Utc::now(),
+    )
+    .unwrap()
+    .token;
+    let out = consentry(&["keys", "rotate"], &[("CONSENTRY_DATA_DIR", data)]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let new_kid = text(&out.stdout).trim().to_owned();
+    let ring = KeyRing::load_or_generate(dir.path(), None, Utc::now()).unwrap();
+    assert_eq!(ring.signing().kid, new_kid);
+    assert_ne!(new_kid, old.signing().kid);
+    assert!(token::verify(&signed, &ring, &crate::helpers::jwt_settings(), Utc::now()).is_ok());
+    let kids: Vec<String> = ring.jwks().keys.into_iter().map(|k| k.kid).collect();
+    assert_eq!(kids, [new_kid, old.signing().kid.clone()]);
+}

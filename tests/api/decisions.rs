@@ -510,3 +510,81 @@ async fn decisions_are_counted_in_metrics() {
         "{text}"
     );
 }
+
+async fn logged(app: &TestApp) -> Vec<(String, String, String)> {
+    app.app_db
+        .run(|conn| {
+            use consentry::storage::schema::decision_log::dsl::*;
+            use diesel::prelude::*;
+            decision_log
+                .order(id.asc())
+                .select((subject_pseudonym, purpose, reason))
+                .load::<(String, String, String)>(conn)
+                .map_err(consentry::storage::StorageError::from)
+        })
+        .await
+        .unwrap()
+}
+
+async fn wait_for_log(
+    app: &TestApp,
+    done: impl Fn(&[(String, String, String)]) -> bool,
+) -> Vec<(String, String, String)> {
+    for _ in 0..100 {
+        let found = logged(app).await;
+        if done(&found) {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    logged(app).await
+}
+
+#[tokio::test]
+async fn sampled_decisions_are_logged_under_a_pseudonym_and_expire() {
+    let app = spawn_app_with(TestOptions {
+        decision_log_sample: 1.0,
+        ..Default::default()
+    })
+    .await;
+    decide(
+        &app,
+        json!({"subject_id": "logged-person", "purpose": "analytics"}),
+    )
+    .await;
+    let rows = wait_for_log(&app, |rows| rows.len() == 1).await;
+    assert_eq!(rows.len(), 1);
+    let (pseudonym, purpose, reason) = &rows[0];
+    assert_eq!(
+        (purpose.as_str(), reason.as_str()),
+        ("analytics", "no_consent")
+    );
+    assert_eq!(pseudonym.len(), 64);
+    assert!(!pseudonym.contains("logged-person"));
+
+    // Past the 30 days of retention, the next flush deletes the old row.
+    app.clock.advance(TimeDelta::days(31));
+    decide(
+        &app,
+        json!({"subject_id": "logged-person", "purpose": "marketing"}),
+    )
+    .await;
+    let rows = wait_for_log(&app, |rows| {
+        rows.iter().all(|r| r.1 == "marketing") && !rows.is_empty()
+    })
+    .await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].1, "marketing");
+    assert_eq!(
+        rows[0].0, *pseudonym,
+        "the same subject, the same pseudonym"
+    );
+}
+
+#[tokio::test]
+async fn without_sampling_nothing_is_logged() {
+    let app = spawn_app().await;
+    decide(&app, json!({"subject_id": "quiet", "purpose": "analytics"})).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(logged(&app).await.is_empty());
+}

@@ -100,6 +100,7 @@ pub struct TestOptions {
     pub db_timeout: Duration,
     /// Replaces the shipped `gate.toml` (upstreams on the test's own ports).
     pub gate_toml: Option<String>,
+    pub decision_log_sample: f64,
 }
 
 impl Default for TestOptions {
@@ -108,6 +109,7 @@ impl Default for TestOptions {
             max_body_bytes: 64 * 1024,
             db_timeout: Duration::from_secs(10),
             gate_toml: None,
+            decision_log_sample: 0.0,
         }
     }
 }
@@ -144,6 +146,10 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
         privacy_policy_url: Some("https://shop.example/privacy".into()),
         decision_cache_size: 10_000,
         decision_token_ttl_seconds: 300,
+        decision_log: consentry::gate::decision_log::DecisionLogSettings {
+            sample: options.decision_log_sample,
+            retention: chrono::TimeDelta::days(30),
+        },
         max_body_bytes: options.max_body_bytes,
         pool: PoolSettings {
             max_size: 4,
