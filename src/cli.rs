@@ -157,7 +157,10 @@ fn mint_token(config: &Config, role: &str, sub: Option<String>, ttl: i64) -> any
     let role = Role::parse(role).with_context(|| {
         format!("--role must be one of admin, compliance, service, subject (got `{role}`)")
     })?;
-    anyhow::ensure!(ttl > 0, "--ttl must be a positive number of seconds");
+    anyhow::ensure!(
+        (1..=315_360_000).contains(&ttl),
+        "--ttl must be between 1 second and 10 years"
+    );
     let now = SystemClock.now();
     let keys =
         KeyRing::load_or_generate(&config.data_dir, config.signing_key_file.as_deref(), now)?;

@@ -355,17 +355,23 @@ fn check_period(
     field: &str,
     report: &mut Report,
 ) -> Option<Period> {
-    let positive = |n: i64| u32::try_from(n).ok().filter(|n| *n > 0);
+    // Bounded so that date arithmetic can never overflow.
+    let within = |n: i64, max: u32| u32::try_from(n).ok().filter(|n| (1..=max).contains(n));
     match (raw.get_ref().days, raw.get_ref().months) {
-        (Some(d), None) => positive(d).map(Period::Days),
-        (None, Some(m)) => positive(m).map(Period::Months),
+        (Some(d), None) => within(d, 3_650).map(Period::Days),
+        (None, Some(m)) => within(m, 120).map(Period::Months),
         _ => {
             report.at(source, raw, field, "give exactly one of `days` or `months`");
             return None;
         }
     }
     .or_else(|| {
-        report.at(source, raw, field, "must be a positive whole number");
+        report.at(
+            source,
+            raw,
+            field,
+            "must be a whole number from 1 (at most 3650 days or 120 months)",
+        );
         None
     })
 }
@@ -596,13 +602,15 @@ fn check_purposes(
             }
         }
         let consent_ttl_days = raw.consent_ttl_days.as_ref().and_then(|ttl| {
-            let days = u32::try_from(*ttl.get_ref()).ok().filter(|d| *d >= 1);
+            let days = u32::try_from(*ttl.get_ref())
+                .ok()
+                .filter(|d| (1..=36_500).contains(d));
             if days.is_none() {
                 report.at(
                     source,
                     ttl,
                     at("consent_ttl_days"),
-                    "must be a whole number of days from 1",
+                    "must be a whole number of days from 1 to 36500",
                 );
             }
             days
