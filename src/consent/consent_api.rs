@@ -14,7 +14,7 @@ use super::handlers::path_subject_id;
 use super::ledger::{
     self, ConsentChange, ConsentRecord, ConsentSource, ConsentState, ConsentStates, ConsentStatus,
 };
-use super::signals::{self, gpc_header};
+use super::signals::{self, request_gpc};
 use super::subject::{self, Subject, SubjectId};
 use super::write::{self, subject_facts, ConsentError, ConsentWrite};
 use crate::audit::Actor;
@@ -196,10 +196,6 @@ fn load_with_gpc(
         return write::write(conn, policies, &request).map(|w| Some((w.subject, w.states)));
     }
     Ok(Some((subject, states)))
-}
-
-fn request_gpc(req: &HttpRequest) -> bool {
-    gpc_header(req.headers().get("Sec-GPC").and_then(|v| v.to_str().ok()))
 }
 
 /// Every purpose's effective state for a subject, with the reason, basis and record.

@@ -53,6 +53,11 @@ pub fn gpc_header(value: Option<&str>) -> bool {
     value.is_some_and(|v| v.trim() == "1")
 }
 
+/// Whether a request carries a Global Privacy Control signal.
+pub fn request_gpc(req: &actix_web::HttpRequest) -> bool {
+    gpc_header(req.headers().get("Sec-GPC").and_then(|v| v.to_str().ok()))
+}
+
 /// Decodes a US Privacy string (`1YYN`): version, notice given, opted out of sale,
 /// covered by the LSPA.
 pub fn decode_usp(input: &str) -> Result<OptOuts, String> {

@@ -10,11 +10,11 @@ use validator::Validate;
 
 use super::cache::SubjectSnapshot;
 use super::rules::{DecisionRequest, Reason};
-use super::service::{decide_for, observe};
+use super::service::{decide_for, observe, snapshot_for_request};
 use crate::audit::Actor;
 use crate::auth::{Principal, Role};
 use crate::consent::preferences::Channel;
-use crate::consent::signals::gpc_header;
+use crate::consent::signals::request_gpc;
 use crate::consent::SubjectId;
 use crate::http::responses::{AuthProblems, BodyProblems};
 use crate::http::{ApiError, AppState, FieldError, ValidJson};
@@ -207,10 +207,6 @@ fn answer(
     })
 }
 
-fn request_gpc(req: &HttpRequest) -> bool {
-    gpc_header(req.headers().get("Sec-GPC").and_then(|v| v.to_str().ok()))
-}
-
 /// May this subject's data be used for this purpose (on this channel, these categories)?
 ///
 /// Answered from the cache for a known subject; a withdrawal is honoured as soon as its
@@ -234,21 +230,8 @@ pub async fn decide_one(
     principal.require(&CALLERS)?;
     let checked = check(&state, body.into_inner(), "").map_err(ApiError::Validation)?;
     let (now, gpc) = (state.clock.now(), request_gpc(&req));
-    let mut snapshot = state.gate.snapshot(&state.db, &checked.subject).await?;
-    if gpc {
-        snapshot = state
-            .gate
-            .apply_gpc(
-                &state.db,
-                &state.policies,
-                &checked.subject,
-                snapshot,
-                Actor::from(&principal),
-                state.evidence.of_request(&req),
-                now,
-            )
-            .await?;
-    }
+    let snapshot =
+        snapshot_for_request(&state, &principal, &req, &checked.subject, gpc, now).await?;
     Ok(HttpResponse::Ok().json(answer(&state, &checked, &snapshot, gpc, now)?))
 }
 

@@ -11,10 +11,9 @@ use futures_util::StreamExt;
 use serde_json::{Map, Value};
 
 use super::rules::DecisionRequest;
-use super::service::{decide_for, observe};
-use crate::audit::Actor;
+use super::service::{decide_for, observe, snapshot_for_request};
 use crate::auth::{Principal, Role};
-use crate::consent::signals::gpc_header;
+use crate::consent::signals::request_gpc;
 use crate::consent::SubjectId;
 use crate::http::extract::BodyLimit;
 use crate::http::responses::AuthProblems;
@@ -188,25 +187,8 @@ pub async fn gate_proxy(
         ApiError::Internal(anyhow::anyhow!("gate upstream names an unknown purpose"))
     })?;
 
-    let (now, gpc) = (
-        state.clock.now(),
-        gpc_header(req.headers().get("Sec-GPC").and_then(|v| v.to_str().ok())),
-    );
-    let mut snapshot = state.gate.snapshot(&state.db, &subject).await?;
-    if gpc {
-        snapshot = state
-            .gate
-            .apply_gpc(
-                &state.db,
-                &state.policies,
-                &subject,
-                snapshot,
-                Actor::from(&principal),
-                state.evidence.of_request(&req),
-                now,
-            )
-            .await?;
-    }
+    let (now, gpc) = (state.clock.now(), request_gpc(&req));
+    let snapshot = snapshot_for_request(&state, &principal, &req, &subject, gpc, now).await?;
     let request = DecisionRequest {
         purpose,
         channel: upstream.channel,

@@ -286,3 +286,31 @@ pub fn observe(
         ));
     }
 }
+
+/// The subject's snapshot for a request, after recording the GPC opt-outs the request
+/// carries (if any are still pending).
+pub async fn snapshot_for_request(
+    state: &crate::http::AppState,
+    principal: &crate::auth::Principal,
+    req: &actix_web::HttpRequest,
+    subject: &SubjectId,
+    gpc: bool,
+    now: DateTime<Utc>,
+) -> Result<Arc<SubjectSnapshot>, crate::http::ApiError> {
+    let snapshot = state.gate.snapshot(&state.db, subject).await?;
+    if !gpc {
+        return Ok(snapshot);
+    }
+    Ok(state
+        .gate
+        .apply_gpc(
+            &state.db,
+            &state.policies,
+            subject,
+            snapshot,
+            Actor::from(principal),
+            state.evidence.of_request(req),
+            now,
+        )
+        .await?)
+}

@@ -14,7 +14,7 @@ use crate::audit::{self, Actor, AuditEntry};
 use crate::auth::{Principal, Role};
 use crate::consent::handlers::path_subject_id;
 use crate::consent::ledger::{self, lock_subject};
-use crate::consent::signals::gpc_header;
+use crate::consent::signals::request_gpc;
 use crate::consent::write::{self, subject_facts, ConsentError, ConsentWrite};
 use crate::consent::{subject, SubjectId};
 use crate::gate::rules::{decide, DecisionRequest};
@@ -110,8 +110,7 @@ pub async fn get_profile(
         })?),
         None => None,
     };
-    let gpc =
-        purpose.is_some() && gpc_header(req.headers().get("Sec-GPC").and_then(|v| v.to_str().ok()));
+    let gpc = purpose.is_some() && request_gpc(&req);
     let (now, actor, evidence) = (
         state.clock.now(),
         Actor::from(&principal),
