@@ -588,3 +588,38 @@ async fn without_sampling_nothing_is_logged() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert!(logged(&app).await.is_empty());
 }
+
+#[tokio::test]
+async fn a_prohibited_purpose_is_denied_whatever_the_records() {
+    // A company that forbids selling data of Californians, whatever they say.
+    let edit = (
+        r#"opt_out_signals = ["sale", "sharing"]
+consent_ttl_days = 395
+basis = { eea = "opt_in", uk = "opt_in", us_ca = "opt_out""#
+            .to_string(),
+        r#"opt_out_signals = ["sale", "sharing"]
+consent_ttl_days = 395
+basis = { eea = "opt_in", uk = "opt_in", us_ca = "prohibited""#
+            .to_string(),
+    );
+    let app = spawn_app_with(TestOptions {
+        purposes_edit: vec![edit],
+        ..Default::default()
+    })
+    .await;
+    app.create_subject("ca", json!({"region": "US-CA"})).await;
+    app.put_consent("ca", "sale_and_sharing", "granted").await;
+    let d = decide(
+        &app,
+        json!({"subject_id": "ca", "purpose": "sale_and_sharing"}),
+    )
+    .await;
+    assert_eq!(
+        (
+            d["decision"].as_str(),
+            d["reason"].as_str(),
+            d["basis"].as_str()
+        ),
+        (Some("deny"), Some("prohibited"), Some("prohibited"))
+    );
+}

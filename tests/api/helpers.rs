@@ -101,6 +101,8 @@ pub struct TestOptions {
     /// Replaces the shipped `gate.toml` (upstreams on the test's own ports).
     pub gate_toml: Option<String>,
     pub decision_log_sample: f64,
+    /// Text replacements applied to a copy of the shipped `purposes.toml`.
+    pub purposes_edit: Vec<(String, String)>,
 }
 
 impl Default for TestOptions {
@@ -110,6 +112,7 @@ impl Default for TestOptions {
             db_timeout: Duration::from_secs(10),
             gate_toml: None,
             decision_log_sample: 0.0,
+            purposes_edit: Vec::new(),
         }
     }
 }
@@ -125,14 +128,24 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = TestDatabase::create(dir.path());
     let clock = ManualClock::new(start_time());
-    let policies = match &options.gate_toml {
-        None => policies_dir(),
-        Some(gate) => {
-            let copy = dir.path().join("policies");
-            copy_dir(&policies_dir(), &copy);
+    let policies = if options.gate_toml.is_none() && options.purposes_edit.is_empty() {
+        policies_dir()
+    } else {
+        let copy = dir.path().join("policies");
+        copy_dir(&policies_dir(), &copy);
+        if let Some(gate) = &options.gate_toml {
             std::fs::write(copy.join("gate.toml"), gate).unwrap();
-            copy
         }
+        let mut purposes = std::fs::read_to_string(copy.join("purposes.toml")).unwrap();
+        for (from, to) in &options.purposes_edit {
+            assert!(
+                purposes.contains(from.as_str()),
+                "no `{from}` in purposes.toml"
+            );
+            purposes = purposes.replacen(from.as_str(), to, 1);
+        }
+        std::fs::write(copy.join("purposes.toml"), purposes).unwrap();
+        copy
     };
     let config = Config {
         bind: "127.0.0.1:0".parse().unwrap(),
