@@ -106,6 +106,7 @@ impl Application {
                 .await
                 .context("opening the database")??
         };
+        record_policy_load(&db, &policies, clock.now()).await?;
         let listener =
             TcpListener::bind(config.bind).with_context(|| format!("binding {}", config.bind))?;
         let port = listener.local_addr()?.port();
@@ -208,4 +209,32 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// Every start records which policies it serves under, so that the audit log says which
+/// rules were in force when.
+async fn record_policy_load(
+    db: &Database,
+    policies: &Policies,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<()> {
+    let payload = serde_json::json!({
+        "revision": policies.revision,
+        "purposes": policies.purposes().iter().map(|p| serde_json::json!({"key": p.key, "version": p.version})).collect::<Vec<_>>(),
+        "jurisdictions": policies.jurisdictions.iter().count(),
+    });
+    db.run(move |conn| {
+        crate::audit::record(
+            conn,
+            crate::audit::AuditEntry {
+                actor: &crate::audit::Actor::operator(),
+                action: "policy.loaded",
+                subject_id: None,
+                payload,
+                at: now,
+            },
+        )
+    })
+    .await
+    .context("recording the policy load")
 }

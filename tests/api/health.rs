@@ -73,3 +73,9 @@ async fn metrics_count_requests_by_route_never_by_subject() {
         "subject ids must never reach metrics"
     );
 }
+
+#[tokio::test]
+async fn each_start_records_the_policies_it_serves_under() {
+    let app = spawn_app().await;
+    assert_eq!(app.audit_count("policy.loaded").await, 1);
+}
