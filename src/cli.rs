@@ -128,8 +128,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let policies = crate::policy::load(&config.policies_dir)?;
             let db = Database::open(&config.database_url, &config.pool)?;
             let now = SystemClock.now();
-            let created = actix_web::rt::System::new()
-                .block_on(db.run(move |conn| crate::demo::seed(conn, &policies, subjects, now)))?;
+            let pseudonyms = crate::audit::Pseudonymizer::load_or_generate(
+                &config.data_dir,
+                config.audit_pseudonym_secret.as_deref(),
+            )?;
+            let created =
+                actix_web::rt::System::new().block_on(db.run(move |conn| {
+                    crate::demo::seed(conn, &policies, &pseudonyms, subjects, now)
+                }))?;
             println!(
                 "{created} subject(s) created ({} asked; existing ones kept)",
                 subjects
@@ -167,9 +173,14 @@ fn mint_token(config: &Config, role: &str, sub: Option<String>, ttl: i64) -> any
     let minted = token::mint(&keys, &config.jwt, role, sub, TimeDelta::seconds(ttl), now)?;
     let db = Database::open(&config.database_url, &config.pool)?;
     let claims = minted.claims.clone();
+    let pseudonyms = crate::audit::Pseudonymizer::load_or_generate(
+        &config.data_dir,
+        config.audit_pseudonym_secret.as_deref(),
+    )?;
     actix_web::rt::System::new().block_on(db.run(move |conn| {
-        audit::record(
+        audit::record_alone(
             conn,
+            &pseudonyms,
             AuditEntry {
                 actor: &Actor::operator(),
                 action: "token.minted",

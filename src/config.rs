@@ -120,6 +120,16 @@ pub struct Settings {
     )]
     pub evidence_secret: Option<String>,
 
+    /// Secret for the keyed pseudonyms of subjects in the audit log (default: generated
+    /// into the data folder). Instances sharing a database must share it.
+    #[arg(
+        long,
+        env = "CONSENTRY_AUDIT_PSEUDONYM_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    pub audit_pseudonym_secret: Option<String>,
+
     /// The data controller named in consent receipts.
     #[arg(
         long,
@@ -217,6 +227,7 @@ pub struct Config {
     pub jwt: JwtSettings,
     pub signing_key_file: Option<PathBuf>,
     pub evidence_secret: Option<String>,
+    pub audit_pseudonym_secret: Option<String>,
     pub controller_name: String,
     pub privacy_policy_url: Option<String>,
     pub decision_cache_size: usize,
@@ -266,6 +277,7 @@ impl Settings {
             },
             signing_key_file: self.signing_key_file,
             evidence_secret: self.evidence_secret,
+            audit_pseudonym_secret: self.audit_pseudonym_secret,
             controller_name: self.controller_name,
             privacy_policy_url: self.privacy_policy_url,
             decision_cache_size: self.decision_cache_size.max(1),

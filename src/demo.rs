@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde_json::json;
 
-use crate::audit::{self, Actor, AuditEntry};
+use crate::audit::{self, Actor, AuditEntry, Pseudonymizer};
 use crate::consent::ledger::{self, ConsentChange, ConsentSource, ConsentStatus, Evidence};
 use crate::consent::preferences::{self, ChannelPreference, Preferences};
 use crate::consent::SubjectId;
@@ -24,6 +24,7 @@ pub fn subject_id(n: usize) -> String {
 pub fn seed(
     conn: &mut DbConnection,
     policies: &Policies,
+    pseudonyms: &Pseudonymizer,
     count: usize,
     now: DateTime<Utc>,
 ) -> Result<usize, StorageError> {
@@ -99,8 +100,9 @@ pub fn seed(
             Ok::<_, StorageError>(created)
         })?;
     }
-    audit::record(
+    audit::record_alone(
         conn,
+        pseudonyms,
         AuditEntry {
             actor: &actor,
             action: "demo.seeded",

@@ -1,13 +1,26 @@
-//! The audit hook: every change is recorded here, by this one function, in the same
-//! transaction as the change. Nothing else writes audit rows.
+//! The audit log: every change is recorded here, by `record`, in the same transaction as
+//! the change, as the next link of a hash chain. Nothing else writes audit rows.
 
-use chrono::{DateTime, Utc};
+pub mod chain;
+pub mod handlers;
+
+use std::path::Path;
+
+use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
 use diesel::prelude::*;
 use serde_json::Value;
 
+use self::chain::{ChainCheck, ChainedEvent, GENESIS};
+use crate::auth::keys::KeyError;
+use crate::auth::secret::KeyedHasher;
 use crate::auth::Principal;
+use crate::policy::notice::sha256_hex;
 use crate::storage::schema::audit_events;
-use crate::storage::{DbConnection, StorageError};
+use crate::storage::{write_transaction, DbConnection, StorageError};
+
+const PSEUDONYM_SECRET_FILE: &str = "secrets/audit-pseudonym.key";
+/// Advisory lock key that serializes appends on PostgreSQL ("audit" in ASCII).
+const APPEND_LOCK: i64 = 0x61_7564_6974;
 
 /// Who made a change: a caller's role and token subject, or the operator's CLI.
 #[derive(Debug, Clone)]
@@ -34,6 +47,21 @@ impl From<&Principal> for Actor {
     }
 }
 
+/// Keyed pseudonyms of subjects: the chain hashes the pseudonym, so erasing a subject's
+/// id from the log later does not break it, and a compliance officer still finds a
+/// subject's events by computing the pseudonym of the id they ask about.
+pub struct Pseudonymizer(KeyedHasher);
+
+impl Pseudonymizer {
+    pub fn load_or_generate(data_dir: &Path, configured: Option<&str>) -> Result<Self, KeyError> {
+        KeyedHasher::load_or_generate(data_dir, PSEUDONYM_SECRET_FILE, configured).map(Self)
+    }
+
+    pub fn of(&self, subject_id: &str) -> String {
+        self.0.hash(subject_id)
+    }
+}
+
 /// One change to record.
 #[derive(Debug, Clone)]
 pub struct AuditEntry<'a> {
@@ -48,25 +76,231 @@ pub struct AuditEntry<'a> {
 #[derive(Insertable)]
 #[diesel(table_name = audit_events)]
 struct NewAuditEvent<'a> {
-    occurred_at: chrono::NaiveDateTime,
+    seq: i64,
+    occurred_at: NaiveDateTime,
     actor_role: &'a str,
     actor_id: Option<&'a str>,
     action: &'a str,
     subject_id: Option<&'a str>,
     payload: String,
+    subject_pseudonym: Option<String>,
+    payload_digest: String,
+    prev_hash: String,
+    hash: String,
 }
 
-/// Appends an event. Call it inside the transaction that makes the change.
-pub fn record(conn: &mut DbConnection, entry: AuditEntry<'_>) -> Result<(), StorageError> {
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = audit_events)]
+struct AuditRow {
+    seq: i64,
+    occurred_at: NaiveDateTime,
+    actor_role: String,
+    actor_id: Option<String>,
+    action: String,
+    payload: String,
+    subject_pseudonym: Option<String>,
+    payload_digest: String,
+    prev_hash: String,
+    hash: String,
+}
+
+impl From<AuditRow> for ChainedEvent {
+    fn from(row: AuditRow) -> Self {
+        Self {
+            seq: row.seq,
+            occurred_at: row.occurred_at.and_utc(),
+            actor_role: row.actor_role,
+            actor_id: row.actor_id,
+            action: row.action,
+            subject_pseudonym: row.subject_pseudonym,
+            payload: row.payload,
+            payload_digest: row.payload_digest,
+            prev_hash: row.prev_hash,
+            hash: row.hash,
+        }
+    }
+}
+
+/// Serializes appends across requests and instances until the transaction ends. On
+/// SQLite the write transaction's IMMEDIATE lock already does.
+fn lock_chain(conn: &mut DbConnection) -> Result<(), StorageError> {
+    if let DbConnection::Postgres(c) = conn {
+        diesel::sql_query(format!("SELECT pg_advisory_xact_lock({APPEND_LOCK})")).execute(c)?;
+    }
+    Ok(())
+}
+
+/// The newest sealed event: `(seq, hash)`, or `(0, GENESIS)` for an empty log.
+fn head(conn: &mut DbConnection) -> Result<(i64, String), StorageError> {
+    Ok(audit_events::table
+        .filter(audit_events::hash.ne(""))
+        .order(audit_events::seq.desc())
+        .select((audit_events::seq, audit_events::hash))
+        .first::<(i64, String)>(conn)
+        .optional()?
+        .unwrap_or((0, GENESIS.to_owned())))
+}
+
+/// Appends an event as the chain's next link. Call it inside the write transaction that
+/// makes the change (`write_transaction`), so that the change and its record commit or
+/// fail together.
+pub fn record(
+    conn: &mut DbConnection,
+    pseudonyms: &Pseudonymizer,
+    entry: AuditEntry<'_>,
+) -> Result<(), StorageError> {
+    lock_chain(conn)?;
+    let (prev_seq, prev_hash) = head(conn)?;
+    let seq = prev_seq + 1;
+    let at = entry.at.trunc_subsecs(6);
+    let payload = entry.payload.to_string();
+    let payload_digest = sha256_hex(payload.as_bytes());
+    let subject_pseudonym = entry.subject_id.map(|s| pseudonyms.of(s));
+    let mut event = ChainedEvent {
+        seq,
+        occurred_at: at,
+        actor_role: entry.actor.role.clone(),
+        actor_id: entry.actor.id.clone(),
+        action: entry.action.to_owned(),
+        subject_pseudonym,
+        payload,
+        payload_digest,
+        prev_hash,
+        hash: String::new(),
+    };
+    event.hash = event.expected_hash();
     diesel::insert_into(audit_events::table)
         .values(NewAuditEvent {
-            occurred_at: entry.at.naive_utc(),
-            actor_role: &entry.actor.role,
-            actor_id: entry.actor.id.as_deref(),
-            action: entry.action,
+            seq,
+            occurred_at: at.naive_utc(),
+            actor_role: &event.actor_role,
+            actor_id: event.actor_id.as_deref(),
+            action: &event.action,
             subject_id: entry.subject_id,
-            payload: entry.payload.to_string(),
+            payload: event.payload.clone(),
+            subject_pseudonym: event.subject_pseudonym.clone(),
+            payload_digest: event.payload_digest.clone(),
+            prev_hash: event.prev_hash.clone(),
+            hash: event.hash.clone(),
         })
         .execute(conn)?;
     Ok(())
+}
+
+/// `record` in a transaction of its own, for changes that have none (CLI, start-up).
+pub fn record_alone(
+    conn: &mut DbConnection,
+    pseudonyms: &Pseudonymizer,
+    entry: AuditEntry<'_>,
+) -> Result<(), StorageError> {
+    write_transaction(conn, |conn| record(conn, pseudonyms, entry))
+}
+
+/// An event from before the chain: seq, time, role, actor id, action, subject id, payload.
+type Unsealed = (
+    i64,
+    NaiveDateTime,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    String,
+);
+
+/// Seals events written before the chain existed (an empty `hash`), in order, after the
+/// last sealed one. Runs at start; a no-op once everything is sealed.
+pub fn seal_unchained(
+    conn: &mut DbConnection,
+    pseudonyms: &Pseudonymizer,
+) -> Result<usize, StorageError> {
+    write_transaction(conn, |conn| {
+        lock_chain(conn)?;
+        let pending: Vec<Unsealed> = audit_events::table
+            .filter(audit_events::hash.eq(""))
+            .order(audit_events::seq.asc())
+            .select((
+                audit_events::seq,
+                audit_events::occurred_at,
+                audit_events::actor_role,
+                audit_events::actor_id,
+                audit_events::action,
+                audit_events::subject_id,
+                audit_events::payload,
+            ))
+            .load(conn)?;
+        let (_, mut prev_hash) = head(conn)?;
+        for (seq, at, role, actor_id, action, subject_id, payload) in &pending {
+            let digest = sha256_hex(payload.as_bytes());
+            let pseudonym = subject_id.as_deref().map(|s| pseudonyms.of(s));
+            let hash = ChainedEvent {
+                seq: *seq,
+                occurred_at: at.and_utc(),
+                actor_role: role.clone(),
+                actor_id: actor_id.clone(),
+                action: action.clone(),
+                subject_pseudonym: pseudonym.clone(),
+                payload: payload.clone(),
+                payload_digest: digest.clone(),
+                prev_hash: prev_hash.clone(),
+                hash: String::new(),
+            }
+            .expected_hash();
+            diesel::update(audit_events::table.find(*seq))
+                .set((
+                    audit_events::subject_pseudonym.eq(&pseudonym),
+                    audit_events::payload_digest.eq(&digest),
+                    audit_events::prev_hash.eq(&prev_hash),
+                    audit_events::hash.eq(&hash),
+                ))
+                .execute(conn)?;
+            prev_hash = hash;
+        }
+        Ok(pending.len())
+    })
+}
+
+/// Re-walks the chain (or the events from `from_seq` on) in pages, with constant memory.
+pub fn verify(
+    conn: &mut DbConnection,
+    from_seq: Option<i64>,
+    to_seq: Option<i64>,
+) -> Result<ChainCheck, StorageError> {
+    const PAGE: i64 = 1_000;
+    let start = from_seq.unwrap_or(1).max(1);
+    let mut check = if start == 1 {
+        ChainCheck::after(0, GENESIS)
+    } else {
+        // The event before the range anchors it.
+        let anchor = audit_events::table
+            .find(start - 1)
+            .select((audit_events::seq, audit_events::hash))
+            .first::<(i64, String)>(conn)
+            .optional()?
+            .unwrap_or((start - 1, String::new()));
+        ChainCheck::after(anchor.0, &anchor.1)
+    };
+    let mut next = start;
+    loop {
+        let mut query = audit_events::table
+            .filter(audit_events::seq.ge(next))
+            .into_boxed();
+        if let Some(to) = to_seq {
+            query = query.filter(audit_events::seq.le(to));
+        }
+        let rows: Vec<AuditRow> = query
+            .order(audit_events::seq.asc())
+            .limit(PAGE)
+            .select(AuditRow::as_select())
+            .load(conn)?;
+        let count = rows.len();
+        for row in rows {
+            next = row.seq + 1;
+            if !check.push(&ChainedEvent::from(row)) {
+                return Ok(check);
+            }
+        }
+        if (count as i64) < PAGE {
+            return Ok(check);
+        }
+    }
 }

@@ -3,6 +3,7 @@
 
 pub mod handlers;
 pub mod keys;
+pub mod secret;
 pub mod token;
 
 use std::future::{ready, Ready};

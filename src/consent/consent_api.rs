@@ -170,30 +170,18 @@ fn consent_views(
 }
 
 /// Loads a subject and its states, recording a GPC opt-out first if the request carries
-/// one that is not yet recorded.
+/// one (`request.gpc`) that is not yet recorded.
 fn load_with_gpc(
     conn: &mut DbConnection,
     policies: &Policies,
-    id: &SubjectId,
-    gpc: bool,
-    actor: &Actor,
-    evidence: &ledger::Evidence,
-    now: DateTime<Utc>,
+    request: &ConsentWrite<'_>,
 ) -> Result<Option<(Subject, ConsentStates)>, ConsentError> {
-    let Some(subject) = subject::find(conn, id)? else {
+    let Some(subject) = subject::find(conn, request.subject)? else {
         return Ok(None);
     };
-    let states = ledger::states(conn, id)?;
-    if gpc && !write::pending_gpc(conn, policies, id, &states)?.is_empty() {
-        let request = ConsentWrite {
-            subject: id,
-            changes: &[],
-            actor,
-            evidence,
-            gpc: true,
-            now,
-        };
-        return write::write(conn, policies, &request).map(|w| Some((w.subject, w.states)));
+    let states = ledger::states(conn, request.subject)?;
+    if request.gpc && !write::pending_gpc(conn, policies, request.subject, &states)?.is_empty() {
+        return write::write(conn, policies, request).map(|w| Some((w.subject, w.states)));
     }
     Ok(Some((subject, states)))
 }
@@ -228,9 +216,21 @@ pub async fn list_consents(
     let evidence = state.evidence.of_request(&req);
     let policies = state.policies.clone();
     let subject_id = id.clone();
+    let pseudonyms = state.pseudonyms.clone();
     let loaded = state
         .db
-        .run(move |conn| load_with_gpc(conn, &policies, &id, gpc, &actor, &evidence, now))
+        .run(move |conn| {
+            let request = ConsentWrite {
+                subject: &id,
+                changes: &[],
+                actor: &actor,
+                pseudonyms: &pseudonyms,
+                evidence: &evidence,
+                gpc,
+                now,
+            };
+            load_with_gpc(conn, &policies, &request)
+        })
         .await?;
     if gpc {
         state.gate.invalidate(&subject_id);
@@ -345,6 +345,7 @@ async fn write_consents(
     let policies = state.policies.clone();
     let keys: Vec<String> = changes.iter().map(|c| c.purpose.clone()).collect();
     let subject_id = id.clone();
+    let pseudonyms = state.pseudonyms.clone();
     let written = state
         .db
         .run(move |conn| {
@@ -352,6 +353,7 @@ async fn write_consents(
                 subject: &id,
                 changes: &changes,
                 actor: &actor,
+                pseudonyms: &pseudonyms,
                 evidence: &evidence,
                 gpc,
                 now,
@@ -773,41 +775,39 @@ pub async fn post_signals(
     );
     let (usp_out, gpp_out) = (usp.clone(), gpp.clone());
     let subject_id = id.clone();
+    let pseudonyms = state.pseudonyms.clone();
     let recorded = state
         .db
         .run(move |conn| {
+            let request = ConsentWrite {
+                subject: &id,
+                changes: &[],
+                actor: &actor,
+                pseudonyms: &pseudonyms,
+                evidence: &evidence,
+                gpc: true,
+                now,
+            };
             let mut recorded = Vec::new();
             if let Some(opt_outs) = &usp_out {
+                let purposes = opt_outs.purposes(&policies);
                 recorded.extend(write::record_signal_opt_outs(
                     conn,
-                    &id,
-                    &opt_outs.purposes(&policies),
+                    &request,
+                    &purposes,
                     ConsentSource::Usp,
-                    &actor,
-                    &evidence,
-                    now,
                 )?);
             }
             if let Some(opt_outs) = &gpp_out {
+                let purposes = opt_outs.purposes(&policies);
                 recorded.extend(write::record_signal_opt_outs(
                     conn,
-                    &id,
-                    &opt_outs.purposes(&policies),
+                    &request,
+                    &purposes,
                     ConsentSource::Gpp,
-                    &actor,
-                    &evidence,
-                    now,
                 )?);
             }
             if gpc {
-                let request = ConsentWrite {
-                    subject: &id,
-                    changes: &[],
-                    actor: &actor,
-                    evidence: &evidence,
-                    gpc: true,
-                    now,
-                };
                 recorded.extend(write::write(conn, &policies, &request)?.gpc_recorded);
             }
             Ok::<_, ConsentError>(recorded)

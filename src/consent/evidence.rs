@@ -4,54 +4,25 @@
 use std::path::Path;
 
 use actix_web::HttpRequest;
-use ring::hmac;
-use ring::rand::{SecureRandom, SystemRandom};
 
 use super::ledger::Evidence;
-use crate::auth::keys::{create_private_dir, write_private_file, KeyError};
+use crate::auth::keys::KeyError;
+use crate::auth::secret::KeyedHasher;
 
 const SECRET_FILE: &str = "secrets/evidence.key";
 const MAX_USER_AGENT: usize = 512;
 
 /// Hashes client IPs with the service's secret.
-pub struct EvidenceHasher {
-    key: hmac::Key,
-}
+pub struct EvidenceHasher(KeyedHasher);
 
 impl EvidenceHasher {
     /// Uses the configured secret, or the one in the data folder (generated on first start).
     pub fn load_or_generate(data_dir: &Path, configured: Option<&str>) -> Result<Self, KeyError> {
-        let secret = match configured {
-            Some(secret) => secret.as_bytes().to_vec(),
-            None => {
-                let path = data_dir.join(SECRET_FILE);
-                match std::fs::read(&path) {
-                    Ok(bytes) => bytes,
-                    Err(_) => {
-                        if let Some(parent) = path.parent() {
-                            create_private_dir(parent)?;
-                        }
-                        let mut bytes = vec![0u8; 32];
-                        SystemRandom::new()
-                            .fill(&mut bytes)
-                            .map_err(|_| KeyError::Generate("no randomness".into()))?;
-                        write_private_file(&path, &bytes)?;
-                        bytes
-                    }
-                }
-            }
-        };
-        Ok(Self {
-            key: hmac::Key::new(hmac::HMAC_SHA256, &secret),
-        })
+        KeyedHasher::load_or_generate(data_dir, SECRET_FILE, configured).map(Self)
     }
 
     pub fn hash(&self, value: &str) -> String {
-        hmac::sign(&self.key, value.as_bytes())
-            .as_ref()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        self.0.hash(value)
     }
 
     /// The evidence of a request: the peer's IP (or the one a proxy forwarded) and the

@@ -143,6 +143,7 @@ pub async fn put_subject(
     let changes = body.into_inner().into_changes(now)?;
     let actor = Actor::from(&principal);
     let changed = id.clone();
+    let pseudonyms = state.pseudonyms.clone();
     let (subject, created) = state
         .db
         .run(move |conn| {
@@ -151,6 +152,7 @@ pub async fn put_subject(
                 notify::announce(conn, &id)?;
                 audit::record(
                     conn,
+                    &pseudonyms,
                     AuditEntry {
                         actor: &actor,
                         action: if created {

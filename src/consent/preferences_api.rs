@@ -92,6 +92,7 @@ pub async fn put_preferences(
     let (now, actor) = (state.clock.now(), Actor::from(&principal));
     let saved = document.clone();
     let stored_id = id.clone();
+    let pseudonyms = state.pseudonyms.clone();
     state
         .db
         .run(move |conn| {
@@ -103,6 +104,7 @@ pub async fn put_preferences(
                 crate::gate::notify::announce(conn, &id)?;
                 audit::record(
                     conn,
+                    &pseudonyms,
                     AuditEntry {
                         actor: &actor,
                         action: "preferences.updated",

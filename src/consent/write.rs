@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::ledger::{self, ConsentChange, ConsentSource, ConsentStates, ConsentStatus, Evidence};
 use super::subject::{self, Subject, SubjectId};
-use crate::audit::{self, Actor, AuditEntry};
+use crate::audit::{self, Actor, AuditEntry, Pseudonymizer};
 use crate::gate::notify;
 use crate::gate::rules::effective_basis;
 use crate::gate::SubjectFacts;
@@ -39,6 +39,7 @@ pub struct ConsentWrite<'a> {
     pub subject: &'a SubjectId,
     pub changes: &'a [ConsentChange],
     pub actor: &'a Actor,
+    pub pseudonyms: &'a Pseudonymizer,
     pub evidence: &'a Evidence,
     /// The request carried `Sec-GPC: 1`.
     pub gpc: bool,
@@ -132,14 +133,12 @@ pub fn pending_gpc<'p>(
 /// Appends a change and its audit event. The one place consents are written.
 fn append_audited(
     conn: &mut DbConnection,
-    subject: &SubjectId,
+    request: &ConsentWrite<'_>,
     change: &ConsentChange,
     purpose: &Purpose,
-    actor: &Actor,
-    evidence: &Evidence,
-    now: DateTime<Utc>,
 ) -> Result<ledger::ConsentState, StorageError> {
-    let state = ledger::append(conn, subject, change, purpose, actor, evidence, now)?;
+    let (subject, actor, now) = (request.subject, request.actor, request.now);
+    let state = ledger::append(conn, subject, change, purpose, actor, request.evidence, now)?;
     let action = match (change.status, change.source.is_signal()) {
         (ConsentStatus::Granted, _) => "consent.granted",
         (ConsentStatus::Denied, false) => "consent.denied",
@@ -147,6 +146,7 @@ fn append_audited(
     };
     audit::record(
         conn,
+        request.pseudonyms,
         AuditEntry {
             actor,
             action,
@@ -196,15 +196,7 @@ pub fn write(
         if request.gpc {
             for purpose in pending_gpc(conn, policies, request.subject, &states)? {
                 let change = signal_change(purpose, ConsentSource::Gpc);
-                let state = append_audited(
-                    conn,
-                    request.subject,
-                    &change,
-                    purpose,
-                    request.actor,
-                    request.evidence,
-                    request.now,
-                )?;
+                let state = append_audited(conn, request, &change, purpose)?;
                 states.insert(state.purpose.clone(), state.clone());
                 gpc_recorded.push(state);
             }
@@ -217,15 +209,7 @@ pub fn write(
                         index: None,
                         purpose: change.purpose.clone(),
                     })?;
-            let state = append_audited(
-                conn,
-                request.subject,
-                change,
-                purpose,
-                request.actor,
-                request.evidence,
-                request.now,
-            )?;
+            let state = append_audited(conn, request, change, purpose)?;
             states.insert(state.purpose.clone(), state);
         }
         if !request.changes.is_empty() || !gpc_recorded.is_empty() {
@@ -242,18 +226,15 @@ pub fn write(
 /// Records opt-outs from a decoded privacy signal for each purpose not already refused.
 pub fn record_signal_opt_outs(
     conn: &mut DbConnection,
-    subject_id: &SubjectId,
+    request: &ConsentWrite<'_>,
     purposes: &[&Purpose],
     source: ConsentSource,
-    actor: &Actor,
-    evidence: &Evidence,
-    now: DateTime<Utc>,
 ) -> Result<Vec<ledger::ConsentState>, ConsentError> {
     write_transaction(conn, |conn| {
-        if !ledger::lock_subject(conn, subject_id)? {
+        if !ledger::lock_subject(conn, request.subject)? {
             return Err(ConsentError::SubjectNotFound);
         }
-        let states = ledger::states(conn, subject_id)?;
+        let states = ledger::states(conn, request.subject)?;
         let mut recorded = Vec::new();
         for purpose in purposes {
             if states
@@ -263,12 +244,10 @@ pub fn record_signal_opt_outs(
                 continue;
             }
             let change = signal_change(purpose, source);
-            recorded.push(append_audited(
-                conn, subject_id, &change, purpose, actor, evidence, now,
-            )?);
+            recorded.push(append_audited(conn, request, &change, purpose)?);
         }
         if !recorded.is_empty() {
-            notify::announce(conn, subject_id)?;
+            notify::announce(conn, request.subject)?;
         }
         Ok(recorded)
     })

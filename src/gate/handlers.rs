@@ -301,8 +301,7 @@ pub async fn decide_batch(
             let fresh = state
                 .gate
                 .apply_gpc(
-                    &state.db,
-                    &state.policies,
+                    &state,
                     &id,
                     snapshot,
                     Actor::from(&principal),

@@ -147,30 +147,34 @@ impl Gate {
     #[allow(clippy::too_many_arguments)]
     pub async fn apply_gpc(
         &self,
-        db: &Database,
-        policies: &Arc<Policies>,
+        state: &crate::http::AppState,
         id: &SubjectId,
         snapshot: Arc<SubjectSnapshot>,
         actor: Actor,
         evidence: Evidence,
         now: DateTime<Utc>,
     ) -> Result<Arc<SubjectSnapshot>, ConsentError> {
-        if !pending_gpc(policies, &snapshot) {
+        if !pending_gpc(&state.policies, &snapshot) {
             return Ok(snapshot);
         }
-        let (policies, subject) = (policies.clone(), id.clone());
-        db.run(move |conn| {
-            let request = ConsentWrite {
-                subject: &subject,
-                changes: &[],
-                actor: &actor,
-                evidence: &evidence,
-                gpc: true,
-                now,
-            };
-            write::write(conn, &policies, &request)
-        })
-        .await?;
+        let (policies, subject, pseudonyms) =
+            (state.policies.clone(), id.clone(), state.pseudonyms.clone());
+        let db = &state.db;
+        state
+            .db
+            .run(move |conn| {
+                let request = ConsentWrite {
+                    subject: &subject,
+                    changes: &[],
+                    actor: &actor,
+                    pseudonyms: &pseudonyms,
+                    evidence: &evidence,
+                    gpc: true,
+                    now,
+                };
+                write::write(conn, &policies, &request)
+            })
+            .await?;
         self.invalidate(id);
         Ok(self.snapshot(db, id).await?)
     }
@@ -304,8 +308,7 @@ pub async fn snapshot_for_request(
     Ok(state
         .gate
         .apply_gpc(
-            &state.db,
-            &state.policies,
+            state,
             subject,
             snapshot,
             Actor::from(principal),

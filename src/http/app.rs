@@ -15,6 +15,7 @@ use super::extract::{path_error, query_error, BodyLimit};
 use super::observe::{observe, Metrics};
 use super::openapi::ApiDoc;
 use super::problem::ApiError;
+use crate::audit::Pseudonymizer;
 use crate::auth::{Authenticator, KeyRing};
 use crate::clock::SharedClock;
 use crate::config::Config;
@@ -35,6 +36,8 @@ pub struct AppState {
     /// Signs receipts (and, later, decisions and audit checkpoints).
     pub keys: Arc<KeyRing>,
     pub evidence: EvidenceHasher,
+    /// Keyed pseudonyms of subjects in the audit chain.
+    pub pseudonyms: Arc<Pseudonymizer>,
     pub receipts: ReceiptSettings,
     /// The decision cache and its metrics.
     pub gate: Arc<Gate>,
@@ -67,7 +70,8 @@ fn api(cfg: &mut ServiceConfig) {
         .service(profiles::handlers::patch_profile)
         .service(gate::handlers::decide_one)
         .service(gate::handlers::decide_batch)
-        .service(gate::proxy::gate_proxy);
+        .service(gate::proxy::gate_proxy)
+        .service(crate::audit::handlers::verify);
 }
 
 /// The OpenAPI document the server serves, built without starting it.
@@ -106,7 +110,23 @@ impl Application {
                 .await
                 .context("opening the database")??
         };
-        record_policy_load(&db, &policies, clock.now()).await?;
+        let pseudonyms = Arc::new(
+            Pseudonymizer::load_or_generate(
+                &config.data_dir,
+                config.audit_pseudonym_secret.as_deref(),
+            )
+            .context("loading the audit pseudonym secret")?,
+        );
+        {
+            let pseudonyms = pseudonyms.clone();
+            let sealed = db
+                .run(move |conn| crate::audit::seal_unchained(conn, &pseudonyms))
+                .await?;
+            if sealed > 0 {
+                tracing::info!(sealed, "sealed audit events written before the chain");
+            }
+        }
+        record_policy_load(&db, &pseudonyms, &policies, clock.now()).await?;
         let listener =
             TcpListener::bind(config.bind).with_context(|| format!("binding {}", config.bind))?;
         let port = listener.local_addr()?.port();
@@ -145,6 +165,7 @@ impl Application {
             metrics: metrics.clone(),
             keys: keys.clone(),
             evidence,
+            pseudonyms,
             receipts: ReceiptSettings {
                 issuer: config.jwt.issuer.clone(),
                 controller: config.controller_name.clone(),
@@ -215,17 +236,20 @@ impl Application {
 /// rules were in force when.
 async fn record_policy_load(
     db: &Database,
+    pseudonyms: &Arc<Pseudonymizer>,
     policies: &Policies,
     now: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<()> {
+    let pseudonyms = pseudonyms.clone();
     let payload = serde_json::json!({
         "revision": policies.revision,
         "purposes": policies.purposes().iter().map(|p| serde_json::json!({"key": p.key, "version": p.version})).collect::<Vec<_>>(),
         "jurisdictions": policies.jurisdictions.iter().count(),
     });
     db.run(move |conn| {
-        crate::audit::record(
+        crate::audit::record_alone(
             conn,
+            &pseudonyms,
             crate::audit::AuditEntry {
                 actor: &crate::audit::Actor::operator(),
                 action: "policy.loaded",

@@ -20,6 +20,7 @@ use utoipa::{Modify, OpenApi};
         (name = "preferences", description = "Channels, frequency, language, time zone and quiet hours"),
         (name = "profiles", description = "Profile attributes with their data categories, read per purpose"),
         (name = "decisions", description = "The gate: may this data be used for this purpose, now?"),
+        (name = "audit", description = "The tamper-evident audit log"),
     ),
 )]
 pub struct ApiDoc;

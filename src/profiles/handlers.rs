@@ -111,6 +111,7 @@ pub async fn get_profile(
         None => None,
     };
     let gpc = purpose.is_some() && request_gpc(&req);
+    let pseudonyms = state.pseudonyms.clone();
     let (now, actor, evidence) = (
         state.clock.now(),
         Actor::from(&principal),
@@ -130,6 +131,7 @@ pub async fn get_profile(
                     subject: &id,
                     changes: &[],
                     actor: &actor,
+                    pseudonyms: &pseudonyms,
                     evidence: &evidence,
                     gpc: true,
                     now,
@@ -296,6 +298,7 @@ pub async fn patch_profile(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
+    let pseudonyms = state.pseudonyms.clone();
     let (now, actor, source) = (
         state.clock.now(),
         Actor::from(&principal),
@@ -321,6 +324,7 @@ pub async fn patch_profile(
                     .collect();
                 audit::record(
                     conn,
+                    &pseudonyms,
                     AuditEntry {
                         actor: &actor,
                         action: "profile.updated",

@@ -21,6 +21,10 @@ diesel::table! {
         action -> Text,
         subject_id -> Nullable<Text>,
         payload -> Text,
+        subject_pseudonym -> Nullable<Text>,
+        payload_digest -> Text,
+        prev_hash -> Text,
+        hash -> Text,
     }
 }
 

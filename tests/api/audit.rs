@@ -1,0 +1,175 @@
+//! The audit chain through the real app: it verifies after ordinary and concurrent
+//! writes, and names the first event that was tampered with.
+
+use consentry::auth::Role;
+use serde_json::{json, Value};
+
+use crate::helpers::{problem, spawn_app, TestApp};
+
+async fn verify(app: &TestApp, query: &str) -> Value {
+    let token = app.token(Role::Compliance, Some("officer"));
+    app.get_json(&format!("/v1/audit/verify{query}"), &token)
+        .await
+}
+
+async fn tamper(app: &TestApp, sql: &'static str) {
+    app.app_db
+        .run(move |conn| {
+            use diesel::RunQueryDsl;
+            diesel::sql_query(sql)
+                .execute(conn)
+                .map_err(consentry::storage::StorageError::from)
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_chain_verifies_and_signs_its_head() {
+    let app = spawn_app().await;
+    app.create_subject("a1", json!({"region": "DE"})).await;
+    app.put_consent("a1", "analytics", "granted").await;
+    app.put_consent("a1", "analytics", "denied").await;
+    let report = verify(&app, "").await;
+    assert_eq!(report["ok"], true, "{report}");
+    // policy.loaded, subject.created, two consents.
+    assert_eq!(report["events_checked"], 4);
+    assert_eq!(report["head_seq"], 4);
+    let signed = report["signed_head"].as_str().unwrap();
+    let jwks: Value = app
+        .client
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = jsonwebtoken::DecodingKey::from_ed_components(jwks["keys"][0]["x"].as_str().unwrap())
+        .unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
+    validation.required_spec_claims.clear();
+    validation.validate_exp = false;
+    let claims = jsonwebtoken::decode::<Value>(signed, &key, &validation)
+        .unwrap()
+        .claims;
+    assert_eq!(claims["head_hash"], report["head_hash"]);
+    let part = verify(&app, "?from_seq=3&to_seq=4").await;
+    assert_eq!(
+        (part["ok"].as_bool(), part["events_checked"].as_u64()),
+        (Some(true), Some(2))
+    );
+}
+
+#[tokio::test]
+async fn tampering_with_any_field_is_found() {
+    for (sql, bad) in [
+        (
+            "UPDATE audit_events SET payload = '{\"purpose\":\"marketing\"}' WHERE seq = 3",
+            3,
+        ),
+        (
+            "UPDATE audit_events SET action = 'consent.denied' WHERE seq = 3",
+            3,
+        ),
+        (
+            "UPDATE audit_events SET actor_role = 'admin' WHERE seq = 2",
+            2,
+        ),
+        ("DELETE FROM audit_events WHERE seq = 2", 3),
+    ] {
+        let app = spawn_app().await;
+        app.create_subject("t1", json!({"region": "DE"})).await;
+        app.put_consent("t1", "analytics", "granted").await;
+        app.put_consent("t1", "marketing", "granted").await;
+        tamper(&app, sql).await;
+        let report = verify(&app, "").await;
+        assert_eq!(report["ok"], false, "{sql}");
+        assert_eq!(report["first_bad_seq"], bad, "{sql}: {report}");
+        assert!(report["problem"].is_string());
+    }
+}
+
+#[tokio::test]
+async fn concurrent_writers_keep_one_unbroken_chain() {
+    let app = spawn_app().await;
+    for i in 0..4 {
+        app.create_subject(&format!("c{i}"), json!({"region": "DE"}))
+            .await;
+    }
+    let mut handles = Vec::new();
+    for i in 0..80 {
+        let subject = format!("c{}", i % 4);
+        let purpose = ["analytics", "marketing", "personalize"][i % 3];
+        let request = app.put_json(
+            &format!("/v1/subjects/{subject}/consents/{purpose}"),
+            &app.service(),
+            &json!({"status": if i % 2 == 0 { "granted" } else { "denied" }, "source": "api"}),
+        );
+        handles.push(tokio::spawn(async move {
+            request.send().await.unwrap().status().as_u16()
+        }));
+    }
+    for handle in handles {
+        assert_eq!(handle.await.unwrap(), 200);
+    }
+    let report = verify(&app, "").await;
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["events_checked"], 1 + 4 + 80);
+}
+
+#[tokio::test]
+async fn only_compliance_verifies() {
+    let app = spawn_app().await;
+    problem(
+        app.get("/v1/audit/verify", &app.service())
+            .send()
+            .await
+            .unwrap(),
+        403,
+    )
+    .await;
+    let token = app.token(Role::Compliance, Some("officer"));
+    problem(
+        app.get("/v1/audit/verify?from_seq=0", &token)
+            .send()
+            .await
+            .unwrap(),
+        422,
+    )
+    .await;
+    problem(
+        app.get("/v1/audit/verify?from_seq=5&to_seq=2", &token)
+            .send()
+            .await
+            .unwrap(),
+        422,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn events_from_before_the_chain_are_sealed_into_it() {
+    let app = spawn_app().await;
+    app.create_subject("old", json!({"region": "DE"})).await;
+    // An event as an earlier version wrote it: no pseudonym, digest or hashes.
+    tamper(&app, "INSERT INTO audit_events (seq, occurred_at, actor_role, actor_id, action, subject_id, payload) VALUES (3, '2026-11-23 12:00:00', 'service', NULL, 'subject.updated', 'old', '{}')").await;
+    assert_eq!(verify(&app, "").await["ok"], false);
+    let pseudonyms =
+        consentry::audit::Pseudonymizer::load_or_generate(&app.data_dir, None).unwrap();
+    let sealed = app
+        .app_db
+        .run(move |conn| consentry::audit::seal_unchained(conn, &pseudonyms))
+        .await
+        .unwrap();
+    assert_eq!(sealed, 1);
+    let report = verify(&app, "").await;
+    assert_eq!(
+        (report["ok"].as_bool(), report["head_seq"].as_i64()),
+        (Some(true), Some(3)),
+        "{report}"
+    );
+    // And the next write chains on.
+    app.put_consent("old", "analytics", "granted").await;
+    assert_eq!(verify(&app, "").await["head_seq"], 4);
+}
