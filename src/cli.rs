@@ -59,6 +59,9 @@ pub enum Command {
     Keys(KeysCommand),
     /// Print the OpenAPI document.
     Openapi,
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Seed sample subjects (`demo-000001`...) with consents and preferences.
     Demo {
         /// How many subjects.
@@ -71,6 +74,18 @@ pub enum Command {
 pub enum PoliciesCommand {
     /// Load and check the policy files without serving; exit 1 naming each problem.
     Check,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check an export (JSON Lines or CSV) offline; exit 1 naming the first bad line.
+    Verify {
+        /// The export file.
+        file: std::path::PathBuf,
+        /// The service's key set (`/.well-known/jwks.json`), to check the checkpoint's signature.
+        #[arg(long)]
+        jwks: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -139,6 +154,34 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!(
                 "{created} subject(s) created ({} asked; existing ones kept)",
                 subjects
+            );
+            Ok(())
+        }
+        Command::Audit(AuditCommand::Verify { file, jwks }) => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let jwks = jwks
+                .map(|path| -> anyhow::Result<serde_json::Value> {
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    serde_json::from_str(&text)
+                        .with_context(|| format!("{} is not a JSON key set", path.display()))
+                })
+                .transpose()?;
+            let report = crate::audit::export::verify_export(&text, jwks.as_ref())
+                .map_err(|problem| anyhow::anyhow!("{}: {problem}", file.display()))?;
+            println!(
+                "{}: ok — {} events and {} links, up to event {} ({}){}",
+                file.display(),
+                report.events,
+                report.links,
+                report.head_seq,
+                report.head_hash,
+                if report.signature_checked {
+                    ", checkpoint signature verified"
+                } else {
+                    "; checkpoint signature NOT checked (pass --jwks)"
+                }
             );
             Ok(())
         }

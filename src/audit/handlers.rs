@@ -91,3 +91,234 @@ pub async fn verify(
         signed_head,
     }))
 }
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormat {
+    Jsonl,
+    Csv,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    /// Events at or after this time (RFC 3339).
+    pub from: Option<String>,
+    /// Events at or before this time (RFC 3339).
+    pub to: Option<String>,
+    /// Only events about this subject id (matched by its pseudonym).
+    pub subject: Option<String>,
+    /// Only this action, e.g. `consent.denied`.
+    pub action: Option<String>,
+    /// Only events by this actor id.
+    pub actor: Option<String>,
+    /// `jsonl` (default) or `csv`.
+    pub format: Option<ExportFormat>,
+}
+
+fn parse_time(
+    field: &str,
+    value: Option<&str>,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
+    value
+        .map(|v| {
+            chrono::DateTime::parse_from_rfc3339(v)
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .map_err(|_| {
+                    ApiError::invalid(field, "an RFC 3339 time, e.g. 2026-11-01T00:00:00Z")
+                })
+        })
+        .transpose()
+}
+
+const PAGE: i64 = 1_000;
+
+enum Phase {
+    Header,
+    Events { next: i64, last: i64 },
+    Checkpoint,
+    Done,
+}
+
+/// Streams the audit log (constant memory), with what is needed to verify it offline:
+/// every event in the covered range, in full when it matches and as a link otherwise, and
+/// a closing checkpoint signed with the service's key. `consentry audit verify FILE
+/// --jwks JWKS` checks it. The export is itself audited.
+#[utoipa::path(
+    tag = "audit",
+    params(ExportQuery),
+    responses(
+        (status = 200, description = "JSON Lines (`application/jsonl`) or CSV, streamed", content_type = "application/jsonl"),
+        (status = 422, description = "A bad time or format", body = Problem, content_type = "application/problem+json"),
+        AuthProblems,
+    ),
+    security(("bearer" = [])),
+)]
+#[get("/v1/audit/events")]
+pub async fn export(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: web::Query<ExportQuery>,
+) -> Result<HttpResponse, ApiError> {
+    use futures_util::stream;
+
+    use super::export::{csv_record, ExportLine, CSV_HEADER};
+
+    principal.require(&READERS)?;
+    let query = query.into_inner();
+    let format = query.format.unwrap_or(ExportFormat::Jsonl);
+    let filter = super::ExportFilter {
+        from: parse_time("from", query.from.as_deref())?,
+        to: parse_time("to", query.to.as_deref())?,
+        subject_pseudonym: query.subject.as_deref().map(|s| state.pseudonyms.of(s)),
+        action: query.action.clone(),
+        actor: query.actor.clone(),
+    };
+    let now = state.clock.now();
+    let (pseudonyms, actor) = (state.pseudonyms.clone(), super::Actor::from(&principal));
+    let recorded_filters = json!({"from": query.from, "to": query.to, "subject": query.subject, "action": query.action, "actor": query.actor});
+    let range_filter = filter.clone();
+    let range = state
+        .db
+        .run(move |conn| {
+            super::record_alone(
+                conn,
+                &pseudonyms,
+                super::AuditEntry {
+                    actor: &actor,
+                    action: "audit.exported",
+                    subject_id: None,
+                    payload: recorded_filters,
+                    at: now,
+                },
+            )?;
+            super::export_range(conn, &range_filter)
+        })
+        .await?;
+    let header = ExportLine::Header {
+        version: super::chain::CHAIN_VERSION.to_owned(),
+        filters: serde_json::to_value(&filter).unwrap_or_default(),
+        exported_at: super::chain::timestamp(now),
+    };
+    let encode = move |lines: &[ExportLine], with_columns: bool| -> web::Bytes {
+        match format {
+            ExportFormat::Jsonl => {
+                let mut out = String::new();
+                for line in lines {
+                    out.push_str(&serde_json::to_string(line).unwrap_or_default());
+                    out.push('\n');
+                }
+                web::Bytes::from(out)
+            }
+            ExportFormat::Csv => {
+                let mut writer = csv::WriterBuilder::new()
+                    .has_headers(false)
+                    .from_writer(Vec::new());
+                if with_columns {
+                    let _ = writer.write_record(CSV_HEADER);
+                }
+                for line in lines {
+                    let _ = writer.write_record(csv_record(line));
+                }
+                web::Bytes::from(writer.into_inner().unwrap_or_default())
+            }
+        }
+    };
+    let state = state.into_inner();
+    let last_link = std::rc::Rc::new(std::cell::RefCell::new(None::<(i64, String)>));
+    let body = stream::unfold(Phase::Header, move |phase| {
+        let (state, filter, header, last_link) = (
+            state.clone(),
+            filter.clone(),
+            header.clone(),
+            last_link.clone(),
+        );
+        async move {
+            match phase {
+                Phase::Header => {
+                    let next = match range {
+                        Some((first, last)) => Phase::Events { next: first, last },
+                        None => Phase::Checkpoint,
+                    };
+                    Some((Ok::<_, actix_web::Error>(encode(&[header], true)), next))
+                }
+                Phase::Events { next, last } => {
+                    let rows = match state
+                        .db
+                        .run(move |conn| super::page(conn, next, last, PAGE))
+                        .await
+                    {
+                        Ok(rows) => rows,
+                        Err(e) => {
+                            tracing::error!(error = %e, "audit export stopped");
+                            // A cut-short export has no checkpoint, so it cannot pass as whole.
+                            return Some((
+                                Err(actix_web::error::ErrorInternalServerError("export failed")),
+                                Phase::Done,
+                            ));
+                        }
+                    };
+                    let lines: Vec<ExportLine> = rows
+                        .iter()
+                        .map(|e| {
+                            if filter.matches(e) {
+                                ExportLine::event(e)
+                            } else {
+                                ExportLine::link(e)
+                            }
+                        })
+                        .collect();
+                    let next_phase = match rows.last() {
+                        Some(e) => {
+                            *last_link.borrow_mut() = Some((e.seq, e.hash.clone()));
+                            if e.seq >= last {
+                                Phase::Checkpoint
+                            } else {
+                                Phase::Events {
+                                    next: e.seq + 1,
+                                    last,
+                                }
+                            }
+                        }
+                        None => Phase::Checkpoint,
+                    };
+                    Some((Ok(encode(&lines, false)), next_phase))
+                }
+                Phase::Checkpoint => {
+                    let last = last_link.borrow().clone();
+                    let pinned = match last {
+                        Some(pinned) => pinned,
+                        None => state
+                            .db
+                            .run(super::chain_head)
+                            .await
+                            .unwrap_or((0, super::chain::GENESIS.to_owned())),
+                    };
+                    let signing = state.keys.signing();
+                    let mut jws_header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+                    jws_header.kid = Some(signing.kid.clone());
+                    let claims = json!({"seq": pinned.0, "hash": pinned.1, "iat": state.clock.now().timestamp()});
+                    let signature =
+                        jsonwebtoken::encode(&jws_header, &claims, signing.encoding_key())
+                            .unwrap_or_default();
+                    let line = ExportLine::Checkpoint {
+                        seq: pinned.0,
+                        hash: pinned.1,
+                        kid: signing.kid.clone(),
+                        signature,
+                    };
+                    Some((Ok(encode(&[line], false)), Phase::Done))
+                }
+                Phase::Done => None,
+            }
+        }
+    });
+    let content_type = match format {
+        ExportFormat::Jsonl => "application/jsonl",
+        ExportFormat::Csv => "text/csv; charset=utf-8",
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(content_type)
+        .streaming(body))
+}

@@ -2,6 +2,7 @@
 //! the change, as the next link of a hash chain. Nothing else writes audit rows.
 
 pub mod chain;
+pub mod export;
 pub mod handlers;
 
 use std::path::Path;
@@ -303,4 +304,89 @@ pub fn verify(
             return Ok(check);
         }
     }
+}
+
+/// What an export covers.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ExportFilter {
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub subject_pseudonym: Option<String>,
+    pub action: Option<String>,
+    pub actor: Option<String>,
+}
+
+impl ExportFilter {
+    pub fn matches(&self, e: &ChainedEvent) -> bool {
+        self.from.is_none_or(|from| e.occurred_at >= from)
+            && self.to.is_none_or(|to| e.occurred_at <= to)
+            && self
+                .subject_pseudonym
+                .as_ref()
+                .is_none_or(|p| e.subject_pseudonym.as_ref() == Some(p))
+            && self.action.as_ref().is_none_or(|a| e.action == *a)
+            && self
+                .actor
+                .as_ref()
+                .is_none_or(|a| e.actor_id.as_ref() == Some(a))
+    }
+}
+
+/// The first and last `seq` of the events an export covers, if any match.
+pub fn export_range(
+    conn: &mut DbConnection,
+    filter: &ExportFilter,
+) -> Result<Option<(i64, i64)>, StorageError> {
+    let bounds = |descending: bool, conn: &mut DbConnection| -> Result<Option<i64>, StorageError> {
+        let mut query = audit_events::table.select(audit_events::seq).into_boxed();
+        if let Some(from) = filter.from {
+            query = query.filter(audit_events::occurred_at.ge(from.naive_utc()));
+        }
+        if let Some(to) = filter.to {
+            query = query.filter(audit_events::occurred_at.le(to.naive_utc()));
+        }
+        if let Some(p) = &filter.subject_pseudonym {
+            query = query.filter(audit_events::subject_pseudonym.eq(p.clone()));
+        }
+        if let Some(a) = &filter.action {
+            query = query.filter(audit_events::action.eq(a.clone()));
+        }
+        if let Some(a) = &filter.actor {
+            query = query.filter(audit_events::actor_id.eq(a.clone()));
+        }
+        query = if descending {
+            query.order(audit_events::seq.desc())
+        } else {
+            query.order(audit_events::seq.asc())
+        };
+        Ok(query.first::<i64>(conn).optional()?)
+    };
+    Ok(match (bounds(false, conn)?, bounds(true, conn)?) {
+        (Some(first), Some(last)) => Some((first, last)),
+        _ => None,
+    })
+}
+
+/// Events `from..=to` by `seq`, at most `limit`.
+pub fn page(
+    conn: &mut DbConnection,
+    from: i64,
+    to: i64,
+    limit: i64,
+) -> Result<Vec<ChainedEvent>, StorageError> {
+    Ok(audit_events::table
+        .filter(audit_events::seq.ge(from))
+        .filter(audit_events::seq.le(to))
+        .order(audit_events::seq.asc())
+        .limit(limit)
+        .select(AuditRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(ChainedEvent::from)
+        .collect())
+}
+
+/// The newest event: `(seq, hash)`.
+pub fn chain_head(conn: &mut DbConnection) -> Result<(i64, String), StorageError> {
+    head(conn)
 }

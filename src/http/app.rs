@@ -71,7 +71,8 @@ fn api(cfg: &mut ServiceConfig) {
         .service(gate::handlers::decide_one)
         .service(gate::handlers::decide_batch)
         .service(gate::proxy::gate_proxy)
-        .service(crate::audit::handlers::verify);
+        .service(crate::audit::handlers::verify)
+        .service(crate::audit::handlers::export);
 }
 
 /// The OpenAPI document the server serves, built without starting it.

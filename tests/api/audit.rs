@@ -173,3 +173,148 @@ async fn events_from_before_the_chain_are_sealed_into_it() {
     app.put_consent("old", "analytics", "granted").await;
     assert_eq!(verify(&app, "").await["head_seq"], 4);
 }
+
+async fn export(app: &TestApp, query: &str) -> String {
+    let token = app.token(Role::Compliance, Some("officer"));
+    let response = app
+        .get(&format!("/v1/audit/events{query}"), &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.text().await.unwrap()
+}
+
+async fn jwks(app: &TestApp) -> Value {
+    app.client
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn some_history(app: &TestApp) {
+    app.create_subject("x1", json!({"region": "DE"})).await;
+    app.create_subject("x2", json!({"region": "FR"})).await;
+    app.put_consent("x1", "analytics", "granted").await;
+    app.put_consent("x2", "marketing", "granted").await;
+    app.put_consent("x1", "analytics", "denied").await;
+}
+
+#[tokio::test]
+async fn exports_verify_offline_in_both_formats() {
+    use consentry::audit::export::verify_export;
+    let app = spawn_app().await;
+    some_history(&app).await;
+    let keys = jwks(&app).await;
+
+    let jsonl = export(&app, "").await;
+    let report = verify_export(&jsonl, Some(&keys)).unwrap();
+    // Five changes, the policy load, and this export's own audit event.
+    assert_eq!((report.events, report.links, report.head_seq), (7, 0, 7));
+    assert!(report.signature_checked);
+    assert_eq!(app.audit_count("audit.exported").await, 1);
+
+    let csv = export(&app, "?format=csv").await;
+    assert!(csv.starts_with("type,seq,occurred_at"));
+    let report = verify_export(&csv, Some(&keys)).unwrap();
+    assert_eq!(report.events, 8);
+
+    // A filtered export keeps the links of what it leaves out.
+    let x1 = export(&app, "?subject=x1").await;
+    let report = verify_export(&x1, Some(&keys)).unwrap();
+    assert_eq!((report.events, report.links), (3, 2), "{x1}");
+    assert!(!x1.contains("\"x1\""), "subjects appear only as pseudonyms");
+    let denied = export(&app, "?action=consent.denied").await;
+    assert_eq!(verify_export(&denied, Some(&keys)).unwrap().events, 1);
+
+    let token = app.token(Role::Compliance, Some("officer"));
+    problem(
+        app.get("/v1/audit/events?format=xml", &token)
+            .send()
+            .await
+            .unwrap(),
+        422,
+    )
+    .await;
+    problem(
+        app.get("/v1/audit/events?from=yesterday", &token)
+            .send()
+            .await
+            .unwrap(),
+        422,
+    )
+    .await;
+    problem(
+        app.get("/v1/audit/events", &app.service())
+            .send()
+            .await
+            .unwrap(),
+        403,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn every_kind_of_tampering_with_an_export_is_named() {
+    use consentry::audit::export::verify_export;
+    let app = spawn_app().await;
+    some_history(&app).await;
+    let keys = jwks(&app).await;
+    let good = export(&app, "").await;
+    let lines: Vec<&str> = good.lines().collect();
+    let join = |lines: Vec<&str>| lines.join("\n");
+
+    let edited = good.replacen(
+        "\"action\":\"consent.denied\"",
+        "\"action\":\"consent.granted\"",
+        1,
+    );
+    assert!(
+        verify_export(&edited, Some(&keys))
+            .unwrap_err()
+            .starts_with("line 7:"),
+        "edited field"
+    );
+    let mut deleted = lines.clone();
+    deleted.remove(3);
+    assert!(
+        verify_export(&join(deleted), Some(&keys))
+            .unwrap_err()
+            .starts_with("line 4:"),
+        "deleted line"
+    );
+    let mut inserted = lines.clone();
+    inserted.insert(3, lines[2]);
+    assert!(
+        verify_export(&join(inserted), Some(&keys))
+            .unwrap_err()
+            .starts_with("line 4:"),
+        "inserted line"
+    );
+    let mut reordered = lines.clone();
+    reordered.swap(2, 3);
+    assert!(
+        verify_export(&join(reordered), Some(&keys))
+            .unwrap_err()
+            .starts_with("line 3:"),
+        "reordered lines"
+    );
+    let cut = join(lines[..lines.len() - 1].to_vec());
+    assert!(
+        verify_export(&cut, Some(&keys))
+            .unwrap_err()
+            .contains("checkpoint"),
+        "cut short"
+    );
+    let other_keys = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": keys["keys"][0]["kid"], "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]});
+    assert!(
+        verify_export(&good, Some(&other_keys))
+            .unwrap_err()
+            .contains("signature"),
+        "another key"
+    );
+}

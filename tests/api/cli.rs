@@ -265,3 +265,62 @@ fn rotated_keys_keep_verifying_what_older_ones_signed() {
     let kids: Vec<String> = ring.jwks().keys.into_iter().map(|k| k.kid).collect();
     assert_eq!(kids, [new_kid, old.signing().kid.clone()]);
 }
+
+#[tokio::test]
+async fn audit_verify_checks_an_export_file_offline() {
+    let app = spawn_app().await;
+    app.create_subject("f1", serde_json::json!({"region": "DE"}))
+        .await;
+    app.put_consent("f1", "analytics", "granted").await;
+    let token = app.token(consentry::auth::Role::Compliance, Some("officer"));
+    let export = app
+        .get("/v1/audit/events", &token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let jwks = app
+        .client
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (file, keys) = (dir.path().join("audit.jsonl"), dir.path().join("jwks.json"));
+    std::fs::write(&file, &export).unwrap();
+    std::fs::write(&keys, &jwks).unwrap();
+    let args = [
+        "audit",
+        "verify",
+        file.to_str().unwrap(),
+        "--jwks",
+        keys.to_str().unwrap(),
+    ];
+    let ok = consentry(&args, &[]);
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+    assert!(
+        text(&ok.stdout).contains("checkpoint signature verified"),
+        "{}",
+        text(&ok.stdout)
+    );
+
+    let tampered = export.replacen(
+        "\"action\":\"consent.granted\"",
+        "\"action\":\"consent.denied\"",
+        1,
+    );
+    assert_ne!(tampered, export);
+    std::fs::write(&file, tampered).unwrap();
+    let bad = consentry(&args, &[]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        text(&bad.stderr).contains("line 4:"),
+        "{}",
+        text(&bad.stderr)
+    );
+}
