@@ -130,6 +130,15 @@ pub struct Settings {
     )]
     pub audit_pseudonym_secret: Option<String>,
 
+    /// Sign a checkpoint of the audit chain's head every this many events.
+    #[arg(
+        long,
+        env = "CONSENTRY_AUDIT_CHECKPOINT_EVERY",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub audit_checkpoint_every: u32,
+
     /// The data controller named in consent receipts.
     #[arg(
         long,
@@ -228,6 +237,7 @@ pub struct Config {
     pub signing_key_file: Option<PathBuf>,
     pub evidence_secret: Option<String>,
     pub audit_pseudonym_secret: Option<String>,
+    pub audit_checkpoint_every: u32,
     pub controller_name: String,
     pub privacy_policy_url: Option<String>,
     pub decision_cache_size: usize,
@@ -278,6 +288,7 @@ impl Settings {
             signing_key_file: self.signing_key_file,
             evidence_secret: self.evidence_secret,
             audit_pseudonym_secret: self.audit_pseudonym_secret,
+            audit_checkpoint_every: self.audit_checkpoint_every.max(1),
             controller_name: self.controller_name,
             privacy_policy_url: self.privacy_policy_url,
             decision_cache_size: self.decision_cache_size.max(1),

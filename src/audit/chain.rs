@@ -61,6 +61,8 @@ pub struct ChainCheck {
     pub problem: Option<String>,
     pub head_seq: i64,
     pub head_hash: String,
+    /// Signed checkpoints the walk compared the chain with.
+    pub checkpoints_checked: u64,
 }
 
 impl ChainCheck {
@@ -74,6 +76,15 @@ impl ChainCheck {
             problem: None,
             head_seq: seq,
             head_hash: hash.to_owned(),
+            checkpoints_checked: 0,
+        }
+    }
+
+    /// Marks the chain broken at `seq` for a reason found outside `push`.
+    pub fn fail(&mut self, seq: i64, problem: impl Into<String>) {
+        if self.ok() {
+            self.first_bad_seq = Some(seq);
+            self.problem = Some(problem.into());
         }
     }
 

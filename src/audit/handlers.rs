@@ -25,6 +25,8 @@ pub struct VerifyQuery {
 pub struct VerifyReport {
     pub ok: bool,
     pub events_checked: u64,
+    /// Signed checkpoints the chain was compared with.
+    pub checkpoints_checked: u64,
     /// The last event that verified.
     pub head_seq: i64,
     pub head_hash: String,
@@ -64,9 +66,10 @@ pub async fn verify(
             return Err(ApiError::invalid("to_seq", "must not be before from_seq"));
         }
     }
+    let keys = state.keys.clone();
     let check = state
         .db
-        .run(move |conn| super::verify(conn, from_seq, to_seq))
+        .run(move |conn| super::verify(conn, &keys, from_seq, to_seq))
         .await?;
     let now = state.clock.now();
     let signing = state.keys.signing();
@@ -84,6 +87,7 @@ pub async fn verify(
     Ok(HttpResponse::Ok().json(VerifyReport {
         ok: check.ok(),
         events_checked: check.checked,
+        checkpoints_checked: check.checkpoints_checked,
         head_seq: check.head_seq,
         head_hash: check.head_hash.clone(),
         first_bad_seq: check.first_bad_seq,
@@ -295,18 +299,28 @@ pub async fn export(
                             .await
                             .unwrap_or((0, super::chain::GENESIS.to_owned())),
                     };
-                    let signing = state.keys.signing();
-                    let mut jws_header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
-                    jws_header.kid = Some(signing.kid.clone());
-                    let claims = json!({"seq": pinned.0, "hash": pinned.1, "iat": state.clock.now().timestamp()});
-                    let signature =
-                        jsonwebtoken::encode(&jws_header, &claims, signing.encoding_key())
-                            .unwrap_or_default();
+                    // The closing checkpoint is stored too: every export pins the head.
+                    let checkpoint = super::checkpoint::sign(
+                        &state.keys,
+                        pinned.0,
+                        &pinned.1,
+                        state.clock.now(),
+                    );
+                    let stored = checkpoint.clone();
+                    if pinned.0 > 0 {
+                        if let Err(e) = state
+                            .db
+                            .run(move |conn| super::checkpoint::store(conn, &stored))
+                            .await
+                        {
+                            tracing::warn!(error = %e, "could not store the export's checkpoint");
+                        }
+                    }
                     let line = ExportLine::Checkpoint {
-                        seq: pinned.0,
-                        hash: pinned.1,
-                        kid: signing.kid.clone(),
-                        signature,
+                        seq: checkpoint.seq,
+                        hash: checkpoint.hash,
+                        kid: checkpoint.kid,
+                        signature: checkpoint.signature,
                     };
                     Some((Ok(encode(&[line], false)), Phase::Done))
                 }

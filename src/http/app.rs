@@ -128,6 +128,13 @@ impl Application {
             }
         }
         record_policy_load(&db, &pseudonyms, &policies, clock.now()).await?;
+        crate::audit::checkpoint::spawn(
+            db.manager(),
+            Arc::downgrade(&keys),
+            i64::from(config.audit_checkpoint_every),
+            clock.clone(),
+        )
+        .context("starting the audit checkpoints")?;
         let listener =
             TcpListener::bind(config.bind).with_context(|| format!("binding {}", config.bind))?;
         let port = listener.local_addr()?.port();

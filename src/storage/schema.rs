@@ -108,3 +108,13 @@ diesel::table! {
         jurisdiction -> Text,
     }
 }
+
+diesel::table! {
+    audit_checkpoints (seq) {
+        seq -> BigInt,
+        hash -> Text,
+        kid -> Text,
+        signature -> Text,
+        created_at -> Timestamp,
+    }
+}

@@ -318,3 +318,72 @@ async fn every_kind_of_tampering_with_an_export_is_named() {
         "another key"
     );
 }
+
+/// Rewrites event 3 and recomputes every hash after it, as someone with database access
+/// but without the service's private key could.
+async fn rewrite_chain_from_event_3(app: &TestApp) {
+    app.app_db
+        .run(|conn| {
+            use consentry::storage::schema::audit_events::dsl::*;
+            use diesel::prelude::*;
+            let mut events = consentry::audit::page(conn, 1, i64::MAX, 10_000)?;
+            events[2].action = "consent.denied".into();
+            for i in 2..events.len() {
+                events[i].prev_hash = events[i - 1].hash.clone();
+                events[i].hash = events[i].expected_hash();
+                diesel::update(audit_events.find(events[i].seq))
+                    .set((
+                        action.eq(&events[i].action),
+                        prev_hash.eq(&events[i].prev_hash),
+                        hash.eq(&events[i].hash),
+                    ))
+                    .execute(conn)?;
+            }
+            Ok::<_, consentry::storage::StorageError>(())
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_rewritten_chain_no_longer_matches_its_signed_checkpoints() {
+    let app = spawn_app().await;
+    some_history(&app).await;
+    export(&app, "").await; // stores a checkpoint of the head
+    let before = verify(&app, "").await;
+    assert_eq!(
+        (
+            before["ok"].as_bool(),
+            before["checkpoints_checked"].as_u64()
+        ),
+        (Some(true), Some(1)),
+        "{before}"
+    );
+    rewrite_chain_from_event_3(&app).await;
+    let after = verify(&app, "").await;
+    assert_eq!(after["ok"], false, "{after}");
+    assert_eq!(after["first_bad_seq"], 7);
+    assert!(
+        after["problem"]
+            .as_str()
+            .unwrap()
+            .contains("signed checkpoint"),
+        "{after}"
+    );
+}
+
+#[tokio::test]
+async fn checkpoints_are_signed_every_n_events() {
+    // The test app signs every 5 events.
+    let app = spawn_app().await;
+    some_history(&app).await;
+    for _ in 0..50 {
+        let report = verify(&app, "").await;
+        if report["checkpoints_checked"].as_u64() >= Some(1) {
+            assert_eq!(report["ok"], true);
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("no checkpoint was signed within 5 s");
+}

@@ -156,6 +156,7 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
         signing_key_file: None,
         evidence_secret: None,
         audit_pseudonym_secret: None,
+        audit_checkpoint_every: 5,
         controller_name: "Example Shop Ltd".into(),
         privacy_policy_url: Some("https://shop.example/privacy".into()),
         decision_cache_size: 10_000,

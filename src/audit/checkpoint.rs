@@ -1,0 +1,138 @@
+//! Signed checkpoints of the chain's head: every N events (a background task) and at
+//! every export. Verification compares the chain with them, so rewriting the chain from
+//! some event on, hashes recomputed, is caught without the service's private key.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde_json::json;
+
+use crate::auth::KeyRing;
+use crate::clock::SharedClock;
+use crate::storage::schema::audit_checkpoints;
+use crate::storage::{ConnectionManager, DbConnection, StorageError};
+
+const POLL: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = audit_checkpoints)]
+pub struct Checkpoint {
+    pub seq: i64,
+    pub hash: String,
+    pub kid: String,
+    /// A JWS (EdDSA) over `{seq, hash, iat}`.
+    pub signature: String,
+    pub created_at: chrono::NaiveDateTime,
+}
+
+/// Signs `(seq, hash)` with the newest key.
+pub fn sign(keys: &KeyRing, seq: i64, hash: &str, now: DateTime<Utc>) -> Checkpoint {
+    let signing = keys.signing();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+    header.kid = Some(signing.kid.clone());
+    let claims = json!({"seq": seq, "hash": hash, "iat": now.timestamp()});
+    Checkpoint {
+        seq,
+        hash: hash.to_owned(),
+        kid: signing.kid.clone(),
+        signature: jsonwebtoken::encode(&header, &claims, signing.encoding_key())
+            .unwrap_or_default(),
+        created_at: now.naive_utc(),
+    }
+}
+
+/// Whether a stored checkpoint is signed by one of the ring's keys for its own `(seq, hash)`.
+pub fn signature_holds(keys: &KeyRing, checkpoint: &Checkpoint) -> bool {
+    let Some(key) = keys.verifying(&checkpoint.kid) else {
+        return false;
+    };
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
+    validation.required_spec_claims.clear();
+    validation.validate_exp = false;
+    jsonwebtoken::decode::<serde_json::Value>(&checkpoint.signature, &key.decoding, &validation)
+        .map(|t| t.claims["seq"] == checkpoint.seq && t.claims["hash"] == checkpoint.hash)
+        .unwrap_or(false)
+}
+
+/// Stores a checkpoint; a second one for the same event (another instance) is ignored.
+pub fn store(conn: &mut DbConnection, checkpoint: &Checkpoint) -> Result<(), StorageError> {
+    match conn {
+        DbConnection::Postgres(c) => diesel::insert_into(audit_checkpoints::table)
+            .values(checkpoint)
+            .on_conflict_do_nothing()
+            .execute(c)?,
+        DbConnection::Sqlite(c) => diesel::insert_into(audit_checkpoints::table)
+            .values(checkpoint)
+            .on_conflict_do_nothing()
+            .execute(c)?,
+    };
+    Ok(())
+}
+
+/// Checkpoints with `seq` in the range, in order.
+pub fn within(
+    conn: &mut DbConnection,
+    from: i64,
+    to: Option<i64>,
+) -> Result<Vec<Checkpoint>, StorageError> {
+    let mut query = audit_checkpoints::table
+        .filter(audit_checkpoints::seq.ge(from))
+        .into_boxed();
+    if let Some(to) = to {
+        query = query.filter(audit_checkpoints::seq.le(to));
+    }
+    Ok(query
+        .order(audit_checkpoints::seq.asc())
+        .select(Checkpoint::as_select())
+        .load(conn)?)
+}
+
+/// Signs the head when `every` events have been appended since the last checkpoint.
+pub fn checkpoint_if_due(
+    conn: &mut DbConnection,
+    keys: &KeyRing,
+    every: i64,
+    now: DateTime<Utc>,
+) -> Result<Option<i64>, StorageError> {
+    let last: Option<i64> = audit_checkpoints::table
+        .select(diesel::dsl::max(audit_checkpoints::seq))
+        .first(conn)?;
+    let (seq, hash) = super::chain_head(conn)?;
+    if seq == 0 || seq < last.unwrap_or(0) + every {
+        return Ok(None);
+    }
+    store(conn, &sign(keys, seq, &hash, now))?;
+    Ok(Some(seq))
+}
+
+/// Runs `checkpoint_if_due` every couple of seconds until the app's keys are dropped.
+pub fn spawn(
+    manager: ConnectionManager,
+    keys: Weak<KeyRing>,
+    every: i64,
+    clock: SharedClock,
+) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("consentry-checkpoints".into())
+        .spawn(move || {
+            let mut conn: Option<DbConnection> = None;
+            loop {
+                std::thread::sleep(POLL);
+                let Some(keys): Option<Arc<KeyRing>> = keys.upgrade() else {
+                    return;
+                };
+                if conn.is_none() {
+                    conn = manager.establish().ok();
+                }
+                if let Some(c) = conn.as_mut() {
+                    if let Err(err) = checkpoint_if_due(c, &keys, every, clock.now()) {
+                        tracing::warn!(error = %err, "audit checkpoint failed; retrying");
+                        conn = None;
+                    }
+                }
+            }
+        })?;
+    Ok(())
+}
