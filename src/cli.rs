@@ -158,8 +158,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Audit(AuditCommand::Verify { file, jwks }) => {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("reading {}", file.display()))?;
+            let reader = std::io::BufReader::new(
+                std::fs::File::open(&file)
+                    .with_context(|| format!("reading {}", file.display()))?,
+            );
             let jwks = jwks
                 .map(|path| -> anyhow::Result<serde_json::Value> {
                     let text = std::fs::read_to_string(&path)
@@ -168,7 +170,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         .with_context(|| format!("{} is not a JSON key set", path.display()))
                 })
                 .transpose()?;
-            let report = crate::audit::export::verify_export(&text, jwks.as_ref())
+            let report = crate::audit::export::verify_reader(reader, jwks.as_ref())
                 .map_err(|problem| anyhow::anyhow!("{}: {problem}", file.display()))?;
             println!(
                 "{}: ok — {} events and {} links, up to event {} ({}){}",

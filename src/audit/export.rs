@@ -4,6 +4,7 @@
 //! gaps — and a checkpoint signed with the service's key that pins the last hash.
 
 use std::collections::HashMap;
+use std::io::BufRead;
 
 use serde::{Deserialize, Serialize};
 
@@ -221,38 +222,63 @@ pub struct OfflineReport {
     pub signature_checked: bool,
 }
 
-/// Checks an export (JSON Lines or CSV) and names the first bad line (1-based).
+/// Checks an export held in memory (JSON Lines or CSV); see `verify_reader`.
 pub fn verify_export(
     text: &str,
     jwks: Option<&serde_json::Value>,
 ) -> Result<OfflineReport, String> {
-    let lines: Vec<(usize, ExportLine)> = if text.trim_start().starts_with('{') {
-        text.lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, l)| {
-                serde_json::from_str(l)
-                    .map(|line| (i + 1, line))
-                    .map_err(|e| format!("line {}: not an export line: {e}", i + 1))
-            })
-            .collect::<Result<_, _>>()?
+    verify_reader(text.as_bytes(), jwks)
+}
+
+type Lines<'r> = Box<dyn Iterator<Item = Result<(usize, ExportLine), String>> + 'r>;
+
+/// Checks an export line by line, with constant memory, and names the first bad line
+/// (1-based).
+pub fn verify_reader<'r, R: BufRead + 'r>(
+    mut reader: R,
+    jwks: Option<&serde_json::Value>,
+) -> Result<OfflineReport, String> {
+    let first = reader
+        .fill_buf()
+        .map_err(|e| format!("cannot read the export: {e}"))?;
+    let is_json = first.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    let lines: Lines<'r> = if is_json {
+        Box::new(reader.lines().enumerate().filter_map(|(i, line)| {
+            match line {
+                Ok(text) if text.trim().is_empty() => None,
+                Ok(text) => Some(
+                    serde_json::from_str(&text)
+                        .map(|line| (i + 1, line))
+                        .map_err(|e| format!("line {}: not an export line: {e}", i + 1)),
+                ),
+                Err(e) => Some(Err(format!("line {}: {e}", i + 1))),
+            }
+        }))
     } else {
-        let mut reader = csv::ReaderBuilder::new()
+        let records = csv::ReaderBuilder::new()
             .has_headers(true)
-            .from_reader(text.as_bytes());
-        let mut lines = Vec::new();
-        for (i, record) in reader.records().enumerate() {
-            let number = i + 2;
-            let record = record.map_err(|e| format!("line {number}: not CSV: {e}"))?;
-            lines.push((
-                number,
-                from_csv(&record).map_err(|e| format!("line {number}: {e}"))?,
-            ));
-        }
-        lines
+            .from_reader(reader)
+            .into_records();
+        Box::new(records.enumerate().map(|(i, record)| {
+            let record = record.map_err(|e| format!("line {}: not CSV: {e}", i + 2))?;
+            let number = record
+                .position()
+                .map(|p| p.line() as usize)
+                .unwrap_or(i + 2);
+            from_csv(&record)
+                .map(|line| (number, line))
+                .map_err(|e| format!("line {number}: {e}"))
+        }))
     };
-    let mut iter = lines.into_iter();
-    match iter.next() {
+    check_lines(lines, jwks)
+}
+
+fn check_lines(
+    lines: Lines<'_>,
+    jwks: Option<&serde_json::Value>,
+) -> Result<OfflineReport, String> {
+    let mut iter = lines;
+    match iter.next().transpose()? {
         Some((_, ExportLine::Header { version, .. })) if version == CHAIN_VERSION => {}
         Some((n, _)) => {
             return Err(format!(
@@ -270,7 +296,8 @@ pub fn verify_export(
     };
     let mut previous: Option<(i64, String)> = None;
     let mut checkpoint_seen = false;
-    for (n, line) in iter {
+    for item in iter {
+        let (n, line) = item?;
         if checkpoint_seen {
             return Err(format!("line {n}: nothing may follow the checkpoint"));
         }
