@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod consent;
 pub mod demo;
+pub mod dsar;
 pub mod gate;
 pub mod http;
 pub mod policy;

@@ -408,3 +408,20 @@ pub fn page(
 pub fn chain_head(conn: &mut DbConnection) -> Result<(i64, String), StorageError> {
     head(conn)
 }
+
+/// Events about one subject (by pseudonym), oldest first, at most `limit`.
+pub fn about_subject(
+    conn: &mut DbConnection,
+    pseudonym: &str,
+    limit: i64,
+) -> Result<Vec<ChainedEvent>, StorageError> {
+    Ok(audit_events::table
+        .filter(audit_events::subject_pseudonym.eq(pseudonym))
+        .order(audit_events::seq.asc())
+        .limit(limit)
+        .select(AuditRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(ChainedEvent::from)
+        .collect())
+}

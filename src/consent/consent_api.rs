@@ -143,7 +143,7 @@ pub struct ConsentList {
 }
 
 /// The effective state of `purposes` (all when `None`), by the gate's rule function.
-fn consent_views(
+pub fn consent_views(
     policies: &Policies,
     subject: &Subject,
     states: &ConsentStates,

@@ -89,7 +89,7 @@ pub struct SubjectView {
 }
 
 impl SubjectView {
-    fn new(subject: &Subject, state: &AppState) -> Self {
+    pub fn new(subject: &Subject, state: &AppState) -> Self {
         Self {
             id: subject.id.to_string(),
             region: subject.region.to_string(),

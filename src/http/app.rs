@@ -72,7 +72,8 @@ fn api(cfg: &mut ServiceConfig) {
         .service(gate::handlers::decide_batch)
         .service(gate::proxy::gate_proxy)
         .service(crate::audit::handlers::verify)
-        .service(crate::audit::handlers::export);
+        .service(crate::audit::handlers::export)
+        .service(crate::dsar::access::export_subject);
 }
 
 /// The OpenAPI document the server serves, built without starting it.

@@ -46,7 +46,7 @@ pub struct ProfileView {
     pub attributes: BTreeMap<String, AttributeView>,
 }
 
-fn view(subject: &SubjectId, purpose: Option<String>, attributes: Attributes) -> ProfileView {
+pub fn view(subject: &SubjectId, purpose: Option<String>, attributes: Attributes) -> ProfileView {
     ProfileView {
         subject_id: subject.to_string(),
         purpose,

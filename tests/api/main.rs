@@ -1,5 +1,6 @@
 //! The HTTP API, driven through the real server against a real database.
 
+mod access;
 mod audit;
 mod auth;
 mod cli;

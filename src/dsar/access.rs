@@ -1,0 +1,137 @@
+//! `GET /v1/subjects/{id}/export`: everything held on a subject, in one machine-readable
+//! bundle.
+
+use actix_web::{get, web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{json, Value};
+use utoipa::ToSchema;
+
+use crate::audit::{self, Actor, AuditEntry};
+use crate::auth::{Principal, Role};
+use crate::consent::consent_api::{consent_views, ConsentRecordView, ConsentView};
+use crate::consent::handlers::{path_subject_id, SubjectView};
+use crate::consent::preferences::{self, Preferences};
+use crate::consent::{ledger, subject};
+use crate::http::responses::{AuthProblems, SubjectNotFound};
+use crate::http::{ApiError, AppState};
+use crate::profiles::attributes;
+use crate::profiles::handlers::{view as profile_view, ProfileView};
+use crate::storage::StorageError;
+
+const STAFF: [Role; 1] = [Role::Compliance];
+/// A bound on what one bundle carries from the ledger and the audit log.
+const MAX_ROWS: i64 = 100_000;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEventView {
+    pub seq: i64,
+    pub occurred_at: DateTime<Utc>,
+    pub actor_role: String,
+    pub action: String,
+    #[schema(value_type = Object)]
+    pub payload: Value,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccessBundle {
+    /// `consentry.access.v1`
+    pub format: &'static str,
+    pub generated_at: DateTime<Utc>,
+    pub subject: SubjectView,
+    /// The effective state of every purpose, as the gate sees it.
+    pub consents: Vec<ConsentView>,
+    /// Every consent record, newest first.
+    pub consent_ledger: Vec<ConsentRecordView>,
+    pub preferences: Preferences,
+    pub profile: ProfileView,
+    /// The audit events about the subject, oldest first.
+    pub audit_events: Vec<AuditEventView>,
+}
+
+/// One JSON bundle of everything held on a subject (access and portability).
+///
+/// The subject may ask for their own; another subject's id is 404, as if absent.
+/// The export is recorded in the audit log.
+#[utoipa::path(
+    tag = "subjects",
+    params(("id" = String, Path, description = "The subject id")),
+    responses(
+        (status = 200, description = "The bundle", body = AccessBundle,
+         headers(("Content-Disposition" = String, description = "attachment; filename=…"))),
+        SubjectNotFound, AuthProblems,
+    ),
+    security(("bearer" = [])),
+)]
+#[get("/v1/subjects/{id}/export")]
+pub async fn export_subject(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_subject_id(&path)?;
+    let access = principal.subject_access(&STAFF, true, id.as_str());
+    access.check_role()?;
+    let now = state.clock.now();
+    let hidden = access.is_hidden();
+    let (pseudonyms, actor) = (state.pseudonyms.clone(), Actor::from(&principal));
+    let loaded = state
+        .db
+        .run(move |conn| {
+            let Some(found) = subject::find(conn, &id)? else {
+                return Ok::<_, StorageError>(None);
+            };
+            if hidden {
+                return Ok(None);
+            }
+            let states = ledger::states(conn, &id)?;
+            let ledger_rows = ledger::history(conn, &id, None, None, MAX_ROWS)?;
+            let prefs = preferences::find(conn, &id)?.map(|(p, _)| p).unwrap_or_default();
+            let profile = attributes::load(conn, &id)?;
+            let events = audit::about_subject(conn, &pseudonyms.of(id.as_str()), MAX_ROWS)?;
+            audit::record_alone(
+                conn,
+                &pseudonyms,
+                AuditEntry {
+                    actor: &actor,
+                    action: "subject.exported",
+                    subject_id: Some(id.as_str()),
+                    payload: json!({"consent_records": ledger_rows.len(), "audit_events": events.len()}),
+                    at: now,
+                },
+            )?;
+            Ok(Some((found, states, ledger_rows, prefs, profile, events)))
+        })
+        .await?;
+    let Some((found, states, ledger_rows, prefs, profile, events)) = loaded else {
+        return Err(ApiError::not_found());
+    };
+    let bundle = AccessBundle {
+        format: "consentry.access.v1",
+        generated_at: now,
+        consents: consent_views(&state.policies, &found, &states, None, false, now),
+        consent_ledger: ledger_rows
+            .into_iter()
+            .map(ConsentRecordView::from)
+            .collect(),
+        preferences: prefs,
+        profile: profile_view(&found.id, None, profile),
+        audit_events: events
+            .into_iter()
+            .map(|e| AuditEventView {
+                seq: e.seq,
+                occurred_at: e.occurred_at,
+                actor_role: e.actor_role,
+                action: e.action,
+                payload: serde_json::from_str(&e.payload).unwrap_or(Value::Null),
+            })
+            .collect(),
+        subject: SubjectView::new(&found, &state),
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((
+            "Content-Disposition",
+            "attachment; filename=\"subject-export.json\"",
+        ))
+        .json(bundle))
+}

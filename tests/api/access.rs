@@ -1,0 +1,135 @@
+//! The access and portability bundle.
+
+use consentry::auth::Role;
+use serde_json::{json, Value};
+
+use crate::helpers::{problem, spawn_app};
+
+#[tokio::test]
+async fn the_bundle_holds_everything_about_the_subject_and_is_audited() {
+    let app = spawn_app().await;
+    app.create_subject("me", json!({"region": "DE", "locale": "ar"}))
+        .await;
+    app.create_subject("someone-else", json!({"region": "FR"}))
+        .await;
+    app.put_consent("me", "marketing", "granted").await;
+    app.put_consent("me", "analytics", "denied").await;
+    app.put_consent("someone-else", "analytics", "granted")
+        .await;
+    app.put_json(
+        "/v1/subjects/me/preferences",
+        &app.service(),
+        &json!({"language": "ar"}),
+    )
+    .send()
+    .await
+    .unwrap();
+    app.client
+        .patch(app.url("/v1/subjects/me/profile"))
+        .bearer_auth(app.service())
+        .json(&json!({"attributes": {"plan": {"value": "pro", "category": "user.account"}}}))
+        .send()
+        .await
+        .unwrap();
+
+    let compliance = app.token(Role::Compliance, Some("officer"));
+    let response = app
+        .get("/v1/subjects/me/export", &compliance)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response
+        .headers()
+        .get("content-disposition")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .starts_with("attachment"));
+    let bundle: Value = response.json().await.unwrap();
+    assert_eq!(bundle["format"], "consentry.access.v1");
+    assert_eq!(bundle["subject"]["id"], "me");
+    assert_eq!(bundle["subject"]["jurisdiction"], "eea");
+    let consents = bundle["consents"].as_array().unwrap();
+    let email = consents
+        .iter()
+        .find(|c| c["purpose"] == "marketing.email")
+        .unwrap();
+    assert_eq!(
+        (
+            email["effective"].as_str(),
+            email["inherited_from"].as_str()
+        ),
+        (Some("allow"), Some("marketing"))
+    );
+    assert_eq!(bundle["consent_ledger"].as_array().unwrap().len(), 2);
+    assert_eq!(bundle["preferences"]["language"], "ar");
+    assert_eq!(bundle["profile"]["attributes"]["plan"]["value"], "pro");
+    let actions: Vec<&str> = bundle["audit_events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "subject.created",
+            "consent.granted",
+            "consent.denied",
+            "preferences.updated",
+            "profile.updated"
+        ]
+    );
+    assert!(
+        !bundle.to_string().contains("someone-else"),
+        "nothing about other subjects"
+    );
+    assert_eq!(app.audit_count("subject.exported").await, 1);
+}
+
+#[tokio::test]
+async fn a_subject_gets_their_own_bundle_and_nobody_elses() {
+    let app = spawn_app().await;
+    app.create_subject("me", json!({"region": "DE"})).await;
+    app.create_subject("you", json!({"region": "DE"})).await;
+    let me = app.token(Role::Subject, Some("me"));
+    assert_eq!(
+        app.get("/v1/subjects/me/export", &me)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let other = problem(
+        app.get("/v1/subjects/you/export", &me)
+            .send()
+            .await
+            .unwrap(),
+        404,
+    )
+    .await;
+    let missing = problem(
+        app.get("/v1/subjects/nobody/export", &me)
+            .send()
+            .await
+            .unwrap(),
+        404,
+    )
+    .await;
+    assert_eq!(other, missing);
+    problem(
+        app.get("/v1/subjects/me/export", &app.service())
+            .send()
+            .await
+            .unwrap(),
+        403,
+    )
+    .await;
+    assert_eq!(
+        app.audit_count("subject.exported").await,
+        1,
+        "refused requests export nothing"
+    );
+}
