@@ -1,4 +1,7 @@
-//! Data subject requests. So far: the access and portability bundle (GDPR Arts. 15 and
-//! 20, CCPA right to know); requests with deadlines, erasure and restriction come next.
+//! Data subject requests: the access and portability bundle, requests with their
+//! jurisdiction deadlines and status history. Erasure and restriction come next.
 
 pub mod access;
+pub mod handlers;
+pub mod requests;
+pub mod rules;

@@ -73,7 +73,11 @@ fn api(cfg: &mut ServiceConfig) {
         .service(gate::proxy::gate_proxy)
         .service(crate::audit::handlers::verify)
         .service(crate::audit::handlers::export)
-        .service(crate::dsar::access::export_subject);
+        .service(crate::dsar::access::export_subject)
+        .service(crate::dsar::handlers::file_request)
+        .service(crate::dsar::handlers::list_requests)
+        .service(crate::dsar::handlers::get_request)
+        .service(crate::dsar::handlers::change_request);
 }
 
 /// The OpenAPI document the server serves, built without starting it.

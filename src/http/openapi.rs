@@ -21,6 +21,7 @@ use utoipa::{Modify, OpenApi};
         (name = "profiles", description = "Profile attributes with their data categories, read per purpose"),
         (name = "decisions", description = "The gate: may this data be used for this purpose, now?"),
         (name = "audit", description = "The tamper-evident audit log"),
+        (name = "dsar", description = "Data subject requests and their deadlines"),
     ),
 )]
 pub struct ApiDoc;

@@ -118,3 +118,31 @@ diesel::table! {
         created_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    dsar_requests (id) {
+        id -> Text,
+        subject_id -> Text,
+        kind -> Text,
+        status -> Text,
+        details -> Text,
+        jurisdiction -> Text,
+        received_at -> Timestamp,
+        due_at -> Timestamp,
+        extended -> Bool,
+        extension_reason -> Nullable<Text>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    dsar_steps (id) {
+        id -> BigInt,
+        request_id -> Text,
+        status -> Text,
+        actor_role -> Text,
+        actor_id -> Nullable<Text>,
+        note -> Nullable<Text>,
+        at -> Timestamp,
+    }
+}

@@ -6,6 +6,7 @@ mod auth;
 mod cli;
 mod consents;
 mod decisions;
+mod dsar;
 mod errors;
 mod health;
 mod helpers;

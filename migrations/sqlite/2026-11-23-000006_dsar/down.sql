@@ -1,0 +1,2 @@
+DROP TABLE dsar_steps;
+DROP TABLE dsar_requests;

@@ -1,0 +1,345 @@
+//! `POST/GET /v1/dsar`, `GET/PATCH /v1/dsar/{id}`.
+
+use actix_web::{get, patch, post, web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use validator::Validate;
+
+use super::requests::{self, DataSubjectRequest, ListFilter, Step};
+use super::rules::{due_date, extended_due_date, RequestKind, RequestStatus};
+use crate::audit::Actor;
+use crate::auth::{Principal, Role};
+use crate::consent::{subject, SubjectId};
+use crate::http::responses::{AuthProblems, BodyProblems};
+use crate::http::{ApiError, AppState, FieldError, Problem, ValidJson};
+
+const FILERS: [Role; 2] = [Role::Service, Role::Compliance];
+const HANDLERS: [Role; 1] = [Role::Compliance];
+
+#[derive(Debug, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"subject_id": "cust-8412", "kind": "access"}))]
+pub struct NewRequest {
+    pub subject_id: String,
+    pub kind: RequestKind,
+    /// Anything the request says (e.g. what to rectify), as a JSON object.
+    #[schema(value_type = Object)]
+    pub details: Option<Value>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StepView {
+    pub status: RequestStatus,
+    pub actor_role: String,
+    pub actor_id: Option<String>,
+    pub note: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RequestView {
+    pub id: String,
+    pub subject_id: String,
+    pub kind: RequestKind,
+    pub status: RequestStatus,
+    #[schema(value_type = Object)]
+    pub details: Value,
+    /// The jurisdiction whose deadline applies.
+    pub jurisdiction: String,
+    pub received_at: DateTime<Utc>,
+    pub due_at: DateTime<Utc>,
+    /// Open and past its due date.
+    pub overdue: bool,
+    pub extended: bool,
+    pub extension_reason: Option<String>,
+    pub updated_at: DateTime<Utc>,
+    /// Who moved it to each status, and when (only on a single request).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub steps: Option<Vec<StepView>>,
+}
+
+fn view(request: DataSubjectRequest, steps: Option<Vec<Step>>, now: DateTime<Utc>) -> RequestView {
+    RequestView {
+        overdue: request.status.is_open() && request.due_at < now,
+        id: request.id,
+        subject_id: request.subject_id,
+        kind: request.kind,
+        status: request.status,
+        details: request.details,
+        jurisdiction: request.jurisdiction,
+        received_at: request.received_at,
+        due_at: request.due_at,
+        extended: request.extended,
+        extension_reason: request.extension_reason,
+        updated_at: request.updated_at,
+        steps: steps.map(|steps| {
+            steps
+                .into_iter()
+                .map(|s| StepView {
+                    status: s.status,
+                    actor_role: s.actor_role,
+                    actor_id: s.actor_id,
+                    note: s.note,
+                    at: s.at,
+                })
+                .collect()
+        }),
+    }
+}
+
+/// Files a data subject request; its due date follows the subject's jurisdiction.
+///
+/// A service, a compliance officer, or the subject for themself (another subject's id
+/// is 404). A subject Consentry does not know is answered under the default jurisdiction.
+#[utoipa::path(
+    tag = "dsar",
+    request_body = NewRequest,
+    responses((status = 201, description = "Received", body = RequestView), BodyProblems, AuthProblems),
+    security(("bearer" = [])),
+)]
+#[post("/v1/dsar")]
+pub async fn file_request(
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: ValidJson<NewRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let subject_id =
+        SubjectId::parse(&body.subject_id).map_err(|m| ApiError::invalid("subject_id", m))?;
+    let access = principal.subject_access(&FILERS, true, subject_id.as_str());
+    access.check_role()?;
+    if body.details.as_ref().is_some_and(|d| !d.is_object()) {
+        return Err(ApiError::Validation(vec![FieldError::new(
+            "details",
+            "type",
+            "must be a JSON object",
+        )]));
+    }
+    let lookup = subject_id.clone();
+    let found = state
+        .db
+        .run(move |conn| subject::find(conn, &lookup))
+        .await?;
+    if access.is_hidden() {
+        return Err(ApiError::not_found());
+    }
+    let now = state.clock.now();
+    let jurisdiction = match &found {
+        Some(s) => state.policies.jurisdictions.for_region(&s.region),
+        None => state.policies.jurisdictions.default_jurisdiction(),
+    };
+    let request = DataSubjectRequest {
+        id: uuid::Uuid::new_v4().to_string(),
+        subject_id: subject_id.to_string(),
+        kind: body.kind,
+        status: RequestStatus::Received,
+        details: body.details.unwrap_or(Value::Object(Default::default())),
+        jurisdiction: jurisdiction.key.clone(),
+        received_at: now,
+        due_at: due_date(jurisdiction, now),
+        extended: false,
+        extension_reason: None,
+        updated_at: now,
+    };
+    let (pseudonyms, actor) = (state.pseudonyms.clone(), Actor::from(&principal));
+    let stored = request.clone();
+    state
+        .db
+        .run(move |conn| requests::create(conn, &pseudonyms, &actor, &stored))
+        .await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/v1/dsar/{}", request.id)))
+        .json(view(request, None, now)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    pub status: Option<RequestStatus>,
+    /// `true`: only open requests past their due date.
+    pub overdue: Option<bool>,
+    pub subject_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RequestList {
+    /// Soonest due first.
+    pub requests: Vec<RequestView>,
+}
+
+/// Lists requests; a subject sees only their own.
+#[utoipa::path(
+    tag = "dsar",
+    params(ListQuery),
+    responses((status = 200, description = "Requests, soonest due first", body = RequestList), AuthProblems),
+    security(("bearer" = [])),
+)]
+#[get("/v1/dsar")]
+pub async fn list_requests(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let now = state.clock.now();
+    let subject_id = match principal.role {
+        Role::Subject => principal.sub.clone(),
+        _ => {
+            principal.require(&FILERS)?;
+            query.subject_id
+        }
+    };
+    let filter = ListFilter {
+        status: query.status,
+        subject_id,
+        overdue_at: query.overdue.filter(|o| *o).map(|_| now),
+    };
+    let found = state
+        .db
+        .run(move |conn| requests::list(conn, &filter, 1_000))
+        .await?;
+    Ok(HttpResponse::Ok().json(RequestList {
+        requests: found.into_iter().map(|r| view(r, None, now)).collect(),
+    }))
+}
+
+async fn load(
+    state: &AppState,
+    principal: &Principal,
+    id: String,
+) -> Result<(DataSubjectRequest, Vec<Step>), ApiError> {
+    let found = state.db.run(move |conn| requests::find(conn, &id)).await?;
+    let Some((request, steps)) = found else {
+        return Err(ApiError::not_found());
+    };
+    match principal.subject_access(&FILERS, true, &request.subject_id) {
+        crate::auth::SubjectAccess::Granted => Ok((request, steps)),
+        crate::auth::SubjectAccess::Hidden => Err(ApiError::not_found()),
+        crate::auth::SubjectAccess::Denied(reason) => Err(ApiError::Forbidden(reason)),
+    }
+}
+
+/// One request with its status history.
+#[utoipa::path(
+    tag = "dsar",
+    params(("id" = String, Path, description = "The request id")),
+    responses(
+        (status = 200, description = "The request", body = RequestView),
+        (status = 404, description = "No such request, or not yours", body = Problem, content_type = "application/problem+json"),
+        AuthProblems,
+    ),
+    security(("bearer" = [])),
+)]
+#[get("/v1/dsar/{id}")]
+pub async fn get_request(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (request, steps) = load(&state, &principal, path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(view(request, Some(steps), state.clock.now())))
+}
+
+#[derive(Debug, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Extension {
+    /// Why more time is needed (told to the subject).
+    #[validate(length(min = 1, max = 2000))]
+    pub reason: String,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"status": "verified", "note": "identity checked by video call"}))]
+pub struct RequestChange {
+    pub status: Option<RequestStatus>,
+    /// Extend the deadline once, as the jurisdiction allows.
+    #[validate(nested)]
+    pub extend: Option<Extension>,
+    #[validate(length(max = 2000))]
+    pub note: Option<String>,
+}
+
+/// Moves a request on (`received → verified → in_progress → completed`, or `rejected`)
+/// and/or extends its deadline once. An illegal move is 409.
+#[utoipa::path(
+    tag = "dsar",
+    params(("id" = String, Path, description = "The request id")),
+    request_body = RequestChange,
+    responses(
+        (status = 200, description = "The request after the change", body = RequestView),
+        (status = 404, description = "No such request", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "An illegal status change or a second extension", body = Problem, content_type = "application/problem+json"),
+        BodyProblems, AuthProblems,
+    ),
+    security(("bearer" = [])),
+)]
+#[patch("/v1/dsar/{id}")]
+pub async fn change_request(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<String>,
+    body: ValidJson<RequestChange>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(&HANDLERS)?;
+    let change = body.into_inner();
+    if change.status.is_none() && change.extend.is_none() {
+        return Err(ApiError::invalid("body", "send `status`, `extend` or both"));
+    }
+    let (mut request, _) = load(&state, &principal, path.into_inner()).await?;
+    let now = state.clock.now();
+    let mut action = "dsar.status_changed";
+    if let Some(extension) = &change.extend {
+        let jurisdiction = state
+            .policies
+            .jurisdictions
+            .get(&request.jurisdiction)
+            .unwrap_or_else(|| state.policies.jurisdictions.default_jurisdiction());
+        if request.extended || !request.status.is_open() {
+            return Err(ApiError::conflict(
+                "The deadline can be extended once, while the request is open.",
+            ));
+        }
+        let Some(extended) = extended_due_date(jurisdiction, request.due_at) else {
+            return Err(ApiError::conflict("This jurisdiction allows no extension."));
+        };
+        request.due_at = extended;
+        request.extended = true;
+        request.extension_reason = Some(extension.reason.clone());
+        action = "dsar.extended";
+    }
+    if let Some(next) = change.status {
+        if !request.status.may_become(next) {
+            return Err(ApiError::conflict(format!(
+                "A request cannot go from `{}` to `{}`.",
+                request.status.as_str(),
+                next.as_str()
+            )));
+        }
+        request.status = next;
+        action = "dsar.status_changed";
+    }
+    request.updated_at = now;
+    let (pseudonyms, actor, saved, note) = (
+        state.pseudonyms.clone(),
+        Actor::from(&principal),
+        request.clone(),
+        change.note.clone(),
+    );
+    state
+        .db
+        .run(move |conn| {
+            requests::save_change(conn, &pseudonyms, &actor, &saved, action, note.as_deref())
+        })
+        .await?;
+    let id = request.id.clone();
+    let (request, steps) = state
+        .db
+        .run(move |conn| requests::find(conn, &id))
+        .await?
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a saved request vanished")))?;
+    Ok(HttpResponse::Ok().json(view(request, Some(steps), now)))
+}

@@ -1,0 +1,320 @@
+//! Data subject requests: deadlines per jurisdiction by the test clock, extensions,
+//! status history, overdue lists, and other people's requests.
+
+use chrono::TimeDelta;
+use consentry::auth::Role;
+use serde_json::{json, Value};
+
+use crate::helpers::{invalid_fields, problem, spawn_app, TestApp};
+
+async fn file(app: &TestApp, token: &str, body: Value) -> reqwest::Response {
+    app.client
+        .post(app.url("/v1/dsar"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn change(app: &TestApp, id: &str, body: Value) -> reqwest::Response {
+    let compliance = app.token(Role::Compliance, Some("officer"));
+    app.client
+        .patch(app.url(&format!("/v1/dsar/{id}")))
+        .bearer_auth(compliance)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn deadlines_follow_the_jurisdiction_and_extend_once() {
+    let app = spawn_app().await;
+    app.create_subject("eu", json!({"region": "DE"})).await;
+    app.create_subject("ca", json!({"region": "US-CA"})).await;
+    // The test clock reads 2026-11-23T12:00:00Z.
+    let eu: Value = file(
+        &app,
+        &app.service(),
+        json!({"subject_id": "eu", "kind": "access"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        (eu["jurisdiction"].as_str(), eu["due_at"].as_str()),
+        (Some("eea"), Some("2026-12-23T12:00:00Z"))
+    );
+    assert_eq!(eu["status"], "received");
+    let ca: Value = file(
+        &app,
+        &app.service(),
+        json!({"subject_id": "ca", "kind": "opt_out_sale"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        (ca["jurisdiction"].as_str(), ca["due_at"].as_str()),
+        (Some("us_ca"), Some("2027-01-07T12:00:00Z"))
+    );
+    let unknown: Value = file(
+        &app,
+        &app.service(),
+        json!({"subject_id": "stranger", "kind": "access"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(unknown["jurisdiction"], "default");
+
+    let id = eu["id"].as_str().unwrap();
+    let extended: Value = change(
+        &app,
+        id,
+        json!({"extend": {"reason": "complex request across systems"}}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        extended["due_at"], "2027-02-23T12:00:00Z",
+        "two further months"
+    );
+    assert_eq!(
+        extended["extension_reason"],
+        "complex request across systems"
+    );
+    problem(
+        change(&app, id, json!({"extend": {"reason": "again"}})).await,
+        409,
+    )
+    .await;
+    assert_eq!(app.audit_count("dsar.received").await, 3);
+    assert_eq!(app.audit_count("dsar.extended").await, 1);
+}
+
+#[tokio::test]
+async fn statuses_move_forward_with_who_and_when() {
+    let app = spawn_app().await;
+    app.create_subject("s", json!({"region": "GB"})).await;
+    let request: Value = file(
+        &app,
+        &app.service(),
+        json!({"subject_id": "s", "kind": "rectification", "details": {"field": "name"}}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let id = request["id"].as_str().unwrap();
+    problem(change(&app, id, json!({"status": "completed"})).await, 409).await;
+    for status in ["verified", "in_progress", "completed"] {
+        let response = change(
+            &app,
+            id,
+            json!({"status": status, "note": format!("now {status}")}),
+        )
+        .await;
+        assert_eq!(response.status(), 200, "{status}");
+    }
+    problem(change(&app, id, json!({"status": "rejected"})).await, 409).await;
+    let compliance = app.token(Role::Compliance, Some("officer"));
+    let full = app.get_json(&format!("/v1/dsar/{id}"), &compliance).await;
+    let steps: Vec<(&str, &str)> = full["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["status"].as_str().unwrap(),
+                s["actor_role"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("received", "service"),
+            ("verified", "compliance"),
+            ("in_progress", "compliance"),
+            ("completed", "compliance")
+        ]
+    );
+    assert_eq!(full["details"]["field"], "name");
+}
+
+#[tokio::test]
+async fn overdue_requests_are_listed_by_the_clock() {
+    let app = spawn_app().await;
+    app.create_subject("late", json!({"region": "FR"})).await;
+    app.create_subject("done", json!({"region": "FR"})).await;
+    let late: Value = file(
+        &app,
+        &app.service(),
+        json!({"subject_id": "late", "kind": "erasure"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let done: Value = file(
+        &app,
+        &app.service(),
+        json!({"subject_id": "done", "kind": "access"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let done_id = done["id"].as_str().unwrap();
+    for status in ["verified", "in_progress", "completed"] {
+        change(&app, done_id, json!({"status": status})).await;
+    }
+    let compliance = app.token(Role::Compliance, Some("officer"));
+    assert!(
+        app.get_json("/v1/dsar?overdue=true", &compliance).await["requests"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    app.clock.advance(TimeDelta::days(31));
+    let compliance = app.token(Role::Compliance, Some("officer"));
+    let overdue = app.get_json("/v1/dsar?overdue=true", &compliance).await;
+    let ids: Vec<&str> = overdue["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [late["id"].as_str().unwrap()]);
+    assert_eq!(overdue["requests"][0]["overdue"], true);
+    let completed = app.get_json("/v1/dsar?status=completed", &compliance).await;
+    assert_eq!(completed["requests"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn subjects_file_and_see_only_their_own() {
+    let app = spawn_app().await;
+    app.create_subject("me", json!({"region": "DE"})).await;
+    app.create_subject("you", json!({"region": "DE"})).await;
+    let me = app.token(Role::Subject, Some("me"));
+    let mine: Value = file(&app, &me, json!({"subject_id": "me", "kind": "access"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let yours: Value = file(
+        &app,
+        &app.service(),
+        json!({"subject_id": "you", "kind": "erasure"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    problem(
+        file(&app, &me, json!({"subject_id": "you", "kind": "access"})).await,
+        404,
+    )
+    .await;
+    let listed = app.get_json("/v1/dsar", &me).await;
+    assert_eq!(listed["requests"].as_array().unwrap().len(), 1);
+    assert_eq!(listed["requests"][0]["id"], mine["id"]);
+    assert_eq!(
+        app.get(&format!("/v1/dsar/{}", mine["id"].as_str().unwrap()), &me)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let other = problem(
+        app.get(&format!("/v1/dsar/{}", yours["id"].as_str().unwrap()), &me)
+            .send()
+            .await
+            .unwrap(),
+        404,
+    )
+    .await;
+    let missing = problem(
+        app.get("/v1/dsar/no-such-request", &me)
+            .send()
+            .await
+            .unwrap(),
+        404,
+    )
+    .await;
+    assert_eq!(other, missing);
+    let response = app
+        .client
+        .patch(app.url(&format!("/v1/dsar/{}", mine["id"].as_str().unwrap())))
+        .bearer_auth(&me)
+        .json(&json!({"status": "verified"}))
+        .send()
+        .await
+        .unwrap();
+    problem(response, 403).await;
+}
+
+#[tokio::test]
+async fn bad_requests_name_the_field() {
+    let app = spawn_app().await;
+    let service = app.service();
+    assert_eq!(
+        invalid_fields(
+            file(
+                &app,
+                &service,
+                json!({"subject_id": "x", "kind": "forget_me"})
+            )
+            .await
+        )
+        .await,
+        ["kind"]
+    );
+    assert_eq!(
+        invalid_fields(file(&app, &service, json!({"kind": "access"})).await).await,
+        ["subject_id"]
+    );
+    assert_eq!(
+        invalid_fields(
+            file(
+                &app,
+                &service,
+                json!({"subject_id": "x", "kind": "access", "details": "text"})
+            )
+            .await
+        )
+        .await,
+        ["details"]
+    );
+    assert_eq!(
+        invalid_fields(file(&app, &service, json!({"subject_id": "", "kind": "access"})).await)
+            .await,
+        ["subject_id"]
+    );
+    let request: Value = file(&app, &service, json!({"subject_id": "x", "kind": "access"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = request["id"].as_str().unwrap();
+    assert_eq!(
+        invalid_fields(change(&app, id, json!({})).await).await,
+        ["body"]
+    );
+    assert_eq!(
+        invalid_fields(change(&app, id, json!({"status": "done"})).await).await,
+        ["status"]
+    );
+    assert_eq!(
+        invalid_fields(change(&app, id, json!({"extend": {"reason": ""}})).await).await,
+        ["extend.reason"]
+    );
+}
