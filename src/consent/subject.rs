@@ -51,6 +51,7 @@ struct SubjectRow {
     birth_year: Option<i32>,
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
+    restricted_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +62,8 @@ pub struct Subject {
     pub birth_year: Option<i32>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Processing restricted (GDPR Art. 18) since then.
+    pub restricted_at: Option<DateTime<Utc>>,
 }
 
 impl Subject {
@@ -85,6 +88,7 @@ impl TryFrom<SubjectRow> for Subject {
             birth_year: row.birth_year,
             created_at: row.created_at.and_utc(),
             updated_at: row.updated_at.and_utc(),
+            restricted_at: row.restricted_at.map(|t| t.and_utc()),
         })
     }
 }
@@ -123,6 +127,7 @@ pub fn upsert(
         birth_year: changes.birth_year,
         created_at: now,
         updated_at: now,
+        restricted_at: None,
     };
     // Insert-if-absent is dialect SQL: the one place per query that matches on the backend.
     let inserted = match conn {
@@ -147,6 +152,19 @@ pub fn upsert(
     }
     let subject = find(conn, id)?.ok_or(StorageError::Query(diesel::result::Error::NotFound))?;
     Ok((subject, inserted == 1))
+}
+
+/// Restricts processing from `now`, or lifts the restriction (`None`). Call inside a
+/// write transaction; answers whether the subject exists.
+pub fn set_restriction(
+    conn: &mut DbConnection,
+    id: &SubjectId,
+    since: Option<DateTime<Utc>>,
+) -> Result<bool, StorageError> {
+    Ok(diesel::update(subjects::table.find(id.as_str()))
+        .set(subjects::restricted_at.eq(since.map(|t| t.naive_utc())))
+        .execute(conn)?
+        == 1)
 }
 
 #[cfg(test)]

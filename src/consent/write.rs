@@ -273,7 +273,7 @@ pub fn subject_facts<'a>(
         region: Some(&subject.region),
         birth_year: subject.birth_year,
         erased: false,
-        restricted: false,
+        restricted: subject.restricted_at.is_some(),
         consents,
         preferences: None,
     }

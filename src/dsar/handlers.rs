@@ -144,11 +144,28 @@ pub async fn file_request(
         updated_at: now,
     };
     let (pseudonyms, actor) = (state.pseudonyms.clone(), Actor::from(&principal));
-    let stored = request.clone();
-    state
+    let (stored, policies, kind) = (request.clone(), state.policies.clone(), request.kind);
+    let changed = state
         .db
-        .run(move |conn| requests::create(conn, &pseudonyms, &actor, &stored))
+        .run(move |conn| {
+            requests::create(conn, &pseudonyms, &actor, &stored)?;
+            match &found {
+                Some(found) => super::effects::on_filing(
+                    conn,
+                    &policies,
+                    &pseudonyms,
+                    &actor,
+                    found,
+                    kind,
+                    now,
+                ),
+                None => Ok(false),
+            }
+        })
         .await?;
+    if changed {
+        state.gate.invalidate(&subject_id);
+    }
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/v1/dsar/{}", request.id)))
         .json(view(request, None, now)))
@@ -323,18 +340,31 @@ pub async fn change_request(
         action = "dsar.status_changed";
     }
     request.updated_at = now;
+    let lifts_restriction = request.kind == RequestKind::Restriction
+        && request.status == RequestStatus::Rejected
+        && change.status.is_some();
     let (pseudonyms, actor, saved, note) = (
         state.pseudonyms.clone(),
         Actor::from(&principal),
         request.clone(),
         change.note.clone(),
     );
+    let subject_id = SubjectId::parse(&request.subject_id)
+        .map_err(|m| ApiError::Internal(anyhow::anyhow!("stored subject id: {m}")))?;
+    let lifted_id = subject_id.clone();
     state
         .db
         .run(move |conn| {
-            requests::save_change(conn, &pseudonyms, &actor, &saved, action, note.as_deref())
+            requests::save_change(conn, &pseudonyms, &actor, &saved, action, note.as_deref())?;
+            if lifts_restriction {
+                super::effects::restrict(conn, &pseudonyms, &actor, &lifted_id, None, now)?;
+            }
+            Ok::<_, crate::storage::StorageError>(())
         })
         .await?;
+    if lifts_restriction {
+        state.gate.invalidate(&subject_id);
+    }
     let id = request.id.clone();
     let (request, steps) = state
         .db

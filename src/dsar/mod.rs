@@ -2,6 +2,7 @@
 //! jurisdiction deadlines and status history. Erasure and restriction come next.
 
 pub mod access;
+pub mod effects;
 pub mod handlers;
 pub mod requests;
 pub mod rules;

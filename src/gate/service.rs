@@ -244,7 +244,7 @@ pub fn facts<'a>(policies: &'a Policies, snapshot: &'a SubjectSnapshot) -> Subje
             region: Some(&subject.region),
             birth_year: subject.birth_year,
             erased: false,
-            restricted: false,
+            restricted: subject.restricted_at.is_some(),
             consents: &snapshot.consents,
             preferences: snapshot.preferences.as_ref(),
         },

@@ -9,6 +9,7 @@ diesel::table! {
         birth_year -> Nullable<Integer>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        restricted_at -> Nullable<Timestamp>,
     }
 }
 

@@ -318,3 +318,114 @@ async fn bad_requests_name_the_field() {
         ["extend.reason"]
     );
 }
+
+async fn decide(app: &TestApp, subject: &str, purpose: &str) -> (String, String) {
+    let response = app
+        .client
+        .post(app.url("/v1/decisions"))
+        .bearer_auth(app.service())
+        .json(&json!({"subject_id": subject, "purpose": purpose}))
+        .send()
+        .await
+        .unwrap();
+    let d: Value = response.json().await.unwrap();
+    (
+        d["decision"].as_str().unwrap().to_owned(),
+        d["reason"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn r(decision: &str, reason: &str) -> (String, String) {
+    (decision.to_owned(), reason.to_owned())
+}
+
+#[tokio::test]
+async fn restriction_objection_and_opt_out_take_effect_in_the_gate_at_once() {
+    let app = spawn_app().await;
+    app.create_subject("eu", json!({"region": "DE"})).await;
+    app.put_consent("eu", "analytics", "granted").await;
+    // Cached allows, before the requests.
+    assert_eq!(
+        decide(&app, "eu", "analytics").await,
+        r("allow", "consent_granted")
+    );
+    assert_eq!(
+        decide(&app, "eu", "functional.service.improve").await,
+        r("allow", "legitimate_interest")
+    );
+
+    let objection: Value = file(
+        &app,
+        &app.service(),
+        json!({"subject_id": "eu", "kind": "objection"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(objection["status"], "received");
+    assert_eq!(
+        decide(&app, "eu", "functional.service.improve").await,
+        r("deny", "objected")
+    );
+    assert_eq!(
+        decide(&app, "eu", "analytics").await,
+        r("allow", "consent_granted"),
+        "consent-based purposes are untouched"
+    );
+
+    let restriction: Value = file(
+        &app,
+        &app.service(),
+        json!({"subject_id": "eu", "kind": "restriction"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        decide(&app, "eu", "analytics").await,
+        r("deny", "processing_restricted")
+    );
+    assert_eq!(
+        decide(&app, "eu", "essential").await,
+        r("allow", "notice_only")
+    );
+    assert_eq!(app.audit_count("subject.restricted").await, 1);
+    // Rejecting the restriction request lifts it.
+    change(
+        &app,
+        restriction["id"].as_str().unwrap(),
+        json!({"status": "rejected", "note": "identity not confirmed"}),
+    )
+    .await;
+    assert_eq!(
+        decide(&app, "eu", "analytics").await,
+        r("allow", "consent_granted")
+    );
+    assert_eq!(app.audit_count("subject.restriction_lifted").await, 1);
+
+    app.create_subject("ca", json!({"region": "US-CA"})).await;
+    assert_eq!(
+        decide(&app, "ca", "sale_and_sharing").await,
+        r("allow", "not_opted_out")
+    );
+    file(
+        &app,
+        &app.service(),
+        json!({"subject_id": "ca", "kind": "opt_out_sale"}),
+    )
+    .await;
+    assert_eq!(
+        decide(&app, "ca", "sale_and_sharing").await,
+        r("deny", "consent_denied")
+    );
+    assert_eq!(
+        decide(&app, "ca", "advertising.targeted").await,
+        r("deny", "consent_denied")
+    );
+    assert_eq!(
+        decide(&app, "ca", "analytics").await,
+        r("allow", "not_opted_out")
+    );
+}
