@@ -179,15 +179,6 @@ pub struct Settings {
     )]
     pub decision_log_sample: f64,
 
-    /// Days a logged decision is kept.
-    #[arg(
-        long,
-        env = "CONSENTRY_DECISION_LOG_RETENTION_DAYS",
-        default_value_t = 30,
-        global = true
-    )]
-    pub decision_log_retention_days: u32,
-
     /// Largest request body accepted, in bytes.
     #[arg(
         long,
@@ -299,9 +290,8 @@ impl Settings {
                 } else {
                     0.0
                 },
-                retention: chrono::TimeDelta::days(i64::from(
-                    self.decision_log_retention_days.max(1),
-                )),
+                // Set from retention.toml when the app starts.
+                retention: chrono::TimeDelta::days(30),
             },
             max_body_bytes: self.max_body_bytes,
             pool: PoolSettings {

@@ -5,4 +5,5 @@ pub mod access;
 pub mod effects;
 pub mod handlers;
 pub mod requests;
+pub mod retention;
 pub mod rules;

@@ -140,6 +140,14 @@ impl Application {
             clock.clone(),
         )
         .context("starting the audit checkpoints")?;
+        crate::dsar::retention::spawn(
+            db.manager(),
+            policies.retention,
+            pseudonyms.clone(),
+            clock.clone(),
+            Arc::downgrade(&keys),
+        )
+        .context("starting the retention task")?;
         let listener =
             TcpListener::bind(config.bind).with_context(|| format!("binding {}", config.bind))?;
         let port = listener.local_addr()?.port();
@@ -164,8 +172,11 @@ impl Application {
             )
             .context("starting the change listener")?;
         }
+        let mut decision_log_settings = config.decision_log;
+        decision_log_settings.retention =
+            chrono::TimeDelta::days(i64::from(policies.retention.decision_log_days));
         let decision_log = DecisionLog::start(
-            config.decision_log,
+            decision_log_settings,
             db.manager(),
             clock.clone(),
             metrics.registry(),

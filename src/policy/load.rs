@@ -204,6 +204,17 @@ pub fn load(dir: &Path) -> Result<Policies, PolicyError> {
         .and_then(|(source, file)| check_jurisdictions(&source, file, &mut report));
     let purposes = read_toml::<PurposesFile>(dir, PURPOSES_FILE, &mut report);
     let notices = load_notices(dir, &mut report);
+    let retention = if dir.join(super::retention::RETENTION_FILE).exists() {
+        read_toml::<super::retention::RetentionFile>(
+            dir,
+            super::retention::RETENTION_FILE,
+            &mut report,
+        )
+        .map(|(source, file)| super::retention::check(&source, file, &mut report))
+        .unwrap_or_default()
+    } else {
+        super::retention::Retention::default()
+    };
     let upstreams = match (&categories, &purposes) {
         (Some(taxonomy), Some(_)) if dir.join(super::upstreams::GATE_FILE).exists() => {
             read_toml::<super::upstreams::GateFile>(dir, super::upstreams::GATE_FILE, &mut report)
@@ -261,14 +272,16 @@ pub fn load(dir: &Path) -> Result<Policies, PolicyError> {
             issues: report.issues,
         });
     }
-    Ok(Policies::new(
+    let mut policies = Policies::new(
         upstreams,
         purposes,
         jurisdictions,
         taxonomy,
         notices,
         revision,
-    ))
+    );
+    policies.retention = retention;
+    Ok(policies)
 }
 
 fn display_path(dir: &Path, file: &str) -> String {
@@ -766,6 +779,7 @@ fn revision_of(dir: &Path) -> String {
         JURISDICTIONS_FILE,
         CATEGORIES_FILE,
         super::upstreams::GATE_FILE,
+        super::retention::RETENTION_FILE,
     ]
     .iter()
     .map(|f| dir.join(f))

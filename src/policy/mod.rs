@@ -9,6 +9,7 @@ pub mod locale;
 pub mod notice;
 pub mod purpose;
 pub mod region;
+pub mod retention;
 pub mod taxonomy;
 pub mod upstreams;
 
@@ -19,6 +20,7 @@ pub use load::{load, PolicyError, PolicyIssue};
 pub use notice::{Notice, Notices};
 pub use purpose::{Basis, Purpose};
 pub use region::Region;
+pub use retention::Retention;
 pub use taxonomy::Taxonomy;
 pub use upstreams::Upstream;
 
@@ -34,6 +36,8 @@ pub struct Policies {
     pub revision: String,
     /// Personalization services the reverse-proxy gate forwards to (`gate.toml`).
     pub upstreams: Vec<Upstream>,
+    /// How long each kind of data is kept (`retention.toml`).
+    pub retention: Retention,
 }
 
 impl Policies {
@@ -58,6 +62,7 @@ impl Policies {
             notices,
             revision,
             upstreams,
+            retention: Retention::default(),
         }
     }
 

@@ -322,3 +322,23 @@ fn all_problems_are_reported_at_once() {
     let err = result.unwrap_err();
     assert!(err.issues.len() >= 2, "{err}");
 }
+
+#[test]
+fn retention_periods_are_checked() {
+    let policies = load(&shipped_dir()).unwrap();
+    assert_eq!(policies.retention.audit_payload_days, Some(2190));
+    assert_eq!(policies.retention.decision_log_days, 30);
+    let (_dir, result) = with_edit("retention.toml", |t| {
+        t.replacen("decision_log_days = 30", "decision_log_days = 0", 1)
+    });
+    let issue = only_issue(result);
+    assert_eq!(issue.field, "decision_log_days");
+    assert!(
+        issue.file.ends_with("retention.toml") && issue.line.is_some(),
+        "{issue}"
+    );
+    let (_dir, result) = with_edit("retention.toml", |t| format!("{t}\nevents_days = 10\n"));
+    assert!(only_issue(result)
+        .message
+        .contains("unknown field `events_days`"));
+}

@@ -387,3 +387,35 @@ async fn checkpoints_are_signed_every_n_events() {
     }
     panic!("no checkpoint was signed within 5 s");
 }
+
+#[tokio::test]
+async fn retention_empties_old_payloads_and_the_chain_still_verifies() {
+    let app = spawn_app().await;
+    some_history(&app).await;
+    let pseudonyms =
+        consentry::audit::Pseudonymizer::load_or_generate(&app.data_dir, None).unwrap();
+    let policies = consentry::policy::load(&crate::helpers::policies_dir()).unwrap();
+    assert_eq!(policies.retention.audit_payload_days, Some(2190));
+    let six_years_on = crate::helpers::start_time() + chrono::TimeDelta::days(2191);
+    let report = app
+        .app_db
+        .run(move |conn| {
+            consentry::dsar::retention::run(conn, &policies.retention, &pseudonyms, six_years_on)
+        })
+        .await
+        .unwrap();
+    // The policy load and five changes.
+    assert_eq!(report.audit_payloads_emptied, 6);
+    let verified = verify(&app, "").await;
+    assert_eq!(verified["ok"], true, "{verified}");
+    let exported = export(&app, "").await;
+    let report =
+        consentry::audit::export::verify_export(&exported, Some(&jwks(&app).await)).unwrap();
+    assert!(report.events >= 7);
+    assert!(exported.contains(r#""action":"subject.created","subject_pseudonym""#));
+    assert!(
+        !exported.contains(r#""payload":"{\"region\""#),
+        "old payloads are emptied"
+    );
+    assert_eq!(app.audit_count("retention.run").await, 1);
+}
