@@ -1,6 +1,6 @@
 //! `POST/GET /v1/dsar`, `GET/PATCH /v1/dsar/{id}`.
 
-use actix_web::{get, patch, post, web, HttpResponse};
+use actix_web::{delete, get, patch, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -340,6 +340,9 @@ pub async fn change_request(
         action = "dsar.status_changed";
     }
     request.updated_at = now;
+    let completes_erasure = request.kind == RequestKind::Erasure
+        && request.status == RequestStatus::Completed
+        && change.status.is_some();
     let lifts_restriction = request.kind == RequestKind::Restriction
         && request.status == RequestStatus::Rejected
         && change.status.is_some();
@@ -365,6 +368,13 @@ pub async fn change_request(
     if lifts_restriction {
         state.gate.invalidate(&subject_id);
     }
+    if completes_erasure {
+        // A subject already gone (erased before, or never known) leaves nothing to do.
+        match erase(&state, &principal, &subject_id).await {
+            Ok(()) | Err(ApiError::NotFound(_)) => {}
+            Err(other) => return Err(other),
+        }
+    }
     let id = request.id.clone();
     let (request, steps) = state
         .db
@@ -372,4 +382,48 @@ pub async fn change_request(
         .await?
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a saved request vanished")))?;
     Ok(HttpResponse::Ok().json(view(request, Some(steps), now)))
+}
+
+/// Erases a subject: profile and preferences removed, consent proof kept under a keyed
+/// pseudonym without evidence, audit payloads emptied (the chain still verifies), and a
+/// tombstone so that the gate denies all but strictly necessary processing.
+#[utoipa::path(
+    tag = "dsar",
+    params(("id" = String, Path, description = "The subject id")),
+    responses(
+        (status = 204, description = "Erased"),
+        (status = 404, description = "No such subject", body = Problem, content_type = "application/problem+json"),
+        AuthProblems,
+    ),
+    security(("bearer" = [])),
+)]
+#[delete("/v1/subjects/{id}")]
+pub async fn erase_subject(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(&HANDLERS)?;
+    let id = crate::consent::handlers::path_subject_id(&path)?;
+    erase(&state, &principal, &id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn erase(state: &AppState, principal: &Principal, id: &SubjectId) -> Result<(), ApiError> {
+    let (pseudonyms, actor, target, now) = (
+        state.pseudonyms.clone(),
+        Actor::from(principal),
+        id.clone(),
+        state.clock.now(),
+    );
+    let erased = state
+        .db
+        .run(move |conn| super::erasure::erase(conn, &pseudonyms, &actor, &target, now))
+        .await?;
+    state.gate.invalidate(id);
+    if erased {
+        Ok(())
+    } else {
+        Err(ApiError::not_found())
+    }
 }

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod effects;
+pub mod erasure;
 pub mod handlers;
 pub mod requests;
 pub mod retention;

@@ -29,18 +29,29 @@ pub struct SubjectSnapshot {
     pub preferences: Option<Preferences>,
     /// Purposes a GPC opt-out was ever recorded for.
     pub gpc_recorded: HashSet<String>,
+    /// No such subject, because it was erased (a tombstone under its pseudonym).
+    pub erased: bool,
 }
 
 impl SubjectSnapshot {
-    pub fn load(conn: &mut DbConnection, id: &SubjectId) -> Result<Self, StorageError> {
+    /// The subject's state; `pseudonym` finds the tombstone of an erased subject.
+    pub fn load(
+        conn: &mut DbConnection,
+        id: &SubjectId,
+        pseudonym: &str,
+    ) -> Result<Self, StorageError> {
         let Some(found) = subject::find(conn, id)? else {
-            return Ok(Self::default());
+            return Ok(Self {
+                erased: crate::dsar::erasure::is_erased(conn, pseudonym)?,
+                ..Self::default()
+            });
         };
         Ok(Self {
             consents: ledger::states(conn, id)?,
             preferences: preferences::find(conn, id)?.map(|(p, _)| p),
             gpc_recorded: ledger::gpc_recorded(conn, id)?,
             subject: Some(found),
+            erased: false,
         })
     }
 }

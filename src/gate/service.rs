@@ -26,6 +26,8 @@ pub struct Gate {
     cached: IntGauge,
     token_ttl: TimeDelta,
     issuer: String,
+    /// Finds the tombstones of erased subjects.
+    pseudonyms: Arc<crate::audit::Pseudonymizer>,
 }
 
 /// The claims of a signed decision.
@@ -51,6 +53,7 @@ impl Gate {
         capacity: usize,
         token_ttl: TimeDelta,
         issuer: String,
+        pseudonyms: Arc<crate::audit::Pseudonymizer>,
     ) -> Result<Self, prometheus::Error> {
         let decisions = IntCounterVec::new(
             Opts::new(
@@ -80,6 +83,7 @@ impl Gate {
             cached,
             token_ttl,
             issuer,
+            pseudonyms,
         })
     }
 
@@ -98,7 +102,9 @@ impl Gate {
         let mut missing = Vec::new();
         for id in ids {
             if found.contains_key(id.as_str())
-                || missing.iter().any(|(m, _): &(SubjectId, _)| m == *id)
+                || missing
+                    .iter()
+                    .any(|(m, _, _): &(SubjectId, _, String)| m == *id)
             {
                 continue;
             }
@@ -109,7 +115,11 @@ impl Gate {
                 }
                 None => {
                     self.misses.inc();
-                    missing.push(((*id).clone(), self.cache.stamp(id.as_str())));
+                    missing.push((
+                        (*id).clone(),
+                        self.cache.stamp(id.as_str()),
+                        self.pseudonyms.of(id.as_str()),
+                    ));
                 }
             }
         }
@@ -118,8 +128,9 @@ impl Gate {
                 .run(move |conn| {
                     missing
                         .into_iter()
-                        .map(|(id, stamp)| {
-                            SubjectSnapshot::load(conn, &id).map(|s| (id, stamp, Arc::new(s)))
+                        .map(|(id, stamp, pseudonym)| {
+                            SubjectSnapshot::load(conn, &id, &pseudonym)
+                                .map(|s| (id, stamp, Arc::new(s)))
                         })
                         .collect::<Result<Vec<_>, StorageError>>()
                 })
@@ -252,7 +263,7 @@ pub fn facts<'a>(policies: &'a Policies, snapshot: &'a SubjectSnapshot) -> Subje
             jurisdiction: policies.jurisdictions.default_jurisdiction(),
             region: None,
             birth_year: None,
-            erased: false,
+            erased: snapshot.erased,
             restricted: false,
             consents: &snapshot.consents,
             preferences: None,

@@ -77,7 +77,8 @@ fn api(cfg: &mut ServiceConfig) {
         .service(crate::dsar::handlers::file_request)
         .service(crate::dsar::handlers::list_requests)
         .service(crate::dsar::handlers::get_request)
-        .service(crate::dsar::handlers::change_request);
+        .service(crate::dsar::handlers::change_request)
+        .service(crate::dsar::handlers::erase_subject);
 }
 
 /// The OpenAPI document the server serves, built without starting it.
@@ -161,6 +162,7 @@ impl Application {
                 config.decision_cache_size,
                 chrono::TimeDelta::seconds(i64::from(config.decision_token_ttl_seconds)),
                 config.jwt.issuer.clone(),
+                pseudonyms.clone(),
             )
             .context("registering gate metrics")?,
         );

@@ -147,3 +147,10 @@ diesel::table! {
         at -> Timestamp,
     }
 }
+
+diesel::table! {
+    erasures (pseudonym) {
+        pseudonym -> Text,
+        erased_at -> Timestamp,
+    }
+}

@@ -7,6 +7,7 @@ mod cli;
 mod consents;
 mod decisions;
 mod dsar;
+mod erasure;
 mod errors;
 mod health;
 mod helpers;

@@ -1,0 +1,115 @@
+//! Erasure (GDPR Art. 17, CCPA right to delete). In one transaction: the profile and
+//! preferences go; consent records and requests keep only what proves consent — the
+//! purpose, status, time, version and notice digest — under the subject's keyed
+//! pseudonym, without the client IP hash or user agent; audit events keep their digests
+//! and pseudonym but lose their payloads and the raw id, so the chain still verifies; a
+//! tombstone under the pseudonym makes the gate deny all but strictly necessary
+//! processing.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde_json::json;
+
+use crate::audit::{self, Actor, AuditEntry, Pseudonymizer};
+use crate::consent::subject::SubjectId;
+use crate::gate::notify;
+use crate::storage::schema::{
+    audit_events, consent_records, consent_states, dsar_requests, erasures, preferences,
+    profile_attributes, subjects,
+};
+use crate::storage::{write_transaction, DbConnection, StorageError};
+
+pub fn is_erased(conn: &mut DbConnection, pseudonym: &str) -> Result<bool, StorageError> {
+    Ok(erasures::table
+        .find(pseudonym)
+        .select(erasures::pseudonym)
+        .first::<String>(conn)
+        .optional()?
+        .is_some())
+}
+
+/// Erases a subject; answers whether there was one.
+pub fn erase(
+    conn: &mut DbConnection,
+    pseudonyms: &Pseudonymizer,
+    actor: &Actor,
+    id: &SubjectId,
+    now: DateTime<Utc>,
+) -> Result<bool, StorageError> {
+    let pseudonym = pseudonyms.of(id.as_str());
+    write_transaction(conn, |conn| {
+        let Some((region, created_at)) = subjects::table
+            .find(id.as_str())
+            .select((subjects::region, subjects::created_at))
+            .first::<(String, chrono::NaiveDateTime)>(conn)
+            .optional()?
+        else {
+            return Ok(false);
+        };
+        notify::announce(conn, id)?;
+        // The proof of consent moves to a row named by the pseudonym (region kept: it says
+        // which law the consents were given under); the foreign keys hold throughout.
+        diesel::insert_into(subjects::table)
+            .values((
+                subjects::id.eq(&pseudonym),
+                subjects::region.eq(&region),
+                subjects::created_at.eq(created_at),
+                subjects::updated_at.eq(now.naive_utc()),
+            ))
+            .execute(conn)?;
+        diesel::update(consent_records::table.filter(consent_records::subject_id.eq(id.as_str())))
+            .set((
+                consent_records::subject_id.eq(&pseudonym),
+                consent_records::ip_hash.eq(None::<String>),
+                consent_records::user_agent.eq(None::<String>),
+            ))
+            .execute(conn)?;
+        diesel::update(consent_states::table.filter(consent_states::subject_id.eq(id.as_str())))
+            .set(consent_states::subject_id.eq(&pseudonym))
+            .execute(conn)?;
+        diesel::update(dsar_requests::table.filter(dsar_requests::subject_id.eq(id.as_str())))
+            .set(dsar_requests::subject_id.eq(&pseudonym))
+            .execute(conn)?;
+        diesel::delete(
+            profile_attributes::table.filter(profile_attributes::subject_id.eq(id.as_str())),
+        )
+        .execute(conn)?;
+        diesel::delete(preferences::table.find(id.as_str())).execute(conn)?;
+        diesel::delete(subjects::table.find(id.as_str())).execute(conn)?;
+        match conn {
+            DbConnection::Postgres(c) => diesel::insert_into(erasures::table)
+                .values((
+                    erasures::pseudonym.eq(&pseudonym),
+                    erasures::erased_at.eq(now.naive_utc()),
+                ))
+                .on_conflict_do_nothing()
+                .execute(c)?,
+            DbConnection::Sqlite(c) => diesel::insert_into(erasures::table)
+                .values((
+                    erasures::pseudonym.eq(&pseudonym),
+                    erasures::erased_at.eq(now.naive_utc()),
+                ))
+                .on_conflict_do_nothing()
+                .execute(c)?,
+        };
+        audit::record(
+            conn,
+            pseudonyms,
+            AuditEntry {
+                actor,
+                action: "subject.erased",
+                subject_id: Some(id.as_str()),
+                payload: json!({}),
+                at: now,
+            },
+        )?;
+        // Payloads and raw ids of every event about the subject go; digests and pseudonyms stay.
+        diesel::update(audit_events::table.filter(audit_events::subject_pseudonym.eq(&pseudonym)))
+            .set((
+                audit_events::payload.eq(""),
+                audit_events::subject_id.eq(None::<String>),
+            ))
+            .execute(conn)?;
+        Ok(true)
+    })
+}
