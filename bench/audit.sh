@@ -2,7 +2,8 @@
 # Audit chain benchmark: append throughput under 64 concurrent writers, verification
 # speed, and a streamed export (time and the server's peak RSS).
 # Usage: bench/audit.sh sqlite|postgres   (needs wrk, curl; PostgreSQL at $PG_ADMIN_URL)
-# Tunables: SUBJECTS (1000), DURATION (30s), CONNECTIONS (64).
+# Tunables: SUBJECTS (1000), EVENTS (0: synthetic audit events seeded first, e.g.
+# 1000000), DURATION (30s), CONNECTIONS (64).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,7 +35,7 @@ esac
 export CONSENTRY_DATA_DIR="$WORK/data" CONSENTRY_BIND="127.0.0.1:$PORT" CONSENTRY_LOG=warn
 
 echo "# backend=$BACKEND subjects=$SUBJECTS connections=$CONNECTIONS duration=$DURATION"
-"$BIN" demo --subjects "$SUBJECTS" >/dev/null
+/usr/bin/time -f "seeded in %e s" "$BIN" demo --subjects "$SUBJECTS" --audit-events "${EVENTS:-0}"
 export TOKEN="$("$BIN" token --role service --sub bench --ttl 7200)"
 COMPLIANCE="$("$BIN" token --role compliance --sub officer --ttl 7200)"
 "$BIN" serve & SERVER=$!

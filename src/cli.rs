@@ -67,6 +67,9 @@ pub enum Command {
         /// How many subjects.
         #[arg(long, default_value_t = 100)]
         subjects: usize,
+        /// Also append this many synthetic audit events (for audit benchmarks).
+        #[arg(long, default_value_t = 0)]
+        audit_events: usize,
     },
 }
 
@@ -139,7 +142,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{kid}");
             Ok(())
         }
-        Command::Demo { subjects } => {
+        Command::Demo {
+            subjects,
+            audit_events,
+        } => {
             let policies = crate::policy::load(&config.policies_dir)?;
             let db = Database::open(&config.database_url, &config.pool)?;
             let now = SystemClock.now();
@@ -147,14 +153,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 &config.data_dir,
                 config.audit_pseudonym_secret.as_deref(),
             )?;
+            let pseudonyms = std::sync::Arc::new(pseudonyms);
+            let seeding = pseudonyms.clone();
             let created =
                 actix_web::rt::System::new().block_on(db.run(move |conn| {
-                    crate::demo::seed(conn, &policies, &pseudonyms, subjects, now)
+                    crate::demo::seed(conn, &policies, &seeding, subjects, now)
                 }))?;
-            println!(
-                "{created} subject(s) created ({} asked; existing ones kept)",
-                subjects
-            );
+            println!("{created} subject(s) created ({subjects} asked; existing ones kept)");
+            if audit_events > 0 {
+                let appended = actix_web::rt::System::new().block_on(db.run(move |conn| {
+                    crate::demo::audit_events(conn, &pseudonyms, subjects.max(1), audit_events, now)
+                }))?;
+                println!("{appended} audit event(s) appended");
+            }
             Ok(())
         }
         Command::Audit(AuditCommand::Verify { file, jwks }) => {

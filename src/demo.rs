@@ -162,3 +162,36 @@ fn consents_of(n: usize) -> Vec<(&'static str, ConsentStatus)> {
     }
     consents
 }
+
+/// Appends `count` synthetic events about demo subjects to the audit chain, in large
+/// transactions: material for measuring verification and export.
+pub fn audit_events(
+    conn: &mut DbConnection,
+    pseudonyms: &Pseudonymizer,
+    subjects: usize,
+    count: usize,
+    now: DateTime<Utc>,
+) -> Result<usize, StorageError> {
+    let actor = Actor::operator();
+    for start in (0..count).step_by(10_000) {
+        let end = (start + 10_000).min(count);
+        write_transaction(conn, |conn| {
+            for n in start..end {
+                let subject = subject_id(n % subjects + 1);
+                audit::record(
+                    conn,
+                    pseudonyms,
+                    AuditEntry {
+                        actor: &actor,
+                        action: "demo.event",
+                        subject_id: Some(&subject),
+                        payload: json!({"n": n, "note": "synthetic event for benchmarks"}),
+                        at: now,
+                    },
+                )?;
+            }
+            Ok::<_, StorageError>(())
+        })?;
+    }
+    Ok(count)
+}

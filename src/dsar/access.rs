@@ -47,6 +47,8 @@ pub struct AccessBundle {
     pub profile: ProfileView,
     /// The audit events about the subject, oldest first.
     pub audit_events: Vec<AuditEventView>,
+    /// Their data subject requests, soonest due first.
+    pub requests: Vec<crate::dsar::handlers::RequestView>,
 }
 
 /// One JSON bundle of everything held on a subject (access and portability).
@@ -89,6 +91,8 @@ pub async fn export_subject(
             let prefs = preferences::find(conn, &id)?.map(|(p, _)| p).unwrap_or_default();
             let profile = attributes::load(conn, &id)?;
             let events = audit::about_subject(conn, &pseudonyms.of(id.as_str()), MAX_ROWS)?;
+            let filter = crate::dsar::requests::ListFilter { subject_id: Some(id.to_string()), ..Default::default() };
+            let requests = crate::dsar::requests::list(conn, &filter, MAX_ROWS)?;
             audit::record_alone(
                 conn,
                 &pseudonyms,
@@ -100,10 +104,10 @@ pub async fn export_subject(
                     at: now,
                 },
             )?;
-            Ok(Some((found, states, ledger_rows, prefs, profile, events)))
+            Ok(Some((found, states, ledger_rows, prefs, profile, events, requests)))
         })
         .await?;
-    let Some((found, states, ledger_rows, prefs, profile, events)) = loaded else {
+    let Some((found, states, ledger_rows, prefs, profile, events, requests)) = loaded else {
         return Err(ApiError::not_found());
     };
     let bundle = AccessBundle {
@@ -125,6 +129,10 @@ pub async fn export_subject(
                 action: e.action,
                 payload: serde_json::from_str(&e.payload).unwrap_or(Value::Null),
             })
+            .collect(),
+        requests: requests
+            .into_iter()
+            .map(|r| crate::dsar::handlers::request_view(r, now))
             .collect(),
         subject: SubjectView::new(&found, &state),
     };

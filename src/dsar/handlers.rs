@@ -60,6 +60,11 @@ pub struct RequestView {
     pub steps: Option<Vec<StepView>>,
 }
 
+/// A request as the access bundle shows it (without its steps).
+pub fn request_view(request: DataSubjectRequest, now: DateTime<Utc>) -> RequestView {
+    view(request, None, now)
+}
+
 fn view(request: DataSubjectRequest, steps: Option<Vec<Step>>, now: DateTime<Utc>) -> RequestView {
     RequestView {
         overdue: request.status.is_open() && request.due_at < now,
