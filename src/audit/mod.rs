@@ -133,7 +133,7 @@ fn lock_chain(conn: &mut DbConnection) -> Result<(), StorageError> {
 }
 
 /// The newest sealed event: `(seq, hash)`, or `(0, GENESIS)` for an empty log.
-fn head(conn: &mut DbConnection) -> Result<(i64, String), StorageError> {
+pub fn chain_head(conn: &mut DbConnection) -> Result<(i64, String), StorageError> {
     Ok(audit_events::table
         .filter(audit_events::hash.ne(""))
         .order(audit_events::seq.desc())
@@ -152,7 +152,7 @@ pub fn record(
     entry: AuditEntry<'_>,
 ) -> Result<(), StorageError> {
     lock_chain(conn)?;
-    let (prev_seq, prev_hash) = head(conn)?;
+    let (prev_seq, prev_hash) = chain_head(conn)?;
     let seq = prev_seq + 1;
     let at = entry.at.trunc_subsecs(6);
     let payload = entry.payload.to_string();
@@ -215,6 +215,24 @@ pub fn seal_unchained(
     conn: &mut DbConnection,
     pseudonyms: &Pseudonymizer,
 ) -> Result<usize, StorageError> {
+    // Unsealed events are the oldest (written before the chain) or the newest (written by
+    // an older instance during an upgrade): when both ends are sealed, start-up need not
+    // scan the whole log.
+    let end_is_unsealed = |conn: &mut DbConnection, newest: bool| -> Result<bool, StorageError> {
+        let query = audit_events::table.select(audit_events::hash).into_boxed();
+        let query = if newest {
+            query.order(audit_events::seq.desc())
+        } else {
+            query.order(audit_events::seq.asc())
+        };
+        Ok(query
+            .first::<String>(conn)
+            .optional()?
+            .is_some_and(|h| h.is_empty()))
+    };
+    if !end_is_unsealed(conn, false)? && !end_is_unsealed(conn, true)? {
+        return Ok(0);
+    }
     write_transaction(conn, |conn| {
         lock_chain(conn)?;
         let pending: Vec<Unsealed> = audit_events::table
@@ -230,7 +248,7 @@ pub fn seal_unchained(
                 audit_events::payload,
             ))
             .load(conn)?;
-        let (_, mut prev_hash) = head(conn)?;
+        let (_, mut prev_hash) = chain_head(conn)?;
         for (seq, at, role, actor_id, action, subject_id, payload) in &pending {
             let digest = sha256_hex(payload.as_bytes());
             let pseudonym = subject_id.as_deref().map(|s| pseudonyms.of(s));
@@ -402,11 +420,6 @@ pub fn page(
         .into_iter()
         .map(ChainedEvent::from)
         .collect())
-}
-
-/// The newest event: `(seq, hash)`.
-pub fn chain_head(conn: &mut DbConnection) -> Result<(i64, String), StorageError> {
-    head(conn)
 }
 
 /// Events about one subject (by pseudonym), oldest first, at most `limit`.

@@ -37,7 +37,6 @@ pub struct SigningKey {
     pub kid: String,
     public: Vec<u8>,
     encoding: EncodingKey,
-    pair: Ed25519KeyPair,
 }
 
 impl SigningKey {
@@ -49,21 +48,11 @@ impl SigningKey {
             kid: thumbprint(&public),
             public,
             encoding: EncodingKey::from_ed_der(der),
-            pair,
         })
     }
 
     pub fn encoding_key(&self) -> &EncodingKey {
         &self.encoding
-    }
-
-    /// Raw signature over bytes (audit checkpoints, receipts).
-    pub fn sign(&self, message: &[u8]) -> Vec<u8> {
-        self.pair.sign(message).as_ref().to_vec()
-    }
-
-    pub fn public_key(&self) -> &[u8] {
-        &self.public
     }
 }
 

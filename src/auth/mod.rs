@@ -55,10 +55,6 @@ pub enum AuthError {
     /// Authenticated, but the role may not: 403.
     #[error("{0}")]
     Forbidden(String),
-    /// A customer reaching for someone else's data: answered exactly like a subject
-    /// that does not exist.
-    #[error("not found")]
-    Hidden,
 }
 
 /// What verifying a request needs; shared by every worker.

@@ -18,7 +18,6 @@ impl From<crate::auth::AuthError> for ApiError {
         match err {
             AuthError::Invalid(reason) => ApiError::Unauthorized(reason),
             AuthError::Forbidden(reason) => ApiError::Forbidden(reason),
-            AuthError::Hidden => ApiError::not_found(),
         }
     }
 }
