@@ -62,7 +62,14 @@ pub enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
-    /// Seed sample subjects (`demo-000001`...) with consents and preferences.
+    /// Apply `policies/retention.toml` now (the server also does it every hour).
+    #[command(subcommand)]
+    Retention(RetentionCommand),
+    /// Survey definitions.
+    #[command(subcommand)]
+    Surveys(SurveysCommand),
+    /// Seed sample subjects (`demo-000001`...) with consents and preferences, and the
+    /// survey templates.
     Demo {
         /// How many subjects.
         #[arg(long, default_value_t = 100)]
@@ -70,7 +77,24 @@ pub enum Command {
         /// Also append this many synthetic audit events (for audit benchmarks).
         #[arg(long, default_value_t = 0)]
         audit_events: usize,
+        /// Also record this many NPS responses to the NPS template, one per subject
+        /// (created bare when missing), over the last year (for report benchmarks).
+        #[arg(long, default_value_t = 0)]
+        survey_responses: usize,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RetentionCommand {
+    /// Delete or empty what is past its retention; prints what was done.
+    Run,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SurveysCommand {
+    /// Create surveys from definition files (JSON, as `POST /v1/surveys` takes them);
+    /// without files, the built-in templates. A key that exists is skipped.
+    Import { files: Vec<std::path::PathBuf> },
 }
 
 #[derive(Debug, Subcommand)]
@@ -142,11 +166,41 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{kid}");
             Ok(())
         }
+        Command::Retention(RetentionCommand::Run) => {
+            let (policies, db, pseudonyms) = open_offline(&config)?;
+            let now = SystemClock.now();
+            let report = actix_web::rt::System::new().block_on(db.run(move |conn| {
+                crate::dsar::retention::run(conn, &policies.retention, &pseudonyms, now)
+            }))?;
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(())
+        }
+        Command::Surveys(SurveysCommand::Import { files }) => {
+            let surveys = if files.is_empty() {
+                crate::surveys::templates::built_in()?
+            } else {
+                files
+                    .iter()
+                    .map(|f| crate::surveys::templates::read(f))
+                    .collect::<anyhow::Result<Vec<_>>>()?
+            };
+            let (policies, db, pseudonyms) = open_offline(&config)?;
+            let now = SystemClock.now();
+            let lines = actix_web::rt::System::new().block_on(db.run(move |conn| {
+                crate::demo::import_surveys(conn, &policies, &pseudonyms, surveys, now)
+            }))?;
+            for line in lines {
+                println!("{line}");
+            }
+            Ok(())
+        }
         Command::Demo {
             subjects,
             audit_events,
+            survey_responses,
         } => {
             let policies = crate::policy::load(&config.policies_dir)?;
+            let policies_for_import = policies.clone();
             let db = Database::open(&config.database_url, &config.pool)?;
             let now = SystemClock.now();
             let pseudonyms = crate::audit::Pseudonymizer::load_or_generate(
@@ -160,6 +214,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     crate::demo::seed(conn, &policies, &seeding, subjects, now)
                 }))?;
             println!("{created} subject(s) created ({subjects} asked; existing ones kept)");
+            let templates = crate::surveys::templates::built_in()?;
+            let (importing, for_import) = (pseudonyms.clone(), policies_for_import);
+            let lines = actix_web::rt::System::new().block_on(db.run(move |conn| {
+                crate::demo::import_surveys(conn, &for_import, &importing, templates, now)
+            }))?;
+            for line in lines {
+                println!("{line}");
+            }
+            if survey_responses > 0 {
+                let recorded =
+                    actix_web::rt::System::new().block_on(db.run(move |conn| {
+                        crate::demo::survey_responses(conn, survey_responses, now)
+                    }))?;
+                println!("{recorded} survey response(s) recorded");
+            }
             if audit_events > 0 {
                 let appended = actix_web::rt::System::new().block_on(db.run(move |conn| {
                     crate::demo::audit_events(conn, &pseudonyms, subjects.max(1), audit_events, now)
@@ -203,6 +272,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// What a command that works on the data without serving needs.
+fn open_offline(
+    config: &Config,
+) -> anyhow::Result<(crate::policy::Policies, Database, crate::audit::Pseudonymizer)> {
+    Ok((
+        crate::policy::load(&config.policies_dir)?,
+        Database::open(&config.database_url, &config.pool)?,
+        crate::audit::Pseudonymizer::load_or_generate(
+            &config.data_dir,
+            config.audit_pseudonym_secret.as_deref(),
+        )?,
+    ))
 }
 
 fn serve(config: Config) -> anyhow::Result<()> {

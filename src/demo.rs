@@ -195,3 +195,97 @@ pub fn audit_events(
     }
     Ok(count)
 }
+
+/// Creates surveys from definitions, skipping keys that exist; answers a line for each.
+pub fn import_surveys(
+    conn: &mut DbConnection,
+    policies: &Policies,
+    pseudonyms: &Pseudonymizer,
+    surveys: Vec<crate::surveys::catalog::NewSurvey>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Vec<String>> {
+    use crate::surveys::{catalog, store, SurveyError};
+    let mut lines = Vec::new();
+    for mut survey in surveys {
+        if store::key_taken(conn, &survey.key)? {
+            lines.push(format!("survey `{}` exists; kept", survey.key));
+            continue;
+        }
+        let key = survey.key.clone();
+        survey.status = Some(
+            survey
+                .status
+                .unwrap_or(crate::surveys::definition::SurveyStatus::Active),
+        );
+        match catalog::create(conn, policies, pseudonyms, &Actor::operator(), survey, now) {
+            Ok(created) => lines.push(format!(
+                "survey `{}` created ({}, {})",
+                created.key,
+                created.id,
+                created.status.as_str()
+            )),
+            Err(SurveyError::Invalid(errors)) => anyhow::bail!(
+                "survey `{key}`: {}",
+                errors
+                    .iter()
+                    .map(|e| format!("{}: {}", e.field, e.message))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+            Err(other) => return Err(anyhow::anyhow!("survey `{key}`: {other}")),
+        }
+    }
+    Ok(lines)
+}
+
+/// Records `count` answered NPS responses to the NPS template (one per subject:
+/// `demo-000001`... created bare when missing), each with its display and a `plan`
+/// attribute, spread over the year before `now`. Set-based SQL: a million rows take
+/// seconds, not the hours one request each would.
+pub fn survey_responses(
+    conn: &mut DbConnection,
+    count: usize,
+    now: DateTime<Utc>,
+) -> anyhow::Result<usize> {
+    let key = "nps-after-onboarding";
+    let survey = crate::surveys::store::find(conn, key)?
+        .ok_or_else(|| anyhow::anyhow!("the `{key}` template is not imported"))?;
+    let (series, id, at) = match conn {
+        DbConnection::Postgres(_) => (
+            "generate_series(1, $1) AS s(n)",
+            "'demo-' || lpad(n::text, 6, '0')",
+            "$2::timestamp - (n % 365) * interval '1 day' - (n % 86400) * interval '1 second'",
+        ),
+        DbConnection::Sqlite(_) => (
+            "(WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < ?1) SELECT n FROM c) AS s",
+            "'demo-' || printf('%06d', n)",
+            "datetime(?2, '-' || (n % 365) || ' days', '-' || (n % 86400) || ' seconds')",
+        ),
+    };
+    // Half promoters, a third passives, the rest detractors, mixed along n.
+    let score = "CASE WHEN n % 6 < 3 THEN 9 + n % 2 WHEN n % 6 < 5 THEN 7 + n % 2 ELSE n % 7 END";
+    let survey_id = survey.id.replace('\'', "");
+    let statements = [
+        format!("INSERT INTO subjects (id, region, created_at, updated_at) SELECT {id}, 'DE', {at}, {at} FROM {series} WHERE TRUE ON CONFLICT DO NOTHING"),
+        format!("INSERT INTO profile_attributes (subject_id, key, value, category, source, updated_at) SELECT {id}, 'plan', CASE WHEN n % 3 = 0 THEN '\"pro\"' WHEN n % 3 = 1 THEN '\"free\"' ELSE '\"team\"' END, 'user.account', 'import', {at} FROM {series} WHERE TRUE ON CONFLICT DO NOTHING"),
+        format!("INSERT INTO survey_displays (id, survey_id, version, subject_id, event, shown_at, dismissed_at) SELECT 'demo-display-' || n, '{survey_id}', {v}, {id}, 'onboarding.completed', {at}, NULL FROM {series} WHERE TRUE ON CONFLICT DO NOTHING", v = survey.version),
+        format!("INSERT INTO survey_displays (id, survey_id, version, subject_id, event, shown_at, dismissed_at) SELECT 'demo-display-extra-' || n, '{survey_id}', {v}, {id}, 'onboarding.completed', {at}, {at} FROM {series} WHERE n % 4 = 0 ON CONFLICT DO NOTHING", v = survey.version),
+        format!("INSERT INTO survey_responses (id, survey_id, version, subject_id, display_id, answers, finished, started_at, updated_at, finished_at) SELECT 'demo-response-' || n, '{survey_id}', {v}, {id}, 'demo-display-' || n, '{{\"score\":' || ({score}) || '}}', TRUE, {at}, {at}, {at} FROM {series} WHERE TRUE ON CONFLICT DO NOTHING", v = survey.version),
+        format!("INSERT INTO survey_answers (response_id, question_id, ordinal, survey_id, version, subject_id, number_value, text_value, answered_at) SELECT 'demo-response-' || n, 'score', 0, '{survey_id}', {v}, {id}, {score}, NULL, {at} FROM {series} WHERE TRUE ON CONFLICT DO NOTHING", v = survey.version),
+    ];
+    let limit = i64::try_from(count)?;
+    let stamp = now.naive_utc();
+    write_transaction(conn, |conn| {
+        for sql in &statements {
+            let query = diesel::sql_query(sql)
+                .bind::<diesel::sql_types::BigInt, _>(limit)
+                .bind::<diesel::sql_types::Timestamp, _>(stamp);
+            match conn {
+                DbConnection::Postgres(c) => query.execute(c)?,
+                DbConnection::Sqlite(c) => query.execute(c)?,
+            };
+        }
+        Ok::<_, StorageError>(())
+    })?;
+    Ok(count)
+}

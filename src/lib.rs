@@ -14,4 +14,5 @@ pub mod http;
 pub mod policy;
 pub mod profiles;
 pub mod storage;
+pub mod surveys;
 pub mod telemetry;

@@ -49,6 +49,9 @@ pub struct AccessBundle {
     pub audit_events: Vec<AuditEventView>,
     /// Their data subject requests, soonest due first.
     pub requests: Vec<crate::dsar::handlers::RequestView>,
+    /// Customer events and everything about surveys: displays, answers, follow-ups.
+    #[serde(flatten)]
+    pub surveys: crate::surveys::held::HeldOnSubject,
 }
 
 /// One JSON bundle of everything held on a subject (access and portability).
@@ -93,6 +96,7 @@ pub async fn export_subject(
             let events = audit::about_subject(conn, &pseudonyms.of(id.as_str()), MAX_ROWS)?;
             let filter = crate::dsar::requests::ListFilter { subject_id: Some(id.to_string()), ..Default::default() };
             let requests = crate::dsar::requests::list(conn, &filter, MAX_ROWS)?;
+            let surveys = crate::surveys::held::load(conn, id.as_str())?;
             audit::record_alone(
                 conn,
                 &pseudonyms,
@@ -104,10 +108,11 @@ pub async fn export_subject(
                     at: now,
                 },
             )?;
-            Ok(Some((found, states, ledger_rows, prefs, profile, events, requests)))
+            Ok(Some((found, states, ledger_rows, prefs, profile, events, requests, surveys)))
         })
         .await?;
-    let Some((found, states, ledger_rows, prefs, profile, events, requests)) = loaded else {
+    let Some((found, states, ledger_rows, prefs, profile, events, requests, surveys)) = loaded
+    else {
         return Err(ApiError::not_found());
     };
     let bundle = AccessBundle {
@@ -135,6 +140,7 @@ pub async fn export_subject(
             .map(|r| crate::dsar::handlers::request_view(r, now))
             .collect(),
         subject: SubjectView::new(&found, &state),
+        surveys,
     };
     Ok(HttpResponse::Ok()
         .insert_header((

@@ -1,8 +1,9 @@
-//! Erasure (GDPR Art. 17, CCPA right to delete). In one transaction: the profile and
-//! preferences go; consent records and requests keep only what proves consent — the
-//! purpose, status, time, version and notice digest — under the subject's keyed
-//! pseudonym, without the client IP hash or user agent; audit events keep their digests
-//! and pseudonym but lose their payloads and the raw id, so the chain still verifies; a
+//! Erasure (GDPR Art. 17, CCPA right to delete). In one transaction: the profile,
+//! preferences, customer events, and survey displays, responses and follow-ups go;
+//! consent records and requests keep only what proves consent — the purpose, status,
+//! time, version and notice digest — under the subject's keyed pseudonym, without the
+//! client IP hash or user agent; audit events keep their digests and pseudonym but lose
+//! their payloads and the raw id, so the chain still verifies; a
 //! tombstone under the pseudonym makes the gate deny all but strictly necessary
 //! processing.
 
@@ -75,6 +76,8 @@ pub fn erase(
         )
         .execute(conn)?;
         diesel::delete(preferences::table.find(id.as_str())).execute(conn)?;
+        crate::surveys::store::erase_subject(conn, id.as_str())?;
+        crate::surveys::events::erase_subject(conn, id.as_str())?;
         diesel::delete(subjects::table.find(id.as_str())).execute(conn)?;
         match conn {
             DbConnection::Postgres(c) => diesel::insert_into(erasures::table)

@@ -1,5 +1,6 @@
 //! Enforces `retention.toml`: audit payloads past their time are emptied (digests and the
-//! chain stay), sampled decisions past theirs are deleted. Every run is audited.
+//! chain stay); sampled decisions, customer events, and survey responses and displays
+//! past theirs are deleted. Every run is audited.
 
 use std::sync::Weak;
 use std::time::Duration;
@@ -21,6 +22,9 @@ const EVERY: Duration = Duration::from_secs(3600);
 pub struct RetentionReport {
     pub audit_payloads_emptied: usize,
     pub decisions_deleted: usize,
+    pub events_deleted: usize,
+    pub survey_responses_deleted: usize,
+    pub survey_displays_deleted: usize,
 }
 
 pub fn run(
@@ -45,6 +49,16 @@ pub fn run(
         report.decisions_deleted =
             diesel::delete(decision_log::table.filter(decision_log::decided_at.lt(before)))
                 .execute(conn)?;
+        let days_ago = |days: u32| (now - TimeDelta::days(i64::from(days))).naive_utc();
+        report.events_deleted =
+            crate::surveys::events::delete_received_before(conn, days_ago(retention.events_days))?;
+        (
+            report.survey_responses_deleted,
+            report.survey_displays_deleted,
+        ) = crate::surveys::store::delete_older_than(
+            conn,
+            days_ago(retention.survey_responses_days),
+        )?;
         audit::record(
             conn,
             pseudonyms,
@@ -55,8 +69,13 @@ pub fn run(
                 payload: json!({
                     "audit_payloads_emptied": report.audit_payloads_emptied,
                     "decisions_deleted": report.decisions_deleted,
+                    "events_deleted": report.events_deleted,
+                    "survey_responses_deleted": report.survey_responses_deleted,
+                    "survey_displays_deleted": report.survey_displays_deleted,
                     "audit_payload_days": retention.audit_payload_days,
                     "decision_log_days": retention.decision_log_days,
+                    "events_days": retention.events_days,
+                    "survey_responses_days": retention.survey_responses_days,
                 }),
                 at: now,
             },

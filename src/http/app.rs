@@ -78,7 +78,20 @@ fn api(cfg: &mut ServiceConfig) {
         .service(crate::dsar::handlers::list_requests)
         .service(crate::dsar::handlers::get_request)
         .service(crate::dsar::handlers::change_request)
-        .service(crate::dsar::handlers::erase_subject);
+        .service(crate::dsar::handlers::erase_subject)
+        .service(crate::surveys::events_api::post_event)
+        .service(crate::surveys::events_api::event_feed)
+        .service(crate::surveys::definitions_api::create_survey)
+        .service(crate::surveys::definitions_api::list_surveys)
+        .service(crate::surveys::definitions_api::get_survey)
+        .service(crate::surveys::definitions_api::change_survey)
+        .service(crate::surveys::offer_api::next_survey)
+        .service(crate::surveys::offer_api::dismiss_display)
+        .service(crate::surveys::responses_api::submit_answers)
+        .service(crate::surveys::responses_api::list_followups)
+        .service(crate::surveys::responses_api::change_followup)
+        .service(crate::surveys::report_api::survey_report)
+        .service(crate::surveys::report_api::export_responses);
 }
 
 /// The OpenAPI document the server serves, built without starting it.

@@ -22,6 +22,8 @@ use utoipa::{Modify, OpenApi};
         (name = "decisions", description = "The gate: may this data be used for this purpose, now?"),
         (name = "audit", description = "The tamper-evident audit log"),
         (name = "dsar", description = "Data subject requests and their deadlines"),
+        (name = "events", description = "Customer events that trigger surveys, and the feed downstream services read"),
+        (name = "surveys", description = "NPS, CSAT and onboarding surveys: definitions, the survey to show now, answers written back to profiles, follow-ups and reports"),
     ),
 )]
 pub struct ApiDoc;

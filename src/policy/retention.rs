@@ -13,6 +13,13 @@ pub struct Retention {
     pub audit_payload_days: Option<u32>,
     /// Sampled decisions are deleted after this many days.
     pub decision_log_days: u32,
+    /// Customer events are deleted this many days after they arrived.
+    pub events_days: u32,
+    /// Each subject keeps at most this many events; the oldest go first.
+    pub events_per_subject: u32,
+    /// Survey responses (with their answers and follow-ups) and displays are deleted
+    /// this many days after they last changed.
+    pub survey_responses_days: u32,
 }
 
 impl Default for Retention {
@@ -20,6 +27,9 @@ impl Default for Retention {
         Self {
             audit_payload_days: None,
             decision_log_days: 30,
+            events_days: 365,
+            events_per_subject: 1000,
+            survey_responses_days: 730,
         }
     }
 }
@@ -29,9 +39,27 @@ impl Default for Retention {
 pub(super) struct RetentionFile {
     audit_payload_days: Option<Spanned<i64>>,
     decision_log_days: Option<Spanned<i64>>,
+    events_days: Option<Spanned<i64>>,
+    events_per_subject: Option<Spanned<i64>>,
+    survey_responses_days: Option<Spanned<i64>>,
 }
 
 pub(super) fn check(source: &Source, file: RetentionFile, report: &mut Report) -> Retention {
+    let defaults = Retention::default();
+    let events_per_subject = file.events_per_subject.as_ref().and_then(|value| {
+        let count = u32::try_from(*value.get_ref())
+            .ok()
+            .filter(|n| (1..=100_000).contains(n));
+        if count.is_none() {
+            report.at(
+                source,
+                value,
+                "events_per_subject",
+                "a whole number from 1 to 100000",
+            );
+        }
+        count
+    });
     let mut days = |value: &Option<Spanned<i64>>, field: &str| -> Option<u32> {
         let value = value.as_ref()?;
         let days = u32::try_from(*value.get_ref())
@@ -49,6 +77,11 @@ pub(super) fn check(source: &Source, file: RetentionFile, report: &mut Report) -
     };
     Retention {
         audit_payload_days: days(&file.audit_payload_days, "audit_payload_days"),
-        decision_log_days: days(&file.decision_log_days, "decision_log_days").unwrap_or(30),
+        decision_log_days: days(&file.decision_log_days, "decision_log_days")
+            .unwrap_or(defaults.decision_log_days),
+        events_days: days(&file.events_days, "events_days").unwrap_or(defaults.events_days),
+        events_per_subject: events_per_subject.unwrap_or(defaults.events_per_subject),
+        survey_responses_days: days(&file.survey_responses_days, "survey_responses_days")
+            .unwrap_or(defaults.survey_responses_days),
     }
 }

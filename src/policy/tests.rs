@@ -337,8 +337,15 @@ fn retention_periods_are_checked() {
         issue.file.ends_with("retention.toml") && issue.line.is_some(),
         "{issue}"
     );
-    let (_dir, result) = with_edit("retention.toml", |t| format!("{t}\nevents_days = 10\n"));
+    assert_eq!(policies.retention.events_days, 365);
+    assert_eq!(policies.retention.events_per_subject, 1000);
+    assert_eq!(policies.retention.survey_responses_days, 730);
+    let (_dir, result) = with_edit("retention.toml", |t| {
+        t.replacen("events_per_subject = 1000", "events_per_subject = -5", 1)
+    });
+    assert_eq!(only_issue(result).field, "events_per_subject");
+    let (_dir, result) = with_edit("retention.toml", |t| format!("{t}\nforever_days = 10\n"));
     assert!(only_issue(result)
         .message
-        .contains("unknown field `events_days`"));
+        .contains("unknown field `forever_days`"));
 }

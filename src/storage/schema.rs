@@ -154,3 +154,95 @@ diesel::table! {
         erased_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    customer_events (id) {
+        id -> BigInt,
+        subject_id -> Text,
+        name -> Text,
+        properties -> Text,
+        occurred_at -> Timestamp,
+        received_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    surveys (id) {
+        id -> Text,
+        key -> Text,
+        name -> Text,
+        kind -> Text,
+        status -> Text,
+        purpose -> Text,
+        priority -> Integer,
+        version -> Integer,
+        definition -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    survey_versions (survey_id, version) {
+        survey_id -> Text,
+        version -> Integer,
+        definition -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    survey_displays (id) {
+        id -> Text,
+        survey_id -> Text,
+        version -> Integer,
+        subject_id -> Text,
+        event -> Nullable<Text>,
+        shown_at -> Timestamp,
+        dismissed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    survey_responses (id) {
+        id -> Text,
+        survey_id -> Text,
+        version -> Integer,
+        subject_id -> Text,
+        display_id -> Nullable<Text>,
+        answers -> Text,
+        finished -> Bool,
+        started_at -> Timestamp,
+        updated_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    survey_answers (response_id, question_id, ordinal) {
+        response_id -> Text,
+        question_id -> Text,
+        ordinal -> Integer,
+        survey_id -> Text,
+        version -> Integer,
+        subject_id -> Text,
+        number_value -> Nullable<Integer>,
+        text_value -> Nullable<Text>,
+        answered_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    survey_followups (id) {
+        id -> Text,
+        survey_id -> Text,
+        response_id -> Text,
+        subject_id -> Text,
+        score -> Integer,
+        status -> Text,
+        opened_at -> Timestamp,
+        closed_at -> Nullable<Timestamp>,
+        closed_by -> Nullable<Text>,
+        resolution -> Nullable<Text>,
+    }
+}

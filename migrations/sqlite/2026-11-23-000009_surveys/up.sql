@@ -1,0 +1,99 @@
+-- Customer events (survey triggers, and events downstream services read).
+CREATE TABLE customer_events (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    subject_id   TEXT NOT NULL REFERENCES subjects (id),
+    name         TEXT NOT NULL,
+    properties   TEXT NOT NULL,
+    occurred_at  TIMESTAMP NOT NULL,
+    received_at  TIMESTAMP NOT NULL
+);
+CREATE INDEX customer_events_subject ON customer_events (subject_id, name, occurred_at);
+CREATE INDEX customer_events_subject_order ON customer_events (subject_id, id);
+CREATE INDEX customer_events_name ON customer_events (name, id);
+CREATE INDEX customer_events_received ON customer_events (received_at);
+
+-- Survey definitions: the current version inline, every version kept.
+CREATE TABLE surveys (
+    id          TEXT PRIMARY KEY,
+    key         TEXT NOT NULL UNIQUE,
+    name        TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    purpose     TEXT NOT NULL,
+    priority    INTEGER NOT NULL,
+    version     INTEGER NOT NULL,
+    definition  TEXT NOT NULL,
+    created_at  TIMESTAMP NOT NULL,
+    updated_at  TIMESTAMP NOT NULL
+);
+CREATE INDEX surveys_status ON surveys (status, priority);
+
+CREATE TABLE survey_versions (
+    survey_id   TEXT NOT NULL REFERENCES surveys (id),
+    version     INTEGER NOT NULL,
+    definition  TEXT NOT NULL,
+    created_at  TIMESTAMP NOT NULL,
+    PRIMARY KEY (survey_id, version)
+);
+
+CREATE TABLE survey_displays (
+    id            TEXT PRIMARY KEY,
+    survey_id     TEXT NOT NULL REFERENCES surveys (id),
+    version       INTEGER NOT NULL,
+    subject_id    TEXT NOT NULL REFERENCES subjects (id),
+    event         TEXT,
+    shown_at      TIMESTAMP NOT NULL,
+    dismissed_at  TIMESTAMP
+);
+CREATE INDEX survey_displays_subject ON survey_displays (subject_id, shown_at);
+CREATE INDEX survey_displays_survey ON survey_displays (survey_id, shown_at);
+
+-- One response per subject and survey: partial answers, then the final one, update it.
+CREATE TABLE survey_responses (
+    id           TEXT PRIMARY KEY,
+    survey_id    TEXT NOT NULL REFERENCES surveys (id),
+    version      INTEGER NOT NULL,
+    subject_id   TEXT NOT NULL REFERENCES subjects (id),
+    display_id   TEXT,
+    answers      TEXT NOT NULL,
+    finished     BOOLEAN NOT NULL,
+    started_at   TIMESTAMP NOT NULL,
+    updated_at   TIMESTAMP NOT NULL,
+    finished_at  TIMESTAMP,
+    UNIQUE (survey_id, subject_id)
+);
+CREATE INDEX survey_responses_survey ON survey_responses (survey_id, started_at);
+CREATE INDEX survey_responses_subject ON survey_responses (subject_id);
+
+-- One row per answered question (per chosen option for multiple choice), so that
+-- reports aggregate in SQL.
+CREATE TABLE survey_answers (
+    response_id   TEXT NOT NULL REFERENCES survey_responses (id),
+    question_id   TEXT NOT NULL,
+    ordinal       INTEGER NOT NULL,
+    survey_id     TEXT NOT NULL,
+    version       INTEGER NOT NULL,
+    subject_id    TEXT NOT NULL,
+    number_value  INTEGER,
+    text_value    TEXT,
+    answered_at   TIMESTAMP NOT NULL,
+    PRIMARY KEY (response_id, question_id, ordinal)
+);
+CREATE INDEX survey_answers_report ON survey_answers (survey_id, question_id, answered_at, number_value);
+CREATE INDEX survey_answers_subject ON survey_answers (subject_id);
+
+-- Detractors to help: opened by a detractor answer, closed by support.
+CREATE TABLE survey_followups (
+    id           TEXT PRIMARY KEY,
+    survey_id    TEXT NOT NULL REFERENCES surveys (id),
+    response_id  TEXT NOT NULL UNIQUE REFERENCES survey_responses (id),
+    subject_id   TEXT NOT NULL REFERENCES subjects (id),
+    score        INTEGER NOT NULL,
+    status       TEXT NOT NULL,
+    opened_at    TIMESTAMP NOT NULL,
+    closed_at    TIMESTAMP,
+    closed_by    TEXT,
+    resolution   TEXT
+);
+CREATE INDEX survey_followups_survey ON survey_followups (survey_id, status, opened_at);
+CREATE INDEX survey_followups_subject ON survey_followups (subject_id);

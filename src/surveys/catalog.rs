@@ -1,0 +1,238 @@
+//! Creating and changing survey definitions: checked, versioned when answered questions
+//! change, moved through the status machine, audited.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use utoipa::ToSchema;
+use validator::Validate;
+
+use super::definition::{
+    check, Definition, Question, SurveyKind, SurveyStatus, Targeting, Throttling, DEFAULT_PURPOSE,
+};
+use super::store::{self, Survey};
+use super::SurveyError;
+use crate::audit::{self, Actor, AuditEntry, Pseudonymizer};
+use crate::policy::Policies;
+use crate::storage::{write_transaction, DbConnection};
+
+/// A definition as clients (and template files) send it.
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"key": "nps-after-onboarding", "name": "NPS", "kind": "nps",
+    "questions": [{"id": "score", "type": "nps", "required": true,
+        "prompt": {"en": "How likely are you to recommend us?", "ar": "ما مدى احتمال أن توصي بنا؟"},
+        "write_back": {"attribute": "nps.score", "category": "user.behavior.feedback"}}],
+    "targeting": {"trigger_events": ["onboarding.completed"], "sample_percent": 100}}))]
+pub struct NewSurvey {
+    /// Unique: lower-case letters, digits, `-`, `_` and `.`, 1–100 characters.
+    pub key: String,
+    #[validate(length(min = 1, max = 200))]
+    pub name: String,
+    pub kind: SurveyKind,
+    /// The purpose whose permission it needs (default: the feedback-survey purpose).
+    #[serde(default)]
+    pub purpose: Option<String>,
+    /// Higher first when several are eligible; −1000 to 1000.
+    #[serde(default)]
+    #[validate(range(min = -1000, max = 1000))]
+    pub priority: i32,
+    /// `draft` (default) or `active`.
+    #[serde(default)]
+    pub status: Option<SurveyStatus>,
+    pub questions: Vec<Question>,
+    #[serde(default)]
+    pub targeting: Targeting,
+    #[serde(default)]
+    pub throttling: Throttling,
+}
+
+/// Changes to a survey; omitted fields stay.
+#[derive(Debug, Clone, Default, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"status": "active"}))]
+pub struct SurveyPatch {
+    #[validate(length(min = 1, max = 200))]
+    pub name: Option<String>,
+    pub status: Option<SurveyStatus>,
+    pub purpose: Option<String>,
+    #[validate(range(min = -1000, max = 1000))]
+    pub priority: Option<i32>,
+    /// Replaces every question; once the current version has answers, this makes a
+    /// new version.
+    pub questions: Option<Vec<Question>>,
+    pub targeting: Option<Targeting>,
+    pub throttling: Option<Throttling>,
+}
+
+fn is_survey_key(key: &str) -> bool {
+    (1..=100).contains(&key.len())
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
+}
+
+pub fn create(
+    conn: &mut DbConnection,
+    policies: &Policies,
+    pseudonyms: &Pseudonymizer,
+    actor: &Actor,
+    new: NewSurvey,
+    now: DateTime<Utc>,
+) -> Result<Survey, SurveyError> {
+    let purpose = new.purpose.unwrap_or_else(|| DEFAULT_PURPOSE.to_owned());
+    let definition = Definition {
+        questions: new.questions,
+        targeting: new.targeting,
+        throttling: new.throttling,
+    };
+    let mut errors = check(policies, new.kind, &purpose, &definition);
+    if !is_survey_key(&new.key) {
+        errors.insert(
+            0,
+            crate::http::FieldError::new(
+                "key",
+                "invalid",
+                "1–100 characters: lower-case letters, digits, `-`, `_` and `.`",
+            ),
+        );
+    }
+    let status = new.status.unwrap_or(SurveyStatus::Draft);
+    if !matches!(status, SurveyStatus::Draft | SurveyStatus::Active) {
+        errors.push(crate::http::FieldError::new(
+            "status",
+            "invalid",
+            "a new survey is `draft` or `active`",
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(SurveyError::Invalid(errors));
+    }
+    let survey = Survey {
+        id: uuid::Uuid::new_v4().to_string(),
+        key: new.key,
+        name: new.name,
+        kind: new.kind,
+        status,
+        purpose,
+        priority: new.priority,
+        version: 1,
+        definition,
+        created_at: now,
+        updated_at: now,
+    };
+    write_transaction(conn, |conn| {
+        if store::key_taken(conn, &survey.key)? {
+            return Err(SurveyError::conflict(
+                format!("A survey with the key `{}` exists.", survey.key),
+                &[("key", Value::from(survey.key.clone()))],
+            ));
+        }
+        store::insert(conn, &survey)?;
+        audit::record(
+            conn,
+            pseudonyms,
+            AuditEntry {
+                actor,
+                action: "survey.created",
+                subject_id: None,
+                payload: json!({"survey_id": survey.id, "key": survey.key, "kind": survey.kind,
+                                "status": survey.status, "purpose": survey.purpose, "version": 1}),
+                at: now,
+            },
+        )?;
+        Ok(survey.clone())
+    })
+}
+
+pub fn change(
+    conn: &mut DbConnection,
+    policies: &Policies,
+    pseudonyms: &Pseudonymizer,
+    actor: &Actor,
+    id: &str,
+    patch: SurveyPatch,
+    now: DateTime<Utc>,
+) -> Result<Survey, SurveyError> {
+    write_transaction(conn, |conn| {
+        let Some(found) = store::find(conn, id)? else {
+            return Err(SurveyError::NotFound("survey"));
+        };
+        store::lock(conn, &found.id)?;
+        let mut survey = found.clone();
+        if survey.status == SurveyStatus::Closed {
+            return Err(SurveyError::conflict(
+                "The survey is closed; a closed survey does not change.",
+                &[("status", json!("closed"))],
+            ));
+        }
+        let mut changed: Vec<&str> = Vec::new();
+        if let Some(to) = patch.status.filter(|to| *to != survey.status) {
+            if !survey.status.may_become(to) {
+                return Err(SurveyError::conflict(
+                    format!(
+                        "A survey cannot go from `{}` to `{}`.",
+                        survey.status.as_str(),
+                        to.as_str()
+                    ),
+                    &[("from", json!(survey.status)), ("to", json!(to))],
+                ));
+            }
+            survey.status = to;
+            changed.push("status");
+        }
+        if let Some(name) = patch.name {
+            survey.name = name;
+            changed.push("name");
+        }
+        if let Some(purpose) = patch.purpose {
+            survey.purpose = purpose;
+            changed.push("purpose");
+        }
+        if let Some(priority) = patch.priority {
+            survey.priority = priority;
+            changed.push("priority");
+        }
+        if let Some(targeting) = patch.targeting {
+            survey.definition.targeting = targeting;
+            changed.push("targeting");
+        }
+        if let Some(throttling) = patch.throttling {
+            survey.definition.throttling = throttling;
+            changed.push("throttling");
+        }
+        let questions_changed = patch
+            .questions
+            .as_ref()
+            .is_some_and(|q| *q != survey.definition.questions);
+        if let Some(questions) = patch.questions {
+            survey.definition.questions = questions;
+            changed.push("questions");
+        }
+        let errors = check(policies, survey.kind, &survey.purpose, &survey.definition);
+        if !errors.is_empty() {
+            return Err(SurveyError::Invalid(errors));
+        }
+        // Answered questions are frozen: changing them starts a new version, so that
+        // reports can tell which questions an answer was given to.
+        if questions_changed && store::has_responses(conn, &survey.id, survey.version)? {
+            survey.version += 1;
+        }
+        survey.updated_at = now;
+        store::update(conn, &survey)?;
+        audit::record(
+            conn,
+            pseudonyms,
+            AuditEntry {
+                actor,
+                action: "survey.updated",
+                subject_id: None,
+                payload: json!({"survey_id": survey.id, "changed": changed,
+                                "status": survey.status, "version": survey.version,
+                                "previous_version": found.version}),
+                at: now,
+            },
+        )?;
+        Ok(survey)
+    })
+}

@@ -1,0 +1,330 @@
+//! `GET /v1/subjects/{id}/surveys/next` (which survey to show now, recording the
+//! display) and `POST /v1/surveys/{id}/displays/{display_id}/dismiss`.
+
+use actix_web::{get, post, web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::definition::{is_event_name, localize, Question, QuestionType, ShowIf, SurveyKind};
+use super::eligibility::{self, Context};
+use super::store::{self, Display};
+use super::SurveyError;
+use crate::auth::{Principal, Role, SubjectAccess};
+use crate::consent::handlers::path_subject_id;
+use crate::consent::ledger::lock_subject;
+use crate::gate::cache::SubjectSnapshot;
+use crate::gate::rules::{decide, DecisionRequest};
+use crate::gate::service::facts;
+use crate::http::responses::{AuthProblems, SubjectNotFound};
+use crate::http::{ApiError, AppState, Problem};
+use crate::policy::Policies;
+use crate::storage::write_transaction;
+
+pub(super) const TAKERS: [Role; 1] = [Role::Service];
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct NextQuery {
+    /// The event that just happened, e.g. `onboarding.completed`: only surveys it
+    /// triggers are considered. Without it, surveys triggered by any event the subject
+    /// has had (and surveys without triggers).
+    pub event: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OptionView {
+    pub id: String,
+    pub label: String,
+}
+
+/// A question in the subject's language.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QuestionView {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: QuestionType,
+    pub required: bool,
+    pub prompt: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scale: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_length: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub options: Option<Vec<OptionView>>,
+    /// Show only when this holds for the answers so far.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub show_if: Option<ShowIf>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OfferView {
+    /// Send with the answers, or to dismiss.
+    pub display_id: String,
+    pub survey_id: String,
+    pub key: String,
+    pub name: String,
+    pub kind: SurveyKind,
+    pub version: i32,
+    /// The language the texts are in (`en` when the subject's is not offered).
+    pub locale: String,
+    pub questions: Vec<QuestionView>,
+    pub shown_at: DateTime<Utc>,
+}
+
+fn localized(questions: &[Question], locale: &str) -> Vec<QuestionView> {
+    questions
+        .iter()
+        .map(|q| QuestionView {
+            id: q.id.clone(),
+            kind: q.kind,
+            required: q.required,
+            prompt: localize(&q.prompt, locale).to_owned(),
+            scale: q.scale,
+            max_length: (q.kind == QuestionType::Text).then(|| q.text_limit()),
+            options: q.options.as_ref().map(|options| {
+                options
+                    .iter()
+                    .map(|o| OptionView {
+                        id: o.id.clone(),
+                        label: localize(&o.label, locale).to_owned(),
+                    })
+                    .collect()
+            }),
+            show_if: q.show_if.clone(),
+        })
+        .collect()
+}
+
+/// The language a subject reads: their locale, their preferred language, English.
+fn reading_locale(snapshot: &SubjectSnapshot, questions: &[Question]) -> String {
+    let wanted = snapshot
+        .subject
+        .as_ref()
+        .and_then(|s| s.locale.clone())
+        .or_else(|| {
+            snapshot
+                .preferences
+                .as_ref()
+                .and_then(|p| p.language.clone())
+        })
+        .unwrap_or_else(|| "en".into());
+    let language = crate::policy::locale::language_of(&wanted).to_owned();
+    let offered = |tag: &str| questions.iter().all(|q| q.prompt.contains_key(tag));
+    if offered(&wanted) {
+        wanted
+    } else if offered(&language) {
+        language
+    } else {
+        "en".into()
+    }
+}
+
+/// Whether the gate allows a purpose for the subject, by the same rule function.
+fn purpose_allowed(
+    policies: &Policies,
+    snapshot: &SubjectSnapshot,
+    purpose: &str,
+    now: DateTime<Utc>,
+) -> bool {
+    let Some(purpose) = policies.purpose(purpose) else {
+        return false;
+    };
+    decide(
+        policies,
+        &facts(policies, snapshot),
+        &DecisionRequest {
+            purpose,
+            channel: None,
+            data_categories: &[],
+            gpc: false,
+            now,
+        },
+    )
+    .allowed
+}
+
+/// The survey to show the subject now, in their language, with a `display_id`; the
+/// display is recorded. 204 when none is eligible.
+///
+/// Eligible: active, triggered (and past its delay), inside its window, in its sticky
+/// sample, matching its attribute filters, not answered, under its display and dismissal
+/// caps, outside the recontact days since the last display of any survey, and with its
+/// purpose allowed for the subject by the gate's rules — so never to a subject who
+/// withdrew, objected, is restricted or was erased. The highest priority wins.
+#[utoipa::path(
+    tag = "surveys",
+    params(("id" = String, Path, description = "The subject id"), NextQuery),
+    responses(
+        (status = 200, description = "A survey to show now", body = OfferView),
+        (status = 204, description = "None to show"),
+        (status = 422, description = "A bad event name", body = Problem, content_type = "application/problem+json"),
+        SubjectNotFound, AuthProblems,
+    ),
+    security(("bearer" = [])),
+)]
+#[get("/v1/subjects/{id}/surveys/next")]
+pub async fn next_survey(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<String>,
+    query: web::Query<NextQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_subject_id(&path)?;
+    let access = principal.subject_access(&TAKERS, true, id.as_str());
+    access.check_role()?;
+    let event = query.into_inner().event;
+    if event.as_deref().is_some_and(|e| !is_event_name(e)) {
+        return Err(ApiError::invalid(
+            "event",
+            "dotted lower-case words, e.g. `onboarding.completed`",
+        ));
+    }
+    let snapshot = state.gate.snapshot(&state.db, &id).await?;
+    if access.is_hidden() {
+        return Err(ApiError::not_found());
+    }
+    // Unknown, erased and restricted subjects are never surveyed.
+    if snapshot
+        .subject
+        .as_ref()
+        .is_none_or(|s| s.restricted_at.is_some())
+    {
+        return Ok(HttpResponse::NoContent().finish());
+    }
+    let (policies, now) = (state.policies.clone(), state.clock.now());
+    let offered = state
+        .db
+        .run(move |conn| {
+            write_transaction(conn, |conn| {
+                let candidates = store::active_candidates(conn)?;
+                if candidates.is_empty() {
+                    return Ok(None);
+                }
+                // Serializes offers to one subject, so two calls cannot both pass the
+                // recontact check.
+                if !lock_subject(conn, &id)? {
+                    return Ok(None);
+                }
+                let mut triggers: Vec<String> = candidates
+                    .iter()
+                    .flat_map(|c| c.definition.targeting.trigger_events.iter().cloned())
+                    .collect();
+                triggers.sort();
+                triggers.dedup();
+                let history = store::history(conn, id.as_str(), &triggers)?;
+                let attributes = if candidates
+                    .iter()
+                    .any(|c| !c.definition.targeting.attributes.is_empty())
+                {
+                    crate::profiles::attributes::load(conn, &id)?
+                } else {
+                    Default::default()
+                };
+                let allowed = |purpose: &str| purpose_allowed(&policies, &snapshot, purpose, now);
+                let context = Context {
+                    subject_id: id.as_str(),
+                    now,
+                    event: event.as_deref(),
+                    attributes: &attributes,
+                    history: &history,
+                    purpose_allowed: &allowed,
+                };
+                let Some(chosen) = eligibility::choose(&candidates, &context) else {
+                    return Ok(None);
+                };
+                let Some(survey) = store::find(conn, &chosen.id)? else {
+                    return Ok(None);
+                };
+                let display = Display {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    survey_id: survey.id.clone(),
+                    version: survey.version,
+                    subject_id: id.to_string(),
+                    event: event.clone(),
+                    shown_at: now.naive_utc(),
+                    dismissed_at: None,
+                };
+                store::insert_display(conn, &display)?;
+                let locale = reading_locale(&snapshot, &survey.definition.questions);
+                Ok::<_, SurveyError>(Some(OfferView {
+                    display_id: display.id,
+                    questions: localized(&survey.definition.questions, &locale),
+                    locale,
+                    survey_id: survey.id,
+                    key: survey.key,
+                    name: survey.name,
+                    kind: survey.kind,
+                    version: survey.version,
+                    shown_at: now,
+                }))
+            })
+        })
+        .await?;
+    Ok(match offered {
+        Some(offer) => HttpResponse::Ok().json(offer),
+        None => HttpResponse::NoContent().finish(),
+    })
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DismissalView {
+    pub display_id: String,
+    pub survey_id: String,
+    pub dismissed_at: DateTime<Utc>,
+}
+
+/// Records that the subject dismissed a display (idempotent). After the survey's
+/// `max_dismissals` it is not offered to them again.
+#[utoipa::path(
+    tag = "surveys",
+    params(("id" = String, Path, description = "The survey's id or key"),
+           ("display_id" = String, Path, description = "From the next-survey call")),
+    responses(
+        (status = 200, description = "Dismissed", body = DismissalView),
+        (status = 404, description = "No such display of this survey (or not the caller's)", body = Problem, content_type = "application/problem+json"),
+        AuthProblems,
+    ),
+    security(("bearer" = [])),
+)]
+#[post("/v1/surveys/{id}/displays/{display_id}/dismiss")]
+pub async fn dismiss_display(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    if principal.role != Role::Subject {
+        principal.require(&TAKERS)?;
+    }
+    let (survey_key, display_id) = path.into_inner();
+    let now = state.clock.now();
+    let caller = principal.clone();
+    let dismissed = state
+        .db
+        .run(move |conn| {
+            write_transaction(conn, |conn| {
+                let survey = store::find(conn, &survey_key)?;
+                let display = store::find_display(conn, &display_id)?;
+                let (Some(survey), Some(display)) = (survey, display) else {
+                    return Err(SurveyError::NotFound("display"));
+                };
+                if display.survey_id != survey.id
+                    || !matches!(
+                        caller.subject_access(&TAKERS, true, &display.subject_id),
+                        SubjectAccess::Granted
+                    )
+                {
+                    return Err(SurveyError::NotFound("display"));
+                }
+                store::dismiss(conn, &display.id, now)?;
+                Ok(DismissalView {
+                    dismissed_at: display.dismissed_at.map(|d| d.and_utc()).unwrap_or(now),
+                    display_id: display.id,
+                    survey_id: survey.id,
+                })
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(dismissed))
+}

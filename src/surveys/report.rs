@@ -1,0 +1,478 @@
+//! Reports: counts come from SQL (`GROUP BY` over the answer rows, one query per
+//! question and per view), never from loading responses; the arithmetic is in `score`.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::dsl::{count, count_star};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamp};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::definition::{Definition, QuestionType};
+use super::score::{CsatFigures, NpsFigures, Tally};
+use crate::storage::schema::{survey_answers, survey_displays, survey_responses};
+use crate::storage::{DbConnection, StorageError};
+
+const TEXT_ANSWERS: i64 = 50;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Interval {
+    Day,
+    Week,
+    Month,
+}
+
+impl Interval {
+    fn bucket(self, conn: &DbConnection) -> &'static str {
+        match (conn, self) {
+            (DbConnection::Sqlite(_), Interval::Day) => "strftime('%Y-%m-%d', a.answered_at)",
+            // Back six days, then forward to a Monday: the ISO week's first day.
+            (DbConnection::Sqlite(_), Interval::Week) => {
+                "date(a.answered_at, '-6 days', 'weekday 1')"
+            }
+            (DbConnection::Sqlite(_), Interval::Month) => "strftime('%Y-%m-01', a.answered_at)",
+            (DbConnection::Postgres(_), Interval::Day) => {
+                "to_char(date_trunc('day', a.answered_at), 'YYYY-MM-DD')"
+            }
+            (DbConnection::Postgres(_), Interval::Week) => {
+                "to_char(date_trunc('week', a.answered_at), 'YYYY-MM-DD')"
+            }
+            (DbConnection::Postgres(_), Interval::Month) => {
+                "to_char(date_trunc('month', a.answered_at), 'YYYY-MM-DD')"
+            }
+        }
+    }
+}
+
+/// What a report covers.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    pub survey_id: String,
+    pub from: NaiveDateTime,
+    pub to: NaiveDateTime,
+    /// Only this version (`None`: all).
+    pub version: Option<i32>,
+}
+
+impl Scope {
+    fn version_bind(&self) -> i32 {
+        self.version.unwrap_or(-1)
+    }
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = Nullable<Text>)]
+    bucket: Option<String>,
+    #[diesel(sql_type = Nullable<Integer>)]
+    number_value: Option<i32>,
+    #[diesel(sql_type = Nullable<Text>)]
+    text_value: Option<String>,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// Answer counts of one question, by (bucket, value). `bucket` is an SQL expression
+/// over `a` (the answers) and `p` (the `by` attribute, when given).
+fn counts(
+    conn: &mut DbConnection,
+    scope: &Scope,
+    question_id: &str,
+    bucket: &str,
+    by: Option<&str>,
+) -> Result<Vec<Count>, StorageError> {
+    let join = if by.is_some() {
+        "LEFT JOIN profile_attributes p ON p.subject_id = a.subject_id AND p.key = $6"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "SELECT {bucket} AS bucket, a.number_value AS number_value, a.text_value AS text_value, \
+         COUNT(*) AS n FROM survey_answers a {join} \
+         WHERE a.survey_id = $1 AND a.question_id = $2 AND a.answered_at >= $3 \
+         AND a.answered_at < $4 AND ($5 < 0 OR a.version = $5) GROUP BY 1, 2, 3"
+    );
+    let sql = match conn {
+        DbConnection::Postgres(_) => sql,
+        DbConnection::Sqlite(_) => sql.replace('$', "?"),
+    };
+    let query = diesel::sql_query(sql)
+        .bind::<Text, _>(&scope.survey_id)
+        .bind::<Text, _>(question_id)
+        .bind::<Timestamp, _>(scope.from)
+        .bind::<Timestamp, _>(scope.to)
+        .bind::<Integer, _>(scope.version_bind());
+    Ok(match (conn, by) {
+        (DbConnection::Postgres(c), Some(key)) => query.bind::<Text, _>(key).load(c)?,
+        (DbConnection::Sqlite(c), Some(key)) => query.bind::<Text, _>(key).load(c)?,
+        (DbConnection::Postgres(c), None) => query.load(c)?,
+        (DbConnection::Sqlite(c), None) => query.load(c)?,
+    })
+}
+
+fn tally(rows: impl Iterator<Item = (i32, i64)>, top_two_from: i32) -> Tally {
+    let mut t = Tally::default();
+    for (value, n) in rows {
+        t.n += n;
+        t.sum += i64::from(value) * n;
+        if value >= 9 {
+            t.high += n;
+        }
+        if value <= 6 {
+            t.low += n;
+        }
+        if value >= top_two_from {
+            t.top_two += n;
+        }
+    }
+    t
+}
+
+fn tallies_by_bucket(rows: &[Count], top_two_from: i32) -> BTreeMap<Option<String>, Tally> {
+    let mut grouped: BTreeMap<Option<String>, Vec<(i32, i64)>> = BTreeMap::new();
+    for row in rows {
+        if let Some(v) = row.number_value {
+            grouped
+                .entry(row.bucket.clone())
+                .or_default()
+                .push((v, row.n));
+        }
+    }
+    grouped
+        .into_iter()
+        .map(|(bucket, values)| (bucket, tally(values.into_iter(), top_two_from)))
+        .collect()
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TrendPoint {
+    /// The first day of the interval (weeks start on Monday).
+    pub period: String,
+    pub n: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nps: Option<NpsFigures>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub csat: Option<CsatFigures>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BreakdownRow {
+    /// The attribute's current value (JSON); null for subjects without it.
+    #[schema(value_type = Object)]
+    pub value: Value,
+    pub n: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nps: Option<NpsFigures>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub csat: Option<CsatFigures>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Breakdown {
+    pub attribute: String,
+    pub groups: Vec<BreakdownRow>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TextAnswer {
+    pub response_id: String,
+    pub text: String,
+    pub answered_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QuestionReport {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: QuestionType,
+    /// Responses that answered it.
+    pub answered: i64,
+    /// Answers per value, every possible value listed (options by id, scores by number).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distribution: Option<Vec<ValueCount>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mean: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub csat: Option<CsatFigures>,
+    /// The latest text answers (at most 50).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text_answers: Option<Vec<TextAnswer>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ValueCount {
+    #[schema(value_type = Object)]
+    pub value: Value,
+    pub count: i64,
+}
+
+impl ValueCount {
+    fn zero(value: Value) -> Self {
+        Self { value, count: 0 }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VersionCount {
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub responses: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Report {
+    pub survey_id: String,
+    /// The version reported on; null: all versions, with the current questions.
+    pub version: Option<i32>,
+    pub versions: Vec<VersionCount>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub displays: i64,
+    pub dismissals: i64,
+    /// Responses started in the period (at least one answer).
+    pub responses: i64,
+    pub finished: i64,
+    /// responses ÷ displays; null without displays.
+    pub response_rate: Option<f64>,
+    /// From the first `nps` question; absent when the survey has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nps: Option<NpsFigures>,
+    /// From the first `rating` question; absent when the survey has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub csat: Option<CsatFigures>,
+    pub interval: String,
+    pub trend: Vec<TrendPoint>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub breakdown: Option<Breakdown>,
+    pub questions: Vec<QuestionReport>,
+}
+
+pub struct Request<'a> {
+    pub scope: Scope,
+    pub definition: &'a Definition,
+    pub interval: Interval,
+    pub by: Option<&'a str>,
+}
+
+/// The scored question a report leads with, and where its top two points start.
+fn headline(definition: &Definition) -> Option<(&str, bool, i32)> {
+    if let Some(q) = definition.nps_question() {
+        return Some((&q.id, true, 9));
+    }
+    definition
+        .questions
+        .iter()
+        .find(|q| q.kind == QuestionType::Rating)
+        .map(|q| (q.id.as_str(), false, i32::from(q.scale.unwrap_or(5)) - 1))
+}
+
+fn figures(t: &Tally, is_nps: bool) -> (Option<NpsFigures>, Option<CsatFigures>) {
+    if is_nps {
+        (Some(t.nps()), None)
+    } else {
+        (None, Some(t.csat()))
+    }
+}
+
+pub fn build(conn: &mut DbConnection, request: &Request<'_>) -> Result<Report, StorageError> {
+    let scope = &request.scope;
+    let mut shown = survey_displays::table
+        .filter(survey_displays::survey_id.eq(&scope.survey_id))
+        .filter(survey_displays::shown_at.ge(scope.from))
+        .filter(survey_displays::shown_at.lt(scope.to))
+        .select((count_star(), count(survey_displays::dismissed_at)))
+        .into_boxed();
+    let started = || {
+        let mut q = survey_responses::table
+            .filter(survey_responses::survey_id.eq(&scope.survey_id))
+            .filter(survey_responses::started_at.ge(scope.from))
+            .filter(survey_responses::started_at.lt(scope.to))
+            .into_boxed();
+        if let Some(v) = scope.version {
+            q = q.filter(survey_responses::version.eq(v));
+        }
+        q
+    };
+    if let Some(v) = scope.version {
+        shown = shown.filter(survey_displays::version.eq(v));
+    }
+    let (displays, dismissals): (i64, i64) = shown.first(conn)?;
+    let responses: i64 = started().count().get_result(conn)?;
+    let finished: i64 = started()
+        .filter(survey_responses::finished.eq(true))
+        .count()
+        .get_result(conn)?;
+
+    let mut report = Report {
+        survey_id: scope.survey_id.clone(),
+        version: scope.version,
+        versions: Vec::new(),
+        from: None,
+        to: None,
+        displays,
+        dismissals,
+        responses,
+        finished,
+        response_rate: (displays > 0)
+            .then(|| (responses as f64 / displays as f64 * 1000.0).round() / 1000.0),
+        nps: None,
+        csat: None,
+        interval: match request.interval {
+            Interval::Day => "day",
+            Interval::Week => "week",
+            Interval::Month => "month",
+        }
+        .into(),
+        trend: Vec::new(),
+        breakdown: None,
+        questions: Vec::new(),
+    };
+
+    if let Some((question_id, is_nps, top_two_from)) = headline(request.definition) {
+        let total = tallies_by_bucket(&counts(conn, scope, question_id, "''", None)?, top_two_from)
+            .into_values()
+            .next()
+            .unwrap_or_default();
+        (report.nps, report.csat) = figures(&total, is_nps);
+        let bucket = request.interval.bucket(conn);
+        let trend = counts(conn, scope, question_id, bucket, None)?;
+        report.trend = tallies_by_bucket(&trend, top_two_from)
+            .into_iter()
+            .map(|(period, t)| {
+                let (nps, csat) = figures(&t, is_nps);
+                TrendPoint {
+                    period: period.unwrap_or_default(),
+                    n: t.n,
+                    nps,
+                    csat,
+                }
+            })
+            .collect();
+        if let Some(key) = request.by {
+            let rows = counts(conn, scope, question_id, "p.value", Some(key))?;
+            let groups = tallies_by_bucket(&rows, top_two_from)
+                .into_iter()
+                .map(|(value, t)| {
+                    let (nps, csat) = figures(&t, is_nps);
+                    BreakdownRow {
+                        value: value
+                            .and_then(|v| serde_json::from_str(&v).ok())
+                            .unwrap_or(Value::Null),
+                        n: t.n,
+                        nps,
+                        csat,
+                    }
+                })
+                .collect();
+            report.breakdown = Some(Breakdown {
+                attribute: key.to_owned(),
+                groups,
+            });
+        }
+    }
+
+    for question in &request.definition.questions {
+        let answers_in_scope = || {
+            let mut q = survey_answers::table
+                .filter(survey_answers::survey_id.eq(&scope.survey_id))
+                .filter(survey_answers::question_id.eq(&question.id))
+                .filter(survey_answers::answered_at.ge(scope.from))
+                .filter(survey_answers::answered_at.lt(scope.to))
+                .into_boxed();
+            if let Some(v) = scope.version {
+                q = q.filter(survey_answers::version.eq(v));
+            }
+            q
+        };
+        let answered: i64 = answers_in_scope()
+            .filter(survey_answers::ordinal.eq(0))
+            .count()
+            .get_result(conn)?;
+        let mut entry = QuestionReport {
+            id: question.id.clone(),
+            kind: question.kind,
+            answered,
+            distribution: None,
+            mean: None,
+            csat: None,
+            text_answers: None,
+        };
+        if question.kind == QuestionType::Text {
+            let latest: Vec<(String, Option<String>, NaiveDateTime)> = answers_in_scope()
+                .select((
+                    survey_answers::response_id,
+                    survey_answers::text_value,
+                    survey_answers::answered_at,
+                ))
+                .order(survey_answers::answered_at.desc())
+                .limit(TEXT_ANSWERS)
+                .load(conn)?;
+            entry.text_answers = Some(
+                latest
+                    .into_iter()
+                    .map(|(response_id, text, at)| TextAnswer {
+                        response_id,
+                        text: text.unwrap_or_default(),
+                        answered_at: at.and_utc(),
+                    })
+                    .collect(),
+            );
+            report.questions.push(entry);
+            continue;
+        }
+        let rows = counts(conn, scope, &question.id, "''", None)?;
+        let mut distribution: Vec<ValueCount> = match question.kind {
+            QuestionType::SingleChoice | QuestionType::MultiChoice => question
+                .options
+                .iter()
+                .flatten()
+                .map(|o| ValueCount::zero(Value::from(o.id.clone())))
+                .collect(),
+            QuestionType::Boolean => vec![
+                ValueCount::zero(Value::from(false)),
+                ValueCount::zero(Value::from(true)),
+            ],
+            _ => question
+                .range()
+                .map(|(min, max)| {
+                    (min..=max)
+                        .map(|v| ValueCount::zero(Value::from(v)))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
+        for row in &rows {
+            let value = match (question.kind, row.number_value, &row.text_value) {
+                (QuestionType::Boolean, Some(v), _) => Value::from(v != 0),
+                (_, Some(v), _) => Value::from(v),
+                (_, None, Some(t)) => Value::from(t.clone()),
+                _ => continue,
+            };
+            match distribution.iter_mut().find(|d| d.value == value) {
+                Some(d) => d.count += row.n,
+                // An option of an earlier version that the current one no longer has.
+                None => distribution.push(ValueCount {
+                    value,
+                    count: row.n,
+                }),
+            }
+        }
+        if let Some((_, max)) = question.range() {
+            let t = tally(
+                rows.iter().filter_map(|r| Some((r.number_value?, r.n))),
+                max as i32 - 1,
+            );
+            entry.mean = t.csat().mean;
+            if question.kind == QuestionType::Rating {
+                entry.csat = Some(t.csat());
+            }
+        }
+        entry.distribution = Some(distribution);
+        report.questions.push(entry);
+    }
+    Ok(report)
+}

@@ -1,0 +1,354 @@
+//! Taking answers: in one transaction the response is merged and stored, its answer rows
+//! rewritten for reports, mapped answers (and a score's NPS fields) written back to the
+//! profile with their data categories, a detractor's follow-up opened, and the whole
+//! audited.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{json, Value};
+
+use super::answers::{merge, Answers, NpsCategory};
+use super::definition::{Definition, FEEDBACK_CATEGORY};
+use super::events;
+use super::store::{self, Followup, ResponseRow};
+use super::SurveyError;
+use crate::audit::{self, Actor, AuditEntry, Pseudonymizer};
+use crate::consent::ledger::lock_subject;
+use crate::consent::SubjectId;
+use crate::gate::cache::SubjectSnapshot;
+use crate::gate::rules::{decide, DecisionRequest};
+use crate::gate::service::facts;
+use crate::policy::Policies;
+use crate::profiles::attributes::{self, AttributeChange};
+use crate::storage::{write_transaction, DbConnection};
+
+/// The event support reads for each new detractor.
+pub const DETRACTOR_EVENT: &str = "survey.detractor";
+
+pub struct Submission {
+    pub survey: String,
+    pub subject: SubjectId,
+    pub display_id: Option<String>,
+    pub answers: Answers,
+    pub finished: bool,
+}
+
+pub struct Outcome {
+    pub response: ResponseRow,
+    /// Profile attributes written (or removed) by this submission.
+    pub written_back: Vec<String>,
+    pub followup: Option<Followup>,
+}
+
+pub struct Context<'a> {
+    pub policies: &'a Policies,
+    pub pseudonyms: &'a Pseudonymizer,
+    pub actor: &'a Actor,
+    /// The subject's state as the gate sees it.
+    pub snapshot: &'a SubjectSnapshot,
+    pub events_per_subject: u32,
+    pub now: DateTime<Utc>,
+}
+
+pub fn submit(
+    conn: &mut DbConnection,
+    ctx: &Context<'_>,
+    submission: Submission,
+) -> Result<Outcome, SurveyError> {
+    let now = ctx.now;
+    write_transaction(conn, |conn| {
+        let Some(survey) = store::find(conn, &submission.survey)? else {
+            return Err(SurveyError::NotFound("survey"));
+        };
+        if !survey.status.takes_answers() {
+            return Err(SurveyError::conflict(
+                format!(
+                    "The survey is {}: it takes no answers.",
+                    survey.status.as_str()
+                ),
+                &[("status", json!(survey.status))],
+            ));
+        }
+        if !lock_subject(conn, &submission.subject)? {
+            return Err(SurveyError::NotFound("subject"));
+        }
+        check_purpose(ctx, &survey.purpose)?;
+        let existing = store::find_response(conn, &survey.id, submission.subject.as_str())?;
+        if existing.as_ref().is_some_and(|r| r.finished) {
+            return Err(SurveyError::conflict(
+                "The subject has already finished this survey.",
+                &[(
+                    "response_id",
+                    json!(existing.as_ref().map(|r| r.id.clone())),
+                )],
+            ));
+        }
+        if let Some(display_id) = &submission.display_id {
+            let display = store::find_display(conn, display_id)?;
+            if !display.is_some_and(|d| {
+                d.survey_id == survey.id && d.subject_id == submission.subject.as_str()
+            }) {
+                return Err(SurveyError::invalid(
+                    "display_id",
+                    "unknown_display",
+                    "not a display of this survey to this subject",
+                ));
+            }
+        }
+        // A response keeps the version its first answer was given to.
+        let version = existing.as_ref().map_or(survey.version, |r| r.version);
+        let definition: Definition = if version == survey.version {
+            survey.definition.clone()
+        } else {
+            store::version_definition(conn, &survey.id, version)?
+                .ok_or(SurveyError::NotFound("survey version"))?
+        };
+        let earlier = existing.as_ref().map(|r| r.answers()).unwrap_or_default();
+        let merged = merge(
+            &definition.questions,
+            &earlier,
+            &submission.answers,
+            submission.finished,
+        )
+        .map_err(SurveyError::Invalid)?;
+        if merged.answers.is_empty() {
+            return Err(SurveyError::invalid(
+                "answers",
+                "required",
+                "at least one answer",
+            ));
+        }
+        let response = ResponseRow {
+            id: existing
+                .as_ref()
+                .map_or_else(|| uuid::Uuid::new_v4().to_string(), |r| r.id.clone()),
+            survey_id: survey.id.clone(),
+            version,
+            subject_id: submission.subject.to_string(),
+            display_id: existing
+                .as_ref()
+                .and_then(|r| r.display_id.clone())
+                .or(submission.display_id.clone()),
+            answers: store::answers_json(&merged.answers),
+            finished: submission.finished,
+            started_at: existing.as_ref().map_or(now.naive_utc(), |r| r.started_at),
+            updated_at: now.naive_utc(),
+            finished_at: submission.finished.then(|| now.naive_utc()),
+        };
+        store::save_response(conn, &response, existing.is_none())?;
+        let touched: Vec<String> = merged
+            .changed
+            .iter()
+            .chain(&merged.dropped)
+            .cloned()
+            .collect();
+        store::replace_answer_rows(conn, &response, &definition, &touched, now)?;
+
+        let changes = write_back(&definition, &merged.answers, &touched, now);
+        attributes::apply(conn, &submission.subject, &changes, "survey", now)?;
+
+        let nps_question = definition.nps_question().map(|q| q.id.clone());
+        let score = nps_question
+            .as_ref()
+            .filter(|id| touched.contains(id))
+            .map(|id| merged.answers.get(id).and_then(Value::as_i64));
+        let followup = match score {
+            Some(score) => follow_up(conn, ctx, &survey.key, &response, score)?,
+            None => store::followup_of_response(conn, &response.id)?,
+        };
+        audit::record(
+            conn,
+            ctx.pseudonyms,
+            AuditEntry {
+                actor: ctx.actor,
+                action: "survey.responded",
+                subject_id: Some(submission.subject.as_str()),
+                payload: json!({
+                    "survey_id": survey.id, "response_id": response.id, "version": version,
+                    "finished": response.finished, "questions": touched,
+                    "written_back": changes.keys().collect::<Vec<_>>(),
+                    "followup_id": followup.as_ref().map(|f| f.id.clone()),
+                }),
+                at: now,
+            },
+        )?;
+        Ok(Outcome {
+            written_back: changes.keys().cloned().collect(),
+            response,
+            followup,
+        })
+    })
+}
+
+/// The gate's rules decide whether the survey's purpose may process the subject's data.
+fn check_purpose(ctx: &Context<'_>, purpose_key: &str) -> Result<(), SurveyError> {
+    let not_allowed = |reason: Value| SurveyError::PurposeNotAllowed {
+        purpose: purpose_key.to_owned(),
+        reason,
+    };
+    let purpose = ctx
+        .policies
+        .purpose(purpose_key)
+        .ok_or_else(|| not_allowed(json!("unknown_purpose")))?;
+    let decision = decide(
+        ctx.policies,
+        &facts(ctx.policies, ctx.snapshot),
+        &DecisionRequest {
+            purpose,
+            channel: None,
+            data_categories: &[],
+            gpc: false,
+            now: ctx.now,
+        },
+    );
+    if decision.allowed {
+        Ok(())
+    } else {
+        Err(not_allowed(json!(decision.reason)))
+    }
+}
+
+/// Profile changes for the answers this submission touched: each mapped question's
+/// value (removed when its answer was dropped), and for the NPS question its score,
+/// category and time, all tagged with a data category.
+pub fn write_back(
+    definition: &Definition,
+    answers: &Answers,
+    touched: &[String],
+    now: DateTime<Utc>,
+) -> BTreeMap<String, AttributeChange> {
+    let mut changes = BTreeMap::new();
+    for question in &definition.questions {
+        if !touched.contains(&question.id) {
+            continue;
+        }
+        let answer = answers.get(&question.id);
+        if let Some(target) = &question.write_back {
+            let change = match answer {
+                Some(value) => AttributeChange::Set {
+                    value: value.clone(),
+                    category: target.category.clone(),
+                },
+                None => AttributeChange::Remove,
+            };
+            changes.insert(target.attribute.clone(), change);
+        }
+        let is_nps = definition
+            .nps_question()
+            .is_some_and(|q| q.id == question.id);
+        if let (true, Some(score)) = (is_nps, answer.and_then(Value::as_i64)) {
+            let category = question
+                .write_back
+                .as_ref()
+                .map_or(FEEDBACK_CATEGORY, |w| w.category.as_str());
+            let set = |value: Value| AttributeChange::Set {
+                value,
+                category: category.to_owned(),
+            };
+            changes.insert("nps.score".into(), set(Value::from(score)));
+            changes.insert(
+                "nps.category".into(),
+                set(Value::from(NpsCategory::of(score).as_str())),
+            );
+            changes.insert(
+                "nps.answered_at".into(),
+                set(Value::from(now.to_rfc3339_opts(SecondsFormat::Secs, true))),
+            );
+        }
+    }
+    changes
+}
+
+/// Opens a follow-up for a detractor score (and tells the event feed), keeps an open
+/// one's score current, and closes it when the score is changed to a passive or
+/// promoter one before the response is finished.
+fn follow_up(
+    conn: &mut DbConnection,
+    ctx: &Context<'_>,
+    survey_key: &str,
+    response: &ResponseRow,
+    score: Option<i64>,
+) -> Result<Option<Followup>, SurveyError> {
+    let existing = store::followup_of_response(conn, &response.id)?;
+    let detractor = score.filter(|s| NpsCategory::of(*s) == NpsCategory::Detractor);
+    match (existing, detractor) {
+        (None, Some(score)) => {
+            let followup = Followup {
+                id: uuid::Uuid::new_v4().to_string(),
+                survey_id: response.survey_id.clone(),
+                response_id: response.id.clone(),
+                subject_id: response.subject_id.clone(),
+                score: score as i32,
+                status: "open".into(),
+                opened_at: ctx.now.naive_utc(),
+                closed_at: None,
+                closed_by: None,
+                resolution: None,
+            };
+            store::insert_followup(conn, &followup)?;
+            events::record(
+                conn,
+                &response.subject_id,
+                DETRACTOR_EVENT,
+                &json!({"survey_id": response.survey_id, "survey_key": survey_key,
+                        "response_id": response.id, "followup_id": followup.id,
+                        "score": score}),
+                ctx.now,
+                ctx.now,
+                ctx.events_per_subject,
+            )?;
+            Ok(Some(followup))
+        }
+        (Some(open), Some(score)) if open.status == "open" => {
+            store::set_followup_score(conn, &open.id, score as i32)?;
+            Ok(store::followup_of_response(conn, &response.id)?)
+        }
+        (Some(open), None) if open.status == "open" => {
+            store::close_followup(conn, &open.id, "consentry", Some("score_changed"), ctx.now)?;
+            Ok(store::followup_of_response(conn, &response.id)?)
+        }
+        (existing, _) => Ok(existing),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn nps_write_back_carries_score_category_and_time() {
+        let definition: Definition = serde_json::from_value(json!({"questions": [
+            {"id": "score", "type": "nps", "prompt": {"en": "?"}},
+            {"id": "role", "type": "single_choice", "prompt": {"en": "?"},
+             "options": [{"id": "admin", "label": {"en": "A"}}, {"id": "dev", "label": {"en": "D"}}],
+             "write_back": {"attribute": "onboarding.role", "category": "user.demographic.profile"}}
+        ]}))
+        .unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap();
+        let answers: Answers = json!({"score": 6, "role": "dev"})
+            .as_object()
+            .unwrap()
+            .clone();
+        let changes = write_back(&definition, &answers, &["score".into(), "role".into()], now);
+        let set = |key: &str| match &changes[key] {
+            AttributeChange::Set { value, category } => (value.clone(), category.clone()),
+            AttributeChange::Remove => panic!("removed"),
+        };
+        assert_eq!(set("nps.score"), (json!(6), FEEDBACK_CATEGORY.to_owned()));
+        assert_eq!(set("nps.category").0, json!("detractor"));
+        assert_eq!(set("nps.answered_at").0, json!("2026-11-23T12:00:00Z"));
+        assert_eq!(
+            set("onboarding.role"),
+            (json!("dev"), "user.demographic.profile".to_owned())
+        );
+        // Only what the submission touched is written; a dropped answer is removed.
+        let only_role = write_back(&definition, &Answers::new(), &["role".into()], now);
+        assert_eq!(only_role.len(), 1);
+        assert!(matches!(
+            only_role["onboarding.role"],
+            AttributeChange::Remove
+        ));
+    }
+}
