@@ -277,7 +277,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 /// What a command that works on the data without serving needs.
 fn open_offline(
     config: &Config,
-) -> anyhow::Result<(crate::policy::Policies, Database, crate::audit::Pseudonymizer)> {
+) -> anyhow::Result<(
+    crate::policy::Policies,
+    Database,
+    crate::audit::Pseudonymizer,
+)> {
     Ok((
         crate::policy::load(&config.policies_dir)?,
         Database::open(&config.database_url, &config.pool)?,

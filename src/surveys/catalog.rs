@@ -163,7 +163,7 @@ pub fn change(
         if survey.status == SurveyStatus::Closed {
             return Err(SurveyError::conflict(
                 "The survey is closed; a closed survey does not change.",
-                &[("status", json!("closed"))],
+                &[("survey_status", json!("closed"))],
             ));
         }
         let mut changed: Vec<&str> = Vec::new();

@@ -97,7 +97,8 @@ fn localized(questions: &[Question], locale: &str) -> Vec<QuestionView> {
         .collect()
 }
 
-/// The language a subject reads: their locale, their preferred language, English.
+/// The language a subject reads, if the survey has it: their locale, their preferred
+/// language, English. A text missing in it falls back to English.
 fn reading_locale(snapshot: &SubjectSnapshot, questions: &[Question]) -> String {
     let wanted = snapshot
         .subject
@@ -111,7 +112,7 @@ fn reading_locale(snapshot: &SubjectSnapshot, questions: &[Question]) -> String 
         })
         .unwrap_or_else(|| "en".into());
     let language = crate::policy::locale::language_of(&wanted).to_owned();
-    let offered = |tag: &str| questions.iter().all(|q| q.prompt.contains_key(tag));
+    let offered = |tag: &str| questions.iter().any(|q| q.prompt.contains_key(tag));
     if offered(&wanted) {
         wanted
     } else if offered(&language) {

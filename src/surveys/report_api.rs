@@ -19,6 +19,13 @@ use crate::http::{ApiError, AppState, FieldError, Problem};
 use crate::policy::key::is_valid_key;
 
 const PAGE: i64 = 1_000;
+/// Report bounds without `from`/`to` that both backends compare correctly (SQLite
+/// compares timestamps as text, so chrono's extremes would sort wrongly).
+fn bound(year: i32) -> NaiveDateTime {
+    NaiveDate::from_ymd_opt(year, 1, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .unwrap_or_default()
+}
 
 /// `2026-11-01` (midnight UTC) or an RFC 3339 time.
 fn parse_time(field: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>, FieldError> {
@@ -120,8 +127,8 @@ pub async fn survey_report(
             };
             let scope = Scope {
                 survey_id: survey.id.clone(),
-                from: from.map_or(NaiveDateTime::MIN, |f| f.naive_utc()),
-                to: to.map_or(NaiveDateTime::MAX, |t| t.naive_utc()),
+                from: from.map_or_else(|| bound(1970), |f| f.naive_utc()),
+                to: to.map_or_else(|| bound(9999), |t| t.naive_utc()),
                 version: query.version,
             };
             let mut built = report::build(

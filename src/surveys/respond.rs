@@ -67,7 +67,7 @@ pub fn submit(
                     "The survey is {}: it takes no answers.",
                     survey.status.as_str()
                 ),
-                &[("status", json!(survey.status))],
+                &[("survey_status", json!(survey.status))],
             ));
         }
         if !lock_subject(conn, &submission.subject)? {

@@ -302,7 +302,7 @@ pub async fn change_followup(
                 if followup.status != "open" {
                     return Err(SurveyError::conflict(
                         "The follow-up is already closed.",
-                        &[("status", json!("closed"))],
+                        &[("followup_status", json!("closed"))],
                     ));
                 }
                 store::close_followup(

@@ -19,3 +19,4 @@ mod proxy;
 mod purposes;
 mod signals;
 mod subjects;
+mod surveys;
