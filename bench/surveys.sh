@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Survey benchmark: the report over RESPONSES NPS responses (default 1,000,000), the
+# next-survey call under load, and answer submission throughput.
+# Usage: bench/surveys.sh sqlite|postgres   (needs wrk, curl; PostgreSQL at $PG_ADMIN_URL)
+# Tunables: RESPONSES (1000000), SUBJECTS (10000, with consents), DURATION (20s),
+# CONNECTIONS (64), REPEAT (5 report runs each).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BACKEND="${1:-sqlite}"
+export SUBJECTS="${SUBJECTS:-10000}"
+RESPONSES="${RESPONSES:-1000000}"
+DURATION="${DURATION:-20s}"
+CONNECTIONS="${CONNECTIONS:-64}"
+REPEAT="${REPEAT:-5}"
+PG_ADMIN_URL="${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/test}"
+PORT=18082
+WORK="$(mktemp -d)"
+BIN=target/release/consentry
+SERVER=""
+cleanup() {
+    [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null || true
+    if [ "$BACKEND" = postgres ]; then psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS consentry_survey_bench WITH (FORCE)" >/dev/null; fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+cargo build --release --quiet --bin consentry
+case "$BACKEND" in
+    sqlite) export CONSENTRY_DATABASE_URL="sqlite://$WORK/bench.db" ;;
+    postgres)
+        psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS consentry_survey_bench WITH (FORCE)" >/dev/null 2>&1
+        psql "$PG_ADMIN_URL" -qc "CREATE DATABASE consentry_survey_bench" >/dev/null
+        export CONSENTRY_DATABASE_URL="${PG_ADMIN_URL%/*}/consentry_survey_bench" ;;
+    *) echo "usage: $0 sqlite|postgres" >&2; exit 2 ;;
+esac
+export CONSENTRY_DATA_DIR="$WORK/data" CONSENTRY_BIND="127.0.0.1:$PORT" CONSENTRY_LOG=warn
+
+echo "# backend=$BACKEND responses=$RESPONSES subjects=$SUBJECTS connections=$CONNECTIONS duration=$DURATION"
+/usr/bin/time -f "seeded in %e s" "$BIN" demo --subjects "$SUBJECTS" --survey-responses "$RESPONSES"
+if [ "$BACKEND" = postgres ]; then psql "${CONSENTRY_DATABASE_URL}" -qc "ANALYZE" >/dev/null; fi
+export TOKEN="$("$BIN" token --role service --sub bench --ttl 7200)"
+ADMIN="$("$BIN" token --role admin --sub bench --ttl 7200)"
+"$BIN" serve & SERVER=$!
+for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done
+
+report() {
+    local query="$1"
+    for i in $(seq 1 "$REPEAT"); do
+        curl -sf -o "$WORK/report.json" -w '%{time_total}\n' -H "Authorization: Bearer $ADMIN" \
+            "http://127.0.0.1:$PORT/v1/surveys/nps-after-onboarding/report$query"
+    done | sort -n | awk '{a[NR]=$1} END {printf "min %.3f s, median %.3f s, max %.3f s\n", a[1], a[int((NR+1)/2)], a[NR]}'
+}
+echo "## report over the whole survey (NPS, weekly trend, every question)"
+report "?interval=week"
+python3 -c 'import json; r=json.load(open("'"$WORK"'/report.json")); print({k: r[k] for k in ("displays","responses","response_rate")}, r["nps"]["n"], r["nps"]["score"], r["nps"]["margin_of_error"], len(r["trend"]), "weeks")'
+echo "## report with a breakdown by plan (a join on the profile)"
+report "?interval=month&by=plan"
+echo "## report for one month"
+report "?from=$(date -u -d '-60 days' +%F)&to=$(date -u -d '-30 days' +%F)&interval=day"
+
+echo "## next-survey call, $CONNECTIONS connections"
+wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/next_survey.lua "http://127.0.0.1:$PORT" \
+    | grep -E 'Requests/sec|50%|90%|99%|Non-2xx|Socket errors|requests in'
+echo "## answer submissions (partial answers with write-back), $CONNECTIONS connections"
+wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/answer.lua "http://127.0.0.1:$PORT" \
+    | grep -E 'Requests/sec|50%|90%|99%|Non-2xx|Socket errors|requests in'
+echo "server: $(grep -E 'VmRSS|VmHWM' "/proc/$SERVER/status" | tr -s ' ' | tr '\n' ' ')"
