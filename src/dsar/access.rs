@@ -77,9 +77,27 @@ pub async fn export_subject(
     let id = path_subject_id(&path)?;
     let access = principal.subject_access(&STAFF, true, id.as_str());
     access.check_role()?;
+    let bundle = assemble(&state, &principal, id, access.is_hidden(), None).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((
+            "Content-Disposition",
+            "attachment; filename=\"subject-export.json\"",
+        ))
+        .json(bundle))
+}
+
+/// Everything held on a subject, as one bundle; recorded in the audit log (with the
+/// request it answers, if any). `hidden`: the caller may not see it, answered as absent
+/// after the same lookup.
+pub async fn assemble(
+    state: &AppState,
+    principal: &Principal,
+    id: crate::consent::SubjectId,
+    hidden: bool,
+    request_id: Option<String>,
+) -> Result<AccessBundle, ApiError> {
     let now = state.clock.now();
-    let hidden = access.is_hidden();
-    let (pseudonyms, actor) = (state.pseudonyms.clone(), Actor::from(&principal));
+    let (pseudonyms, actor) = (state.pseudonyms.clone(), Actor::from(principal));
     let loaded = state
         .db
         .run(move |conn| {
@@ -104,7 +122,7 @@ pub async fn export_subject(
                     actor: &actor,
                     action: "subject.exported",
                     subject_id: Some(id.as_str()),
-                    payload: json!({"consent_records": ledger_rows.len(), "audit_events": events.len()}),
+                    payload: json!({"consent_records": ledger_rows.len(), "audit_events": events.len(), "request_id": request_id}),
                     at: now,
                 },
             )?;
@@ -115,7 +133,7 @@ pub async fn export_subject(
     else {
         return Err(ApiError::not_found());
     };
-    let bundle = AccessBundle {
+    Ok(AccessBundle {
         format: "consentry.access.v1",
         generated_at: now,
         consents: consent_views(&state.policies, &found, &states, None, false, now),
@@ -139,13 +157,7 @@ pub async fn export_subject(
             .into_iter()
             .map(|r| crate::dsar::handlers::request_view(r, now))
             .collect(),
-        subject: SubjectView::new(&found, &state),
+        subject: SubjectView::new(&found, state),
         surveys,
-    };
-    Ok(HttpResponse::Ok()
-        .insert_header((
-            "Content-Disposition",
-            "attachment; filename=\"subject-export.json\"",
-        ))
-        .json(bundle))
+    })
 }

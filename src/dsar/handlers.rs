@@ -122,6 +122,10 @@ pub async fn file_request(
             "must be a JSON object",
         )]));
     }
+    if body.kind == RequestKind::Rectification {
+        let details = body.details.clone().unwrap_or(Value::Null);
+        super::rectification::changes(&state.policies, &details).map_err(ApiError::Validation)?;
+    }
     let lookup = subject_id.clone();
     let found = state
         .db
@@ -360,9 +364,28 @@ pub async fn change_request(
     let subject_id = SubjectId::parse(&request.subject_id)
         .map_err(|m| ApiError::Internal(anyhow::anyhow!("stored subject id: {m}")))?;
     let lifted_id = subject_id.clone();
+    // A rectification is applied as it is completed, from what the request asked.
+    let rectification = (request.kind == RequestKind::Rectification
+        && request.status == RequestStatus::Completed
+        && change.status.is_some())
+    .then(|| super::rectification::changes(&state.policies, &request.details))
+    .transpose()
+    .map_err(ApiError::Validation)?
+    .flatten();
     state
         .db
         .run(move |conn| {
+            if let Some(changes) = &rectification {
+                super::rectification::apply(
+                    conn,
+                    &pseudonyms,
+                    &actor,
+                    &lifted_id,
+                    &saved.id,
+                    changes,
+                    now,
+                )?;
+            }
             requests::save_change(conn, &pseudonyms, &actor, &saved, action, note.as_deref())?;
             if lifts_restriction {
                 super::effects::restrict(conn, &pseudonyms, &actor, &lifted_id, None, now)?;
@@ -431,4 +454,56 @@ async fn erase(state: &AppState, principal: &Principal, id: &SubjectId) -> Resul
     } else {
         Err(ApiError::not_found())
     }
+}
+
+/// The answer to an access or portability request: the subject's whole bundle (as
+/// `GET /v1/subjects/{id}/export` gives it), once the requester is verified. For
+/// compliance, or the subject for their own request; each fetch is audited with the
+/// request's id.
+#[utoipa::path(
+    tag = "dsar",
+    params(("id" = String, Path, description = "The request id")),
+    responses(
+        (status = 200, description = "The bundle", body = crate::dsar::access::AccessBundle,
+         headers(("Content-Disposition" = String, description = "attachment; filename=…"))),
+        (status = 404, description = "No such request, or its subject is gone", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not an access or portability request, or not verified (or rejected)", body = Problem, content_type = "application/problem+json"),
+        AuthProblems,
+    ),
+    security(("bearer" = [])),
+)]
+#[get("/v1/dsar/{id}/bundle")]
+pub async fn request_bundle(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    if principal.role != Role::Subject {
+        principal.require(&HANDLERS)?;
+    }
+    let (request, _) = load(&state, &principal, path.into_inner()).await?;
+    if !matches!(request.kind, RequestKind::Access | RequestKind::Portability) {
+        return Err(ApiError::conflict(
+            "Only access and portability requests are answered with a bundle.",
+        ));
+    }
+    if !matches!(
+        request.status,
+        RequestStatus::Verified | RequestStatus::InProgress | RequestStatus::Completed
+    ) {
+        return Err(ApiError::conflict(format!(
+            "The request is `{}`: a bundle is given once the requester is verified.",
+            request.status.as_str()
+        )));
+    }
+    let subject_id = SubjectId::parse(&request.subject_id)
+        .map_err(|m| ApiError::Internal(anyhow::anyhow!("stored subject id: {m}")))?;
+    let bundle =
+        super::access::assemble(&state, &principal, subject_id, false, Some(request.id)).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((
+            "Content-Disposition",
+            "attachment; filename=\"subject-export.json\"",
+        ))
+        .json(bundle))
 }

@@ -5,6 +5,7 @@ pub mod access;
 pub mod effects;
 pub mod erasure;
 pub mod handlers;
+pub mod rectification;
 pub mod requests;
 pub mod retention;
 pub mod rules;

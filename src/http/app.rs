@@ -77,6 +77,7 @@ fn api(cfg: &mut ServiceConfig) {
         .service(crate::dsar::handlers::file_request)
         .service(crate::dsar::handlers::list_requests)
         .service(crate::dsar::handlers::get_request)
+        .service(crate::dsar::handlers::request_bundle)
         .service(crate::dsar::handlers::change_request)
         .service(crate::dsar::handlers::erase_subject)
         .service(crate::surveys::events_api::post_event)

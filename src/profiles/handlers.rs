@@ -248,56 +248,8 @@ pub async fn patch_profile(
     let id = path_subject_id(&path)?;
     principal.require(&WRITERS)?;
     let patch = body.into_inner();
-    let mut errors = Vec::new();
-    let mut changes = BTreeMap::new();
-    for (key, input) in patch.attributes {
-        let field = format!("attributes.{key}");
-        if !is_valid_key(&key) || key.len() > 100 {
-            errors.push(FieldError::new(
-                &field,
-                "invalid",
-                "attribute keys are dotted lower-case words, e.g. `nps.score`",
-            ));
-            continue;
-        }
-        let Some(input) = input else {
-            changes.insert(key, AttributeChange::Remove);
-            continue;
-        };
-        if !state.policies.taxonomy.contains(&input.category) {
-            errors.push(FieldError::new(
-                format!("{field}.category"),
-                "unknown_category",
-                format!(
-                    "`{}` is not a data category of the policies",
-                    input.category
-                ),
-            ));
-        }
-        if input.value.is_null() {
-            errors.push(FieldError::new(
-                format!("{field}.value"),
-                "required",
-                "use `null` for the attribute itself to remove it",
-            ));
-        } else if input.value.to_string().len() > MAX_VALUE_BYTES {
-            errors.push(FieldError::new(
-                format!("{field}.value"),
-                "too_large",
-                format!("at most {MAX_VALUE_BYTES} bytes of JSON"),
-            ));
-        }
-        changes.insert(
-            key,
-            AttributeChange::Set {
-                value: input.value,
-                category: input.category,
-            },
-        );
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
+    let changes = check_changes(&state.policies, "attributes", patch.attributes)
+        .map_err(ApiError::Validation)?;
     let pseudonyms = state.pseudonyms.clone();
     let (now, actor, source) = (
         state.clock.now(),
@@ -338,4 +290,65 @@ pub async fn patch_profile(
         })
         .await?;
     Ok(HttpResponse::Ok().json(view(&subject_id, None, all)))
+}
+
+/// Checks requested attribute changes (keys, categories from the taxonomy, value sizes);
+/// problems are named `{field}.{key}...`.
+pub fn check_changes(
+    policies: &crate::policy::Policies,
+    field: &str,
+    requested: BTreeMap<String, Option<AttributeInput>>,
+) -> Result<BTreeMap<String, AttributeChange>, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let mut changes = BTreeMap::new();
+    for (key, input) in requested {
+        let field = format!("{field}.{key}");
+        if !is_valid_key(&key) || key.len() > 100 {
+            errors.push(FieldError::new(
+                &field,
+                "invalid",
+                "attribute keys are dotted lower-case words, e.g. `nps.score`",
+            ));
+            continue;
+        }
+        let Some(input) = input else {
+            changes.insert(key, AttributeChange::Remove);
+            continue;
+        };
+        if !policies.taxonomy.contains(&input.category) {
+            errors.push(FieldError::new(
+                format!("{field}.category"),
+                "unknown_category",
+                format!(
+                    "`{}` is not a data category of the policies",
+                    input.category
+                ),
+            ));
+        }
+        if input.value.is_null() {
+            errors.push(FieldError::new(
+                format!("{field}.value"),
+                "required",
+                "use `null` for the attribute itself to remove it",
+            ));
+        } else if input.value.to_string().len() > MAX_VALUE_BYTES {
+            errors.push(FieldError::new(
+                format!("{field}.value"),
+                "too_large",
+                format!("at most {MAX_VALUE_BYTES} bytes of JSON"),
+            ));
+        }
+        changes.insert(
+            key,
+            AttributeChange::Set {
+                value: input.value,
+                category: input.category,
+            },
+        );
+    }
+    if errors.is_empty() {
+        Ok(changes)
+    } else {
+        Err(errors)
+    }
 }

@@ -429,3 +429,122 @@ async fn restriction_objection_and_opt_out_take_effect_in_the_gate_at_once() {
         r("allow", "not_opted_out")
     );
 }
+
+#[tokio::test]
+async fn access_requests_are_answered_with_the_bundle_once_verified() {
+    let app = spawn_app().await;
+    app.create_subject("ab1", json!({"region": "DE"})).await;
+    app.create_subject("ab2", json!({"region": "DE"})).await;
+    let own = app.token(Role::Subject, Some("ab1"));
+    let request: Value = file(
+        &app,
+        &own,
+        json!({"subject_id": "ab1", "kind": "portability"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let id = request["id"].as_str().unwrap();
+    let bundle = |token: String| {
+        let url = app.url(&format!("/v1/dsar/{id}/bundle"));
+        let client = app.client.clone();
+        async move { client.get(url).bearer_auth(token).send().await.unwrap() }
+    };
+    // Not before the requester is verified.
+    problem(bundle(own.clone()).await, 409).await;
+    change(&app, id, json!({"status": "verified"})).await;
+    let got: Value = bundle(own.clone()).await.json().await.unwrap();
+    assert_eq!(got["subject"]["id"], "ab1");
+    assert_eq!(got["format"], "consentry.access.v1");
+    let compliance = app.token(Role::Compliance, Some("officer"));
+    assert_eq!(bundle(compliance).await.status(), 200);
+    // Another customer, and a service, do not get it.
+    problem(bundle(app.token(Role::Subject, Some("ab2"))).await, 404).await;
+    problem(bundle(app.service()).await, 403).await;
+    assert_eq!(app.audit_count("subject.exported").await, 2);
+    // An erasure request has no bundle.
+    let erasure: Value = file(
+        &app,
+        &app.service(),
+        json!({"subject_id": "ab2", "kind": "erasure"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let other = app
+        .get(
+            &format!("/v1/dsar/{}/bundle", erasure["id"].as_str().unwrap()),
+            &app.token(Role::Compliance, Some("officer")),
+        )
+        .send()
+        .await
+        .unwrap();
+    problem(other, 409).await;
+}
+
+#[tokio::test]
+async fn rectification_is_checked_when_filed_and_applied_when_completed() {
+    let app = spawn_app().await;
+    app.create_subject("rc1", json!({"region": "DE"})).await;
+    let patched = app
+        .client
+        .patch(app.url("/v1/subjects/rc1/profile"))
+        .bearer_auth(app.service())
+        .json(&json!({"attributes": {
+            "plan": {"value": "free", "category": "user.account"},
+            "nickname": {"value": "Bobby", "category": "user.demographic.profile"}
+        }}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), 200);
+    let bad = file(
+        &app,
+        &app.service(),
+        json!({"subject_id": "rc1", "kind": "rectification",
+               "details": {"attributes": {"plan": {"value": "pro", "category": "user.nope"}}}}),
+    )
+    .await;
+    assert_eq!(
+        invalid_fields(bad).await,
+        ["details.attributes.plan.category"]
+    );
+    let shapeless = file(
+        &app,
+        &app.service(),
+        json!({"subject_id": "rc1", "kind": "rectification", "details": {"attributes": {"plan": "pro"}}}),
+    )
+    .await;
+    assert_eq!(invalid_fields(shapeless).await, ["details.attributes.plan"]);
+    let request: Value = file(
+        &app,
+        &app.token(Role::Subject, Some("rc1")),
+        json!({"subject_id": "rc1", "kind": "rectification",
+               "details": {"attributes": {"plan": {"value": "pro", "category": "user.account"}, "nickname": null}}}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let id = request["id"].as_str().unwrap();
+    // Nothing changes until the request is completed.
+    let profile = app
+        .get_json("/v1/subjects/rc1/profile", &app.service())
+        .await;
+    assert_eq!(profile["attributes"]["plan"]["value"], "free");
+    for status in ["verified", "in_progress", "completed"] {
+        assert_eq!(
+            change(&app, id, json!({"status": status})).await.status(),
+            200
+        );
+    }
+    let profile = app
+        .get_json("/v1/subjects/rc1/profile", &app.service())
+        .await;
+    assert_eq!(profile["attributes"]["plan"]["value"], "pro");
+    assert_eq!(profile["attributes"]["plan"]["source"], "rectification");
+    assert!(profile["attributes"].get("nickname").is_none());
+    assert_eq!(app.audit_count("dsar.rectified").await, 1);
+}

@@ -771,3 +771,96 @@ async fn survey_data_is_in_the_access_bundle_and_goes_with_erasure() {
     let verify = app.get_json("/v1/audit/verify", &compliance).await;
     assert_eq!(verify["ok"], true);
 }
+
+#[tokio::test]
+async fn events_and_answers_are_kept_no_longer_than_retention_says() {
+    let app = spawn_app().await;
+    app.create_survey(nps_survey("nps-ret")).await;
+    app.create_subject("rt1", json!({"region": "DE"})).await;
+    app.event("rt1", "onboarding.completed").await;
+    app.next("rt1", None).await;
+    let answered = app
+        .answer(
+            "nps-ret",
+            json!({"subject_id": "rt1", "answers": {"score": 4}, "finished": false}),
+        )
+        .await;
+    assert_eq!(answered.status(), 200);
+    let pseudonyms = std::sync::Arc::new(
+        consentry::audit::Pseudonymizer::load_or_generate(&app.data_dir, None).unwrap(),
+    );
+    let mut retention = consentry::policy::load(&crate::helpers::policies_dir())
+        .unwrap()
+        .retention;
+    let run = |retention: consentry::policy::Retention, days: i64| {
+        let pseudonyms = pseudonyms.clone();
+        let at = crate::helpers::start_time() + TimeDelta::days(days);
+        app.app_db
+            .run(move |conn| consentry::dsar::retention::run(conn, &retention, &pseudonyms, at))
+    };
+    // Within both periods nothing goes.
+    let report = run(retention, 300).await.unwrap();
+    assert_eq!(
+        (report.events_deleted, report.survey_responses_deleted),
+        (0, 0)
+    );
+    // Past the events' period (365 days) the events go; the answers stay until 730.
+    let report = run(retention, 400).await.unwrap();
+    assert_eq!(
+        (report.events_deleted, report.survey_responses_deleted),
+        (2, 0)
+    );
+    retention.survey_responses_days = 500;
+    let report = run(retention, 501).await.unwrap();
+    assert_eq!(
+        (
+            report.survey_responses_deleted,
+            report.survey_displays_deleted
+        ),
+        (1, 1)
+    );
+    let report = app
+        .get_json("/v1/surveys/nps-ret/report", &app.admin())
+        .await;
+    assert_eq!(
+        (report["responses"].clone(), report["nps"]["n"].clone()),
+        (json!(0), json!(0))
+    );
+    let followups = app
+        .get_json("/v1/surveys/nps-ret/followups", &app.admin())
+        .await;
+    assert_eq!(followups["followups"].as_array().unwrap().len(), 0);
+    // The profile keeps what was written back: it is the profile's now.
+    let profile = app
+        .get_json("/v1/subjects/rt1/profile", &app.service())
+        .await;
+    assert_eq!(profile["attributes"]["nps.score"]["value"], 4);
+    assert_eq!(app.audit_count("retention.run").await, 3);
+}
+
+#[tokio::test]
+async fn each_subject_keeps_only_its_latest_events() {
+    let app = spawn_app().await;
+    app.create_subject("cap1", json!({"region": "DE"})).await;
+    let now = crate::helpers::start_time();
+    let kept = app
+        .app_db
+        .run(move |conn| {
+            for n in 0..5 {
+                consentry::surveys::events::record(
+                    conn,
+                    "cap1",
+                    &format!("step.n{n}"),
+                    &json!({}),
+                    now,
+                    now,
+                    3,
+                )?;
+            }
+            consentry::surveys::events::of_subject(conn, "cap1")
+        })
+        .await
+        .unwrap();
+    let names: Vec<&str> = kept.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["step.n2", "step.n3", "step.n4"]);
+}
