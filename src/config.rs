@@ -170,6 +170,16 @@ pub struct Settings {
     )]
     pub decision_token_ttl_seconds: u32,
 
+    /// No survey is offered to a subject within this many days of their last display of
+    /// any survey (a survey may ask for a longer wait, never a shorter one).
+    #[arg(
+        long,
+        env = "CONSENTRY_SURVEY_RECONTACT_DAYS",
+        default_value_t = 14,
+        global = true
+    )]
+    pub survey_recontact_days: u32,
+
     /// Share of gate decisions written to the decision log, 0 (off) to 1 (all).
     #[arg(
         long,
@@ -233,6 +243,7 @@ pub struct Config {
     pub privacy_policy_url: Option<String>,
     pub decision_cache_size: usize,
     pub decision_token_ttl_seconds: u32,
+    pub survey_recontact_days: u32,
     pub decision_log: crate::gate::decision_log::DecisionLogSettings,
     pub max_body_bytes: usize,
     pub pool: PoolSettings,
@@ -284,6 +295,7 @@ impl Settings {
             privacy_policy_url: self.privacy_policy_url,
             decision_cache_size: self.decision_cache_size.max(1),
             decision_token_ttl_seconds: self.decision_token_ttl_seconds.max(1),
+            survey_recontact_days: self.survey_recontact_days.min(365),
             decision_log: crate::gate::decision_log::DecisionLogSettings {
                 sample: if self.decision_log_sample.is_finite() {
                     self.decision_log_sample.clamp(0.0, 1.0)

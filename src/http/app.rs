@@ -43,6 +43,8 @@ pub struct AppState {
     pub gate: Arc<Gate>,
     /// The sampled decision log, when switched on.
     pub decision_log: Option<Arc<DecisionLog>>,
+    /// The least number of days between two survey displays to one subject.
+    pub survey_recontact_days: u32,
 }
 
 /// Every documented endpoint. Registered with `.service()` so that utoipa collects it.
@@ -213,6 +215,7 @@ impl Application {
             },
             gate,
             decision_log,
+            survey_recontact_days: config.survey_recontact_days,
         });
         let authenticator =
             web::Data::new(Authenticator::new(keys.clone(), config.jwt.clone(), clock));

@@ -69,8 +69,18 @@ pub fn check_value(question: &Question, value: &Value) -> Result<(), String> {
         QuestionType::Text => {
             let limit = question.text_limit() as usize;
             match value.as_str() {
-                Some(text) if !text.trim().is_empty() && text.chars().count() <= limit => Ok(()),
-                _ => Err(format!("text of 1 to {limit} characters")),
+                Some(text)
+                    if !text.trim().is_empty()
+                        && text.chars().count() <= limit
+                        && !text
+                            .chars()
+                            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) =>
+                {
+                    Ok(())
+                }
+                _ => Err(format!(
+                    "text of 1 to {limit} characters, without control characters"
+                )),
             }
         }
         QuestionType::Boolean => {
@@ -331,6 +341,8 @@ mod tests {
         assert!(check_value(q, &json!("0123456789")).is_ok());
         assert!(check_value(q, &json!("01234567890")).is_err());
         assert!(check_value(q, &json!("   ")).is_err());
+        assert!(check_value(q, &json!("a\u{0}b")).is_err());
+        assert!(check_value(q, &json!("two\nlines")).is_ok());
         assert!(check_value(&questions()[0], &json!(7.5)).is_err());
     }
 

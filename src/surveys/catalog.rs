@@ -14,7 +14,7 @@ use super::store::{self, Survey};
 use super::SurveyError;
 use crate::audit::{self, Actor, AuditEntry, Pseudonymizer};
 use crate::policy::Policies;
-use crate::storage::{write_transaction, DbConnection};
+use crate::storage::{write_transaction, DbConnection, StorageError};
 
 /// A definition as clients (and template files) send it.
 #[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
@@ -65,8 +65,10 @@ pub struct SurveyPatch {
     pub throttling: Option<Throttling>,
 }
 
+/// Keys are never shaped like an id, so `/v1/surveys/{id or key}` is never ambiguous.
 fn is_survey_key(key: &str) -> bool {
-    (1..=100).contains(&key.len())
+    uuid::Uuid::parse_str(key).is_err()
+        && (1..=100).contains(&key.len())
         && key
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
@@ -93,7 +95,7 @@ pub fn create(
             crate::http::FieldError::new(
                 "key",
                 "invalid",
-                "1–100 characters: lower-case letters, digits, `-`, `_` and `.`",
+                "1–100 characters: lower-case letters, digits, `-`, `_` and `.`, not shaped like a UUID",
             ),
         );
     }
@@ -121,14 +123,24 @@ pub fn create(
         created_at: now,
         updated_at: now,
     };
+    let key_taken = || {
+        SurveyError::conflict(
+            format!("A survey with the key `{}` exists.", survey.key),
+            &[("key", Value::from(survey.key.clone()))],
+        )
+    };
     write_transaction(conn, |conn| {
         if store::key_taken(conn, &survey.key)? {
-            return Err(SurveyError::conflict(
-                format!("A survey with the key `{}` exists.", survey.key),
-                &[("key", Value::from(survey.key.clone()))],
-            ));
+            return Err(key_taken());
         }
-        store::insert(conn, &survey)?;
+        // Two creations racing for one key: the unique index decides, still a 409.
+        match store::insert(conn, &survey) {
+            Err(StorageError::Query(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            ))) => return Err(key_taken()),
+            other => other?,
+        }
         audit::record(
             conn,
             pseudonyms,
@@ -155,10 +167,9 @@ pub fn change(
     now: DateTime<Utc>,
 ) -> Result<Survey, SurveyError> {
     write_transaction(conn, |conn| {
-        let Some(found) = store::find(conn, id)? else {
+        let Some(found) = store::find_locked(conn, id, store::Lock::Exclusive)? else {
             return Err(SurveyError::NotFound("survey"));
         };
-        store::lock(conn, &found.id)?;
         let mut survey = found.clone();
         if survey.status == SurveyStatus::Closed {
             return Err(SurveyError::conflict(

@@ -10,7 +10,8 @@ use utoipa::ToSchema;
 
 use crate::http::FieldError;
 use crate::policy::key::is_valid_key;
-use crate::policy::Policies;
+use crate::policy::taxonomy::category_covers;
+use crate::policy::{Basis, Policies};
 
 /// The purpose a survey needs when its definition names none.
 pub const DEFAULT_PURPOSE: &str = "functional.service.improve.feedback_surveys";
@@ -330,13 +331,26 @@ pub fn check(
     let mut err = |field: String, code: &str, message: String| {
         errors.push(FieldError::new(field, code, message))
     };
-    if policies.purpose(purpose).is_none() {
-        err(
-            "purpose".into(),
-            "unknown_purpose",
-            format!("`{purpose}` is not a purpose (see GET /v1/purposes)"),
-        );
-    }
+    let declared = match policies.purpose(purpose) {
+        None => {
+            err(
+                "purpose".into(),
+                "unknown_purpose",
+                format!("`{purpose}` is not a purpose (see GET /v1/purposes)"),
+            );
+            None
+        }
+        // A survey must rest on something the customer can refuse.
+        Some(p) if p.basis.values().any(|b| *b == Basis::NoticeOnly) => {
+            err(
+                "purpose".into(),
+                "not_refusable",
+                format!("`{purpose}` cannot be refused somewhere (notice only); a survey needs a purpose customers may decline"),
+            );
+            None
+        }
+        Some(p) => Some(p),
+    };
     let questions = &definition.questions;
     if questions.is_empty() || questions.len() > MAX_QUESTIONS {
         err(
@@ -390,7 +404,26 @@ pub fn check(
                         write_back.category
                     ),
                 );
+            } else if let Some(p) =
+                declared.filter(|p| !category_covers(&p.data_categories, &write_back.category))
+            {
+                err(
+                    at("write_back.category"),
+                    "not_declared",
+                    format!(
+                        "`{}` does not declare `{}`: the survey may only collect what its purpose declares",
+                        p.key, write_back.category
+                    ),
+                );
             }
+        } else if q.kind == QuestionType::Nps
+            && declared.is_some_and(|p| !category_covers(&p.data_categories, FEEDBACK_CATEGORY))
+        {
+            err(
+                at("write_back"),
+                "required",
+                format!("the purpose does not declare `{FEEDBACK_CATEGORY}`, where NPS scores are kept by default: name a category it declares"),
+            );
         }
     }
     let has = |t: QuestionType| questions.iter().any(|q| q.kind == t);

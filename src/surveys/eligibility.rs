@@ -61,6 +61,8 @@ pub struct Context<'a> {
     pub history: &'a SubjectHistory,
     /// The gate's answer for a purpose (the rule function, with the subject's state).
     pub purpose_allowed: &'a dyn Fn(&str) -> bool,
+    /// The service-wide least wait between displays; a survey may only lengthen it.
+    pub recontact_days: u32,
 }
 
 pub fn check(candidate: &Candidate, ctx: &Context<'_>) -> Result<(), Ineligible> {
@@ -114,10 +116,12 @@ pub fn check(candidate: &Candidate, ctx: &Context<'_>) -> Result<(), Ineligible>
     if seen.displays >= throttling.max_displays {
         return Err(Ineligible::DisplayCap);
     }
+    // Counted from the last display of any survey; the service-wide wait is a floor.
+    let recontact = TimeDelta::days(i64::from(throttling.recontact_days.max(ctx.recontact_days)));
     if ctx
         .history
         .last_display
-        .is_some_and(|last| ctx.now < last + TimeDelta::days(i64::from(throttling.recontact_days)))
+        .is_some_and(|last| ctx.now < last + recontact)
     {
         return Err(Ineligible::Recontact);
     }
@@ -243,6 +247,7 @@ mod tests {
         allowed: bool,
         event: Option<&'static str>,
         at: DateTime<Utc>,
+        recontact_days: u32,
     }
 
     impl World {
@@ -253,6 +258,7 @@ mod tests {
                 allowed: true,
                 event: None,
                 at: now(),
+                recontact_days: 0,
             }
         }
 
@@ -268,6 +274,7 @@ mod tests {
                     attributes: &self.attributes,
                     history: &self.history,
                     purpose_allowed: &purpose_allowed,
+                    recontact_days: self.recontact_days,
                 },
             )
         }
@@ -319,6 +326,15 @@ mod tests {
         assert_eq!(world.check(&survey), Err(Ineligible::Recontact));
         world.history.last_display = Some(now() - TimeDelta::days(14));
         assert_eq!(world.check(&survey), Ok(()));
+        // The service-wide wait holds even for a survey that asks for less.
+        let mut eager = candidate("s2", 0, json!({}));
+        eager.definition.throttling.recontact_days = 0;
+        world.history.last_display = Some(now() - TimeDelta::days(3));
+        assert_eq!(world.check(&eager), Ok(()));
+        world.recontact_days = 7;
+        assert_eq!(world.check(&eager), Err(Ineligible::Recontact));
+        world.recontact_days = 0;
+        world.history.last_display = Some(now() - TimeDelta::days(14));
         let mut seen = SurveyHistory {
             displays: 3,
             ..Default::default()
@@ -425,6 +441,7 @@ mod tests {
             attributes: &world.attributes,
             history: &world.history,
             purpose_allowed: &allowed,
+            recontact_days: 14,
         };
         assert_eq!(choose(&surveys, &ctx).unwrap().id, "high");
         assert!(choose(&surveys[1..2], &ctx).is_none());

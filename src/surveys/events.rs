@@ -28,7 +28,13 @@ impl Event {
     }
 }
 
-/// Records an event, then drops the subject's oldest beyond `cap`. Answers its id.
+/// Serializes event inserts on PostgreSQL, so ids become visible in the order they are
+/// given out and a reader of the feed never skips one that commits late.
+const FEED_ORDER_LOCK: i64 = 0x636f_6e73_6576_7473;
+
+/// Records an event, then drops the subject's oldest beyond `cap` (events the service
+/// itself raises, `survey.*`, are kept: support still has to read them). Answers its id.
+/// Call inside a transaction.
 pub fn record(
     conn: &mut DbConnection,
     subject_id: &str,
@@ -47,11 +53,16 @@ pub fn record(
     };
     let insert = diesel::insert_into(customer_events::table).values(&row);
     let id = match conn {
-        DbConnection::Postgres(c) => insert.returning(customer_events::id).get_result(c)?,
+        DbConnection::Postgres(c) => {
+            diesel::sql_query(format!("SELECT pg_advisory_xact_lock({FEED_ORDER_LOCK})"))
+                .execute(c)?;
+            insert.returning(customer_events::id).get_result(c)?
+        }
         DbConnection::Sqlite(c) => insert.returning(customer_events::id).get_result(c)?,
     };
     let oldest_kept: Option<i64> = customer_events::table
         .filter(customer_events::subject_id.eq(subject_id))
+        .filter(customer_events::name.not_like("survey.%"))
         .select(customer_events::id)
         .order(customer_events::id.desc())
         .offset(i64::from(cap.max(1)) - 1)
@@ -61,6 +72,7 @@ pub fn record(
         diesel::delete(
             customer_events::table
                 .filter(customer_events::subject_id.eq(subject_id))
+                .filter(customer_events::name.not_like("survey.%"))
                 .filter(customer_events::id.lt(oldest_kept)),
         )
         .execute(conn)?;

@@ -122,6 +122,13 @@ fn reading_locale(snapshot: &SubjectSnapshot, questions: &[Question]) -> String 
     }
 }
 
+enum Offered {
+    Survey(Box<OfferView>),
+    Nothing,
+    /// Unknown (never erased), or another subject's id for a customer.
+    NoSubject,
+}
+
 /// Whether the gate allows a purpose for the subject, by the same rule function.
 fn purpose_allowed(
     policies: &Policies,
@@ -153,7 +160,8 @@ fn purpose_allowed(
 /// sample, matching its attribute filters, not answered, under its display and dismissal
 /// caps, outside the recontact days since the last display of any survey, and with its
 /// purpose allowed for the subject by the gate's rules — so never to a subject who
-/// withdrew, objected, is restricted or was erased. The highest priority wins.
+/// withdrew, objected, is restricted or was erased (204). The highest priority wins. No
+/// survey is offered within `CONSENTRY_SURVEY_RECONTACT_DAYS` of the last display.
 #[utoipa::path(
     tag = "surveys",
     params(("id" = String, Path, description = "The subject id"), NextQuery),
@@ -182,31 +190,38 @@ pub async fn next_survey(
             "dotted lower-case words, e.g. `onboarding.completed`",
         ));
     }
-    let snapshot = state.gate.snapshot(&state.db, &id).await?;
-    if access.is_hidden() {
-        return Err(ApiError::not_found());
-    }
-    // Unknown, erased and restricted subjects are never surveyed.
-    if snapshot
-        .subject
-        .as_ref()
-        .is_none_or(|s| s.restricted_at.is_some())
-    {
-        return Ok(HttpResponse::NoContent().finish());
-    }
-    let (policies, now) = (state.policies.clone(), state.clock.now());
+    let (policies, now, hidden) = (
+        state.policies.clone(),
+        state.clock.now(),
+        access.is_hidden(),
+    );
+    let (pseudonym, recontact_days) = (
+        state.pseudonyms.of(id.as_str()),
+        state.survey_recontact_days,
+    );
     let offered = state
         .db
         .run(move |conn| {
             write_transaction(conn, |conn| {
+                // Serializes offers to one subject (two calls cannot both pass the
+                // recontact check), and the state is read under the lock, so a
+                // withdrawal acknowledged before is seen.
+                let exists = lock_subject(conn, &id)?;
+                let snapshot = SubjectSnapshot::load(conn, &id, &pseudonym)?;
+                if hidden || (!exists && !snapshot.erased) {
+                    return Ok(Offered::NoSubject);
+                }
+                // Erased and restricted subjects are never surveyed.
+                if snapshot
+                    .subject
+                    .as_ref()
+                    .is_none_or(|s| s.restricted_at.is_some())
+                {
+                    return Ok(Offered::Nothing);
+                }
                 let candidates = store::active_candidates(conn)?;
                 if candidates.is_empty() {
-                    return Ok(None);
-                }
-                // Serializes offers to one subject, so two calls cannot both pass the
-                // recontact check.
-                if !lock_subject(conn, &id)? {
-                    return Ok(None);
+                    return Ok(Offered::Nothing);
                 }
                 let mut triggers: Vec<String> = candidates
                     .iter()
@@ -231,12 +246,13 @@ pub async fn next_survey(
                     attributes: &attributes,
                     history: &history,
                     purpose_allowed: &allowed,
+                    recontact_days,
                 };
                 let Some(chosen) = eligibility::choose(&candidates, &context) else {
-                    return Ok(None);
+                    return Ok(Offered::Nothing);
                 };
                 let Some(survey) = store::find(conn, &chosen.id)? else {
-                    return Ok(None);
+                    return Ok(Offered::Nothing);
                 };
                 let display = Display {
                     id: uuid::Uuid::new_v4().to_string(),
@@ -249,7 +265,7 @@ pub async fn next_survey(
                 };
                 store::insert_display(conn, &display)?;
                 let locale = reading_locale(&snapshot, &survey.definition.questions);
-                Ok::<_, SurveyError>(Some(OfferView {
+                Ok::<_, SurveyError>(Offered::Survey(Box::new(OfferView {
                     display_id: display.id,
                     questions: localized(&survey.definition.questions, &locale),
                     locale,
@@ -259,14 +275,15 @@ pub async fn next_survey(
                     kind: survey.kind,
                     version: survey.version,
                     shown_at: now,
-                }))
+                })))
             })
         })
         .await?;
-    Ok(match offered {
-        Some(offer) => HttpResponse::Ok().json(offer),
-        None => HttpResponse::NoContent().finish(),
-    })
+    match offered {
+        Offered::Survey(offer) => Ok(HttpResponse::Ok().json(offer)),
+        Offered::Nothing => Ok(HttpResponse::NoContent().finish()),
+        Offered::NoSubject => Err(ApiError::not_found()),
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -306,6 +306,16 @@ pub async fn export_responses(
         .streaming(body))
 }
 
+/// A cell a spreadsheet would run as a formula is prefixed with `'` (answers are
+/// customers' free text).
+fn inert(cell: String) -> String {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}")
+    } else {
+        cell
+    }
+}
+
 fn csv_line(fields: &[String]) -> String {
     let mut writer = csv::WriterBuilder::new().from_writer(Vec::new());
     let _ = writer.write_record(fields);
@@ -326,7 +336,7 @@ fn csv_row(row: store::ResponseRow, columns: &[String]) -> String {
         row.finished_at.map(time).unwrap_or_default(),
     ];
     for column in columns {
-        fields.push(match answers.get(column) {
+        fields.push(inert(match answers.get(column) {
             None => String::new(),
             Some(serde_json::Value::String(s)) => s.clone(),
             Some(serde_json::Value::Array(items)) => items
@@ -339,7 +349,7 @@ fn csv_row(row: store::ResponseRow, columns: &[String]) -> String {
                 .collect::<Vec<_>>()
                 .join(";"),
             Some(other) => other.to_string(),
-        });
+        }));
     }
     csv_line(&fields)
 }

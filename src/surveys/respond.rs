@@ -45,8 +45,6 @@ pub struct Context<'a> {
     pub policies: &'a Policies,
     pub pseudonyms: &'a Pseudonymizer,
     pub actor: &'a Actor,
-    /// The subject's state as the gate sees it.
-    pub snapshot: &'a SubjectSnapshot,
     pub events_per_subject: u32,
     pub now: DateTime<Utc>,
 }
@@ -58,7 +56,10 @@ pub fn submit(
 ) -> Result<Outcome, SurveyError> {
     let now = ctx.now;
     write_transaction(conn, |conn| {
-        let Some(survey) = store::find(conn, &submission.survey)? else {
+        // Shared: a change to the survey (closing it, new questions) waits for answers
+        // in flight, and they for it.
+        let Some(survey) = store::find_locked(conn, &submission.survey, store::Lock::Shared)?
+        else {
             return Err(SurveyError::NotFound("survey"));
         };
         if !survey.status.takes_answers() {
@@ -73,7 +74,9 @@ pub fn submit(
         if !lock_subject(conn, &submission.subject)? {
             return Err(SurveyError::NotFound("subject"));
         }
-        check_purpose(ctx, &survey.purpose)?;
+        // Read under the subject's lock: a withdrawal acknowledged before is seen.
+        let pseudonym = ctx.pseudonyms.of(submission.subject.as_str());
+        let snapshot = SubjectSnapshot::load(conn, &submission.subject, &pseudonym)?;
         let existing = store::find_response(conn, &survey.id, submission.subject.as_str())?;
         if existing.as_ref().is_some_and(|r| r.finished) {
             return Err(SurveyError::conflict(
@@ -104,6 +107,12 @@ pub fn submit(
             store::version_definition(conn, &survey.id, version)?
                 .ok_or(SurveyError::NotFound("survey version"))?
         };
+        check_purpose(
+            ctx,
+            &snapshot,
+            &survey.purpose,
+            &written_categories(&definition),
+        )?;
         let earlier = existing.as_ref().map(|r| r.answers()).unwrap_or_default();
         let merged = merge(
             &definition.questions,
@@ -181,23 +190,54 @@ pub fn submit(
     })
 }
 
-/// The gate's rules decide whether the survey's purpose may process the subject's data.
-fn check_purpose(ctx: &Context<'_>, purpose_key: &str) -> Result<(), SurveyError> {
+/// The data categories a definition writes to the profile.
+fn written_categories(definition: &Definition) -> Vec<String> {
+    let mut categories: Vec<String> = definition
+        .questions
+        .iter()
+        .filter_map(|q| q.write_back.as_ref().map(|w| w.category.clone()))
+        .collect();
+    if definition
+        .nps_question()
+        .is_some_and(|q| q.write_back.is_none())
+    {
+        categories.push(FEEDBACK_CATEGORY.to_owned());
+    }
+    categories.sort();
+    categories.dedup();
+    categories
+}
+
+/// The gate's rules decide whether the survey's purpose may process the subject's data
+/// (and the categories it writes); a restricted subject's answers are not taken at all.
+fn check_purpose(
+    ctx: &Context<'_>,
+    snapshot: &SubjectSnapshot,
+    purpose_key: &str,
+    categories: &[String],
+) -> Result<(), SurveyError> {
     let not_allowed = |reason: Value| SurveyError::PurposeNotAllowed {
         purpose: purpose_key.to_owned(),
         reason,
     };
+    if snapshot
+        .subject
+        .as_ref()
+        .is_some_and(|s| s.restricted_at.is_some())
+    {
+        return Err(not_allowed(json!("processing_restricted")));
+    }
     let purpose = ctx
         .policies
         .purpose(purpose_key)
         .ok_or_else(|| not_allowed(json!("unknown_purpose")))?;
     let decision = decide(
         ctx.policies,
-        &facts(ctx.policies, ctx.snapshot),
+        &facts(ctx.policies, snapshot),
         &DecisionRequest {
             purpose,
             channel: None,
-            data_categories: &[],
+            data_categories: categories,
             gpc: false,
             now: ctx.now,
         },
@@ -261,8 +301,8 @@ pub fn write_back(
 }
 
 /// Opens a follow-up for a detractor score (and tells the event feed), keeps an open
-/// one's score current, and closes it when the score is changed to a passive or
-/// promoter one before the response is finished.
+/// one's score current, closes it when the score is changed to a passive or promoter
+/// one before the response is finished, and opens it again if it turns back.
 fn follow_up(
     conn: &mut DbConnection,
     ctx: &Context<'_>,
@@ -287,17 +327,7 @@ fn follow_up(
                 resolution: None,
             };
             store::insert_followup(conn, &followup)?;
-            events::record(
-                conn,
-                &response.subject_id,
-                DETRACTOR_EVENT,
-                &json!({"survey_id": response.survey_id, "survey_key": survey_key,
-                        "response_id": response.id, "followup_id": followup.id,
-                        "score": score}),
-                ctx.now,
-                ctx.now,
-                ctx.events_per_subject,
-            )?;
+            announce_detractor(conn, ctx, survey_key, response, &followup.id, score)?;
             Ok(Some(followup))
         }
         (Some(open), Some(score)) if open.status == "open" => {
@@ -308,8 +338,35 @@ fn follow_up(
             store::close_followup(conn, &open.id, "consentry", Some("score_changed"), ctx.now)?;
             Ok(store::followup_of_response(conn, &response.id)?)
         }
+        (Some(closed), Some(score)) if closed.resolution.as_deref() == Some("score_changed") => {
+            store::reopen_followup(conn, &closed.id, score as i32)?;
+            announce_detractor(conn, ctx, survey_key, response, &closed.id, score)?;
+            Ok(store::followup_of_response(conn, &response.id)?)
+        }
         (existing, _) => Ok(existing),
     }
+}
+
+/// The `survey.detractor` event support reads from the feed.
+fn announce_detractor(
+    conn: &mut DbConnection,
+    ctx: &Context<'_>,
+    survey_key: &str,
+    response: &ResponseRow,
+    followup_id: &str,
+    score: i64,
+) -> Result<(), SurveyError> {
+    events::record(
+        conn,
+        &response.subject_id,
+        DETRACTOR_EVENT,
+        &json!({"survey_id": response.survey_id, "survey_key": survey_key,
+                "response_id": response.id, "followup_id": followup_id, "score": score}),
+        ctx.now,
+        ctx.now,
+        ctx.events_per_subject,
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]

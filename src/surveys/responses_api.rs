@@ -109,9 +109,18 @@ pub async fn submit_answers(
         SubjectId::parse(&body.subject_id).map_err(|m| ApiError::invalid("subject_id", m))?;
     let access = principal.subject_access(&TAKERS, true, subject.as_str());
     access.check_role()?;
+    // Another subject's id: the same lookup as for a real one, then the same 404.
     let snapshot = state.gate.snapshot(&state.db, &subject).await?;
     if access.is_hidden() || snapshot.subject.is_none() {
         return Err(ApiError::NotFound("There is no such subject.".into()));
+    }
+    // A customer answers only what they were shown (sampling and targeting hold).
+    if principal.role == Role::Subject && body.display_id.is_none() {
+        return Err(ApiError::Validation(vec![crate::http::FieldError::new(
+            "display_id",
+            "required",
+            "the display the answers come from (from the next-survey call)",
+        )]));
     }
     let (policies, pseudonyms, actor, now) = (
         state.policies.clone(),
@@ -134,7 +143,6 @@ pub async fn submit_answers(
                 policies: &policies,
                 pseudonyms: &pseudonyms,
                 actor: &actor,
-                snapshot: &snapshot,
                 events_per_subject,
                 now,
             };
@@ -299,19 +307,19 @@ pub async fn change_followup(
                 if followup.survey_id != survey.id {
                     return Err(SurveyError::NotFound("follow-up"));
                 }
-                if followup.status != "open" {
-                    return Err(SurveyError::conflict(
-                        "The follow-up is already closed.",
-                        &[("followup_status", json!("closed"))],
-                    ));
-                }
-                store::close_followup(
+                // Only the close that finds it open counts, however many race.
+                if !store::close_followup(
                     conn,
                     &followup.id,
                     &closed_by,
                     body.resolution.as_deref(),
                     now,
-                )?;
+                )? {
+                    return Err(SurveyError::conflict(
+                        "The follow-up is already closed.",
+                        &[("followup_status", json!("closed"))],
+                    ));
+                }
                 audit::record(
                     conn,
                     &pseudonyms,

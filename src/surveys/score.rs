@@ -59,8 +59,11 @@ pub fn nps(promoters: i64, passives: i64, detractors: i64) -> NpsFigures {
     let (score, margin_of_error) = if n > 0 {
         let (p, d) = (promoters as f64 / n as f64, detractors as f64 / n as f64);
         let variance = (p + d - (p - d).powi(2)).max(0.0);
+        // From the integer counts: one division, so a score that is exactly x.x5
+        // rounds the same everywhere.
+        let score = 100.0 * (promoters - detractors) as f64 / n as f64;
         (
-            Some(round1(100.0 * (p - d)) + 0.0),
+            Some(round1(score) + 0.0),
             Some(round1(1.96 * 100.0 * (variance / n as f64).sqrt())),
         )
     } else {
@@ -141,6 +144,9 @@ mod tests {
         // p = 1/3, d = 1/3: variance 2/3, MoE = 196·√(2/9) = 92.39… → 92.4.
         assert_eq!(nps(1, 1, 1).margin_of_error, Some(92.4));
         assert_eq!(nps(1, 1, 1).score, Some(0.0));
+        // Exactly 12.25 rounds half away from zero.
+        assert_eq!(nps(149, 151, 100).score, Some(12.3));
+        assert_eq!(nps(100, 151, 149).score, Some(-12.3));
     }
 
     #[test]

@@ -142,10 +142,18 @@ pub fn update(conn: &mut DbConnection, survey: &Survey) -> Result<(), StorageErr
     save_version(conn, survey)
 }
 
-/// By id, or by key.
+/// By id, or by key (ids are UUIDs, which keys cannot be).
 pub fn find(conn: &mut DbConnection, id_or_key: &str) -> Result<Option<Survey>, StorageError> {
-    surveys::table
-        .filter(surveys::id.eq(id_or_key).or(surveys::key.eq(id_or_key)))
+    let column_matches = if uuid::Uuid::parse_str(id_or_key).is_ok() {
+        surveys::table
+            .filter(surveys::id.eq(id_or_key))
+            .into_boxed()
+    } else {
+        surveys::table
+            .filter(surveys::key.eq(id_or_key))
+            .into_boxed()
+    };
+    column_matches
         .select(SurveyRow::as_select())
         .first(conn)
         .optional()?
@@ -153,17 +161,33 @@ pub fn find(conn: &mut DbConnection, id_or_key: &str) -> Result<Option<Survey>, 
         .transpose()
 }
 
-/// For a row lock on PostgreSQL (SQLite's write transaction already serializes).
-pub fn lock(conn: &mut DbConnection, id: &str) -> Result<(), StorageError> {
+/// Row locks on PostgreSQL (SQLite's write transaction already serializes writers):
+/// `Exclusive` for a change to the survey, `Shared` for answers, so that a change waits
+/// for answers in flight (and they for it) while answers do not wait for each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lock {
+    Shared,
+    Exclusive,
+}
+
+/// Finds a survey by id or key and locks its row, then reads it again under the lock.
+pub fn find_locked(
+    conn: &mut DbConnection,
+    id_or_key: &str,
+    lock: Lock,
+) -> Result<Option<Survey>, StorageError> {
+    let Some(found) = find(conn, id_or_key)? else {
+        return Ok(None);
+    };
     if let DbConnection::Postgres(c) = conn {
-        surveys::table
-            .find(id)
-            .select(surveys::id)
-            .for_update()
-            .first::<String>(c)
-            .optional()?;
+        let row = surveys::table.find(&found.id).select(surveys::id);
+        match lock {
+            Lock::Shared => row.for_share().first::<String>(c).optional()?,
+            Lock::Exclusive => row.for_update().first::<String>(c).optional()?,
+        };
+        return find(conn, &found.id);
     }
-    Ok(())
+    Ok(Some(found))
 }
 
 pub fn list(
@@ -512,19 +536,38 @@ pub fn set_followup_score(
     Ok(())
 }
 
+/// Closes an open follow-up; answers whether it was open.
 pub fn close_followup(
     conn: &mut DbConnection,
     id: &str,
     by: &str,
     resolution: Option<&str>,
     now: DateTime<Utc>,
-) -> Result<(), StorageError> {
+) -> Result<bool, StorageError> {
+    let closed = diesel::update(
+        survey_followups::table
+            .find(id)
+            .filter(survey_followups::status.eq("open")),
+    )
+    .set((
+        survey_followups::status.eq("closed"),
+        survey_followups::closed_at.eq(now.naive_utc()),
+        survey_followups::closed_by.eq(by),
+        survey_followups::resolution.eq(resolution),
+    ))
+    .execute(conn)?;
+    Ok(closed == 1)
+}
+
+/// Opens a closed follow-up again with a new detractor score.
+pub fn reopen_followup(conn: &mut DbConnection, id: &str, score: i32) -> Result<(), StorageError> {
     diesel::update(survey_followups::table.find(id))
         .set((
-            survey_followups::status.eq("closed"),
-            survey_followups::closed_at.eq(now.naive_utc()),
-            survey_followups::closed_by.eq(by),
-            survey_followups::resolution.eq(resolution),
+            survey_followups::status.eq("open"),
+            survey_followups::score.eq(score),
+            survey_followups::closed_at.eq(None::<NaiveDateTime>),
+            survey_followups::closed_by.eq(None::<String>),
+            survey_followups::resolution.eq(None::<String>),
         ))
         .execute(conn)?;
     Ok(())

@@ -161,6 +161,7 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
         privacy_policy_url: Some("https://shop.example/privacy".into()),
         decision_cache_size: 10_000,
         decision_token_ttl_seconds: 300,
+        survey_recontact_days: 14,
         decision_log: consentry::gate::decision_log::DecisionLogSettings {
             sample: options.decision_log_sample,
             retention: chrono::TimeDelta::days(30),

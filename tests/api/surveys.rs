@@ -107,6 +107,16 @@ async fn definitions_are_checked_and_named_by_field() {
     unknown["questions"][0]["type"] = json!("stars");
     let fields = invalid_fields(app.post("/v1/surveys", &app.admin(), &unknown).await).await;
     assert_eq!(fields, ["questions[0].type"]);
+    // A survey collects only what its purpose declares, and rests on a purpose that can
+    // be refused.
+    let mut undeclared = nps_survey("undeclared");
+    undeclared["questions"][0]["write_back"]["category"] = json!("user.contact.email");
+    let fields = invalid_fields(app.post("/v1/surveys", &app.admin(), &undeclared).await).await;
+    assert_eq!(fields, ["questions[0].write_back.category"]);
+    let mut essential = nps_survey("essential");
+    essential["purpose"] = json!("essential");
+    let fields = invalid_fields(app.post("/v1/surveys", &app.admin(), &essential).await).await;
+    assert_eq!(fields, ["purpose"]);
     let mut no_key = nps_survey("Bad Key");
     no_key["purpose"] = json!("no.such.purpose");
     let fields = invalid_fields(app.post("/v1/surveys", &app.admin(), &no_key).await).await;
@@ -381,7 +391,8 @@ async fn the_next_survey_respects_triggers_priority_throttling_and_consent() {
         .await;
     assert_eq!(restricted.status(), 201);
     assert_eq!(app.next("nx3", None).await.status(), 204);
-    assert_eq!(app.next("nobody", None).await.status(), 204);
+    // Unknown is 404; an erased subject is simply never surveyed (204).
+    problem(app.next("nobody", None).await, 404).await;
 
     // A customer may ask for their own survey, not someone else's.
     let own = app.token(Role::Subject, Some("nx1"));
@@ -757,6 +768,7 @@ async fn survey_data_is_in_the_access_bundle_and_goes_with_erasure() {
         .await
         .unwrap();
     assert!(erased.status().is_success());
+    assert_eq!(app.next("er1", None).await.status(), 204);
     let report = app.get_json("/v1/surveys/nps-e/report", &app.admin()).await;
     assert_eq!(
         (report["responses"].clone(), report["displays"].clone()),
@@ -863,4 +875,46 @@ async fn each_subject_keeps_only_its_latest_events() {
         .unwrap();
     let names: Vec<&str> = kept.iter().map(|e| e.name.as_str()).collect();
     assert_eq!(names, ["step.n2", "step.n3", "step.n4"]);
+}
+
+#[tokio::test]
+async fn a_follow_up_follows_the_score_while_the_response_is_open() {
+    let app = spawn_app().await;
+    app.create_survey(nps_survey("nps-f")).await;
+    app.create_subject("fu1", json!({"region": "DE"})).await;
+    let partial = |score: i64| {
+        app.answer(
+            "nps-f",
+            json!({"subject_id": "fu1", "answers": {"score": score}, "finished": false}),
+        )
+    };
+    let opened: Value = partial(2).await.json().await.unwrap();
+    let id = opened["followup_id"].as_str().unwrap().to_owned();
+    partial(10).await;
+    let list = app
+        .get_json("/v1/surveys/nps-f/followups", &app.admin())
+        .await;
+    assert_eq!(list["followups"][0]["status"], "closed");
+    assert_eq!(list["followups"][0]["resolution"], "score_changed");
+    // Back to a detractor: the same follow-up opens again, and support hears of it again.
+    let again: Value = partial(5).await.json().await.unwrap();
+    assert_eq!(again["followup_id"], id.as_str());
+    let open = app
+        .get_json("/v1/surveys/nps-f/followups?status=open", &app.admin())
+        .await;
+    assert_eq!(open["followups"][0]["score"], 5);
+    let feed = app
+        .get_json("/v1/events?name=survey.detractor", &app.service())
+        .await;
+    assert_eq!(feed["events"].as_array().unwrap().len(), 2);
+    // A customer answers only what they were shown.
+    let own = app.token(Role::Subject, Some("fu1"));
+    let unshown = app
+        .post(
+            "/v1/surveys/nps-f/responses",
+            &own,
+            &json!({"subject_id": "fu1", "answers": {"score": 9}, "finished": false}),
+        )
+        .await;
+    assert_eq!(invalid_fields(unshown).await, ["display_id"]);
 }
