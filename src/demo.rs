@@ -250,16 +250,19 @@ pub fn survey_responses(
     let key = "nps-after-onboarding";
     let survey = crate::surveys::store::find(conn, key)?
         .ok_or_else(|| anyhow::anyhow!("the `{key}` template is not imported"))?;
-    let (series, id, at) = match conn {
+    let (series, id, at, day) = match conn {
         DbConnection::Postgres(_) => (
             "generate_series(1, $1) AS s(n)",
-            "'demo-' || lpad(n::text, 6, '0')",
+            // As `demo-{n:06}` formats: six digits at least, never cut.
+            "'demo-' || lpad(n::text, greatest(6, length(n::text)), '0')",
             "$2::timestamp - (n % 365) * interval '1 day' - (n % 86400) * interval '1 second'",
+            "to_char($2::timestamp - (n % 365) * interval '1 day' - (n % 86400) * interval '1 second', 'YYYY-MM-DD')",
         ),
         DbConnection::Sqlite(_) => (
             "(WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < ?1) SELECT n FROM c) AS s",
             "'demo-' || printf('%06d', n)",
             "datetime(?2, '-' || (n % 365) || ' days', '-' || (n % 86400) || ' seconds')",
+            "date(?2, '-' || (n % 365) || ' days', '-' || (n % 86400) || ' seconds')",
         ),
     };
     // Half promoters, a third passives, the rest detractors, mixed along n.
@@ -271,7 +274,7 @@ pub fn survey_responses(
         format!("INSERT INTO survey_displays (id, survey_id, version, subject_id, event, shown_at, dismissed_at) SELECT 'demo-display-' || n, '{survey_id}', {v}, {id}, 'onboarding.completed', {at}, NULL FROM {series} WHERE TRUE ON CONFLICT DO NOTHING", v = survey.version),
         format!("INSERT INTO survey_displays (id, survey_id, version, subject_id, event, shown_at, dismissed_at) SELECT 'demo-display-extra-' || n, '{survey_id}', {v}, {id}, 'onboarding.completed', {at}, {at} FROM {series} WHERE n % 4 = 0 ON CONFLICT DO NOTHING", v = survey.version),
         format!("INSERT INTO survey_responses (id, survey_id, version, subject_id, display_id, answers, finished, started_at, updated_at, finished_at) SELECT 'demo-response-' || n, '{survey_id}', {v}, {id}, 'demo-display-' || n, '{{\"score\":' || ({score}) || '}}', TRUE, {at}, {at}, {at} FROM {series} WHERE TRUE ON CONFLICT DO NOTHING", v = survey.version),
-        format!("INSERT INTO survey_answers (response_id, question_id, ordinal, survey_id, version, subject_id, number_value, text_value, answered_at) SELECT 'demo-response-' || n, 'score', 0, '{survey_id}', {v}, {id}, {score}, NULL, {at} FROM {series} WHERE TRUE ON CONFLICT DO NOTHING", v = survey.version),
+        format!("INSERT INTO survey_answers (response_id, question_id, ordinal, survey_id, version, subject_id, number_value, text_value, answered_at, answered_day) SELECT 'demo-response-' || n, 'score', 0, '{survey_id}', {v}, {id}, {score}, NULL, {at}, {day} FROM {series} WHERE TRUE ON CONFLICT DO NOTHING", v = survey.version),
     ];
     let limit = i64::try_from(count)?;
     let stamp = now.naive_utc();

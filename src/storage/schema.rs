@@ -229,6 +229,7 @@ diesel::table! {
         number_value -> Nullable<Integer>,
         text_value -> Nullable<Text>,
         answered_at -> Timestamp,
+        answered_day -> Text,
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeDelta, Utc};
 use diesel::dsl::{count, count_star};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamp};
@@ -27,23 +27,14 @@ pub enum Interval {
 }
 
 impl Interval {
-    fn bucket(self, conn: &DbConnection) -> &'static str {
-        match (conn, self) {
-            (DbConnection::Sqlite(_), Interval::Day) => "strftime('%Y-%m-%d', a.answered_at)",
-            // Back six days, then forward to a Monday: the ISO week's first day.
-            (DbConnection::Sqlite(_), Interval::Week) => {
-                "date(a.answered_at, '-6 days', 'weekday 1')"
+    /// The first day of the interval a day falls in (weeks start on Monday).
+    pub fn period_of(self, day: NaiveDate) -> NaiveDate {
+        match self {
+            Interval::Day => day,
+            Interval::Week => {
+                day - TimeDelta::days(i64::from(day.weekday().num_days_from_monday()))
             }
-            (DbConnection::Sqlite(_), Interval::Month) => "strftime('%Y-%m-01', a.answered_at)",
-            (DbConnection::Postgres(_), Interval::Day) => {
-                "to_char(date_trunc('day', a.answered_at), 'YYYY-MM-DD')"
-            }
-            (DbConnection::Postgres(_), Interval::Week) => {
-                "to_char(date_trunc('week', a.answered_at), 'YYYY-MM-DD')"
-            }
-            (DbConnection::Postgres(_), Interval::Month) => {
-                "to_char(date_trunc('month', a.answered_at), 'YYYY-MM-DD')"
-            }
+            Interval::Month => day.with_day(1).unwrap_or(day),
         }
     }
 }
@@ -58,12 +49,6 @@ pub struct Scope {
     pub version: Option<i32>,
 }
 
-impl Scope {
-    fn version_bind(&self) -> i32 {
-        self.version.unwrap_or(-1)
-    }
-}
-
 #[derive(QueryableByName)]
 struct Count {
     #[diesel(sql_type = Nullable<Text>)]
@@ -76,36 +61,51 @@ struct Count {
     n: i64,
 }
 
-/// Answer counts of one question, by (bucket, value). `bucket` is an SQL expression
-/// over `a` (the answers) and `p` (the `by` attribute, when given).
+/// Answer counts of one question by (day, value), or with `by` by (the attribute's
+/// value, value). Everything the query touches is in `survey_answers_report` (and
+/// `profile_attributes_values`), and the day grouping follows that index's order, so
+/// a million answers are counted without visiting the table or sorting.
 fn counts(
     conn: &mut DbConnection,
     scope: &Scope,
     question_id: &str,
-    bucket: &str,
     by: Option<&str>,
 ) -> Result<Vec<Count>, StorageError> {
-    let join = if by.is_some() {
-        "LEFT JOIN profile_attributes p ON p.subject_id = a.subject_id AND p.key = $6"
-    } else {
-        ""
+    let (bucket, join) = match (by, &*conn) {
+        (None, _) => ("a.answered_day", ""),
+        // SQLite's planner prefers the primary key, which is not covering.
+        (Some(_), DbConnection::Sqlite(_)) => (
+            "p.value",
+            "LEFT JOIN profile_attributes p INDEXED BY profile_attributes_values \
+             ON p.subject_id = a.subject_id AND p.key = $9",
+        ),
+        (Some(_), DbConnection::Postgres(_)) => (
+            "p.value",
+            "LEFT JOIN profile_attributes p ON p.subject_id = a.subject_id AND p.key = $9",
+        ),
     };
     let sql = format!(
         "SELECT {bucket} AS bucket, a.number_value AS number_value, a.text_value AS text_value, \
          COUNT(*) AS n FROM survey_answers a {join} \
-         WHERE a.survey_id = $1 AND a.question_id = $2 AND a.answered_at >= $3 \
-         AND a.answered_at < $4 AND ($5 < 0 OR a.version = $5) GROUP BY 1, 2, 3"
+         WHERE a.survey_id = $1 AND a.question_id = $2 \
+         AND a.answered_day >= $3 AND a.answered_day <= $4 \
+         AND a.answered_at >= $5 AND a.answered_at < $6 \
+         AND a.version >= $7 AND a.version <= $8 GROUP BY 1, 2, 3"
     );
     let sql = match conn {
         DbConnection::Postgres(_) => sql,
         DbConnection::Sqlite(_) => sql.replace('$', "?"),
     };
+    let (low, high) = scope.version.map_or((i32::MIN, i32::MAX), |v| (v, v));
     let query = diesel::sql_query(sql)
         .bind::<Text, _>(&scope.survey_id)
         .bind::<Text, _>(question_id)
+        .bind::<Text, _>(scope.from.date().to_string())
+        .bind::<Text, _>(scope.to.date().to_string())
         .bind::<Timestamp, _>(scope.from)
         .bind::<Timestamp, _>(scope.to)
-        .bind::<Integer, _>(scope.version_bind());
+        .bind::<Integer, _>(low)
+        .bind::<Integer, _>(high);
     Ok(match (conn, by) {
         (DbConnection::Postgres(c), Some(key)) => query.bind::<Text, _>(key).load(c)?,
         (DbConnection::Sqlite(c), Some(key)) => query.bind::<Text, _>(key).load(c)?,
@@ -332,20 +332,42 @@ pub fn build(conn: &mut DbConnection, request: &Request<'_>) -> Result<Report, S
         questions: Vec::new(),
     };
 
+    // One grouped query per question, by day; totals, the trend and distributions are
+    // sums over its rows.
+    let mut by_day: BTreeMap<&str, Vec<Count>> = BTreeMap::new();
+    for question in &request.definition.questions {
+        if question.kind != QuestionType::Text {
+            by_day.insert(&question.id, counts(conn, scope, &question.id, None)?);
+        }
+    }
+
     if let Some((question_id, is_nps, top_two_from)) = headline(request.definition) {
-        let total = tallies_by_bucket(&counts(conn, scope, question_id, "''", None)?, top_two_from)
-            .into_values()
-            .next()
+        let rows = by_day
+            .get(question_id)
+            .map(Vec::as_slice)
             .unwrap_or_default();
+        let total = tally(
+            rows.iter().filter_map(|r| Some((r.number_value?, r.n))),
+            top_two_from,
+        );
         (report.nps, report.csat) = figures(&total, is_nps);
-        let bucket = request.interval.bucket(conn);
-        let trend = counts(conn, scope, question_id, bucket, None)?;
-        report.trend = tallies_by_bucket(&trend, top_two_from)
+        let mut periods: BTreeMap<String, Vec<(i32, i64)>> = BTreeMap::new();
+        for row in rows {
+            let (Some(day), Some(value)) = (&row.bucket, row.number_value) else {
+                continue;
+            };
+            let period = NaiveDate::parse_from_str(day, "%Y-%m-%d")
+                .map(|d| request.interval.period_of(d).to_string())
+                .unwrap_or_else(|_| day.clone());
+            periods.entry(period).or_default().push((value, row.n));
+        }
+        report.trend = periods
             .into_iter()
-            .map(|(period, t)| {
+            .map(|(period, values)| {
+                let t = tally(values.into_iter(), top_two_from);
                 let (nps, csat) = figures(&t, is_nps);
                 TrendPoint {
-                    period: period.unwrap_or_default(),
+                    period,
                     n: t.n,
                     nps,
                     csat,
@@ -353,7 +375,7 @@ pub fn build(conn: &mut DbConnection, request: &Request<'_>) -> Result<Report, S
             })
             .collect();
         if let Some(key) = request.by {
-            let rows = counts(conn, scope, question_id, "p.value", Some(key))?;
+            let rows = counts(conn, scope, question_id, Some(key))?;
             let groups = tallies_by_bucket(&rows, top_two_from)
                 .into_iter()
                 .map(|(value, t)| {
@@ -388,10 +410,15 @@ pub fn build(conn: &mut DbConnection, request: &Request<'_>) -> Result<Report, S
             }
             q
         };
-        let answered: i64 = answers_in_scope()
-            .filter(survey_answers::ordinal.eq(0))
-            .count()
-            .get_result(conn)?;
+        let rows = by_day.remove(question.id.as_str()).unwrap_or_default();
+        // One row per answer, except multiple choice: one per chosen option.
+        let answered: i64 = match question.kind {
+            QuestionType::MultiChoice | QuestionType::Text => answers_in_scope()
+                .filter(survey_answers::ordinal.eq(0))
+                .count()
+                .get_result(conn)?,
+            _ => rows.iter().map(|r| r.n).sum(),
+        };
         let mut entry = QuestionReport {
             id: question.id.clone(),
             kind: question.kind,
@@ -424,7 +451,6 @@ pub fn build(conn: &mut DbConnection, request: &Request<'_>) -> Result<Report, S
             report.questions.push(entry);
             continue;
         }
-        let rows = counts(conn, scope, &question.id, "''", None)?;
         let mut distribution: Vec<ValueCount> = match question.kind {
             QuestionType::SingleChoice | QuestionType::MultiChoice => question
                 .options
@@ -475,4 +501,42 @@ pub fn build(conn: &mut DbConnection, request: &Request<'_>) -> Result<Report, S
         report.questions.push(entry);
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_start_on_the_first_day() {
+        let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        // 2026-11-23 is a Monday.
+        assert_eq!(
+            Interval::Week.period_of(day("2026-11-23")),
+            day("2026-11-23")
+        );
+        assert_eq!(
+            Interval::Week.period_of(day("2026-11-29")),
+            day("2026-11-23")
+        );
+        assert_eq!(
+            Interval::Week.period_of(day("2026-11-30")),
+            day("2026-11-30")
+        );
+        assert_eq!(
+            Interval::Month.period_of(day("2026-11-29")),
+            day("2026-11-01")
+        );
+        assert_eq!(
+            Interval::Day.period_of(day("2026-11-29")),
+            day("2026-11-29")
+        );
+    }
+
+    #[test]
+    fn tallies_split_nps_and_csat() {
+        let t = tally([(10, 3), (8, 1), (5, 2), (4, 1)].into_iter(), 4);
+        assert_eq!((t.n, t.high, t.low, t.top_two), (7, 3, 3, 7));
+        assert_eq!(t.sum, 30 + 8 + 10 + 4);
+    }
 }

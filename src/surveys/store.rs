@@ -438,6 +438,7 @@ pub fn replace_answer_rows(
                     survey_answers::number_value.eq(number),
                     survey_answers::text_value.eq(text),
                     survey_answers::answered_at.eq(now.naive_utc()),
+                    survey_answers::answered_day.eq(now.date_naive().to_string()),
                 ))
                 .execute(conn)?;
         }

@@ -46,7 +46,7 @@ CREATE TABLE survey_displays (
     dismissed_at  TIMESTAMP
 );
 CREATE INDEX survey_displays_subject ON survey_displays (subject_id, shown_at);
-CREATE INDEX survey_displays_survey ON survey_displays (survey_id, shown_at);
+CREATE INDEX survey_displays_survey ON survey_displays (survey_id, shown_at, version, dismissed_at);
 
 -- One response per subject and survey: partial answers, then the final one, update it.
 CREATE TABLE survey_responses (
@@ -62,7 +62,7 @@ CREATE TABLE survey_responses (
     finished_at  TIMESTAMP,
     UNIQUE (survey_id, subject_id)
 );
-CREATE INDEX survey_responses_survey ON survey_responses (survey_id, started_at);
+CREATE INDEX survey_responses_survey ON survey_responses (survey_id, started_at, finished, version);
 CREATE INDEX survey_responses_subject ON survey_responses (subject_id);
 
 -- One row per answered question (per chosen option for multiple choice), so that
@@ -77,9 +77,13 @@ CREATE TABLE survey_answers (
     number_value  INTEGER,
     text_value    TEXT,
     answered_at   TIMESTAMP NOT NULL,
+    -- `YYYY-MM-DD` (UTC) of answered_at: reports group by day in index order.
+    answered_day  TEXT NOT NULL,
     PRIMARY KEY (response_id, question_id, ordinal)
 );
-CREATE INDEX survey_answers_report ON survey_answers (survey_id, question_id, answered_at, number_value);
+-- Covers every report query, so counting a million answers never visits the table.
+CREATE INDEX survey_answers_report ON survey_answers
+    (survey_id, question_id, answered_day, number_value, text_value, version, answered_at, ordinal, subject_id);
 CREATE INDEX survey_answers_subject ON survey_answers (subject_id);
 
 -- Detractors to help: opened by a detractor answer, closed by support.
@@ -97,3 +101,6 @@ CREATE TABLE survey_followups (
 );
 CREATE INDEX survey_followups_survey ON survey_followups (survey_id, status, opened_at);
 CREATE INDEX survey_followups_subject ON survey_followups (subject_id);
+
+-- Lets a report's breakdown read an attribute's value from the index alone.
+CREATE INDEX profile_attributes_values ON profile_attributes (subject_id, key, value);

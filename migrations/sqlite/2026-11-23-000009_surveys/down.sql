@@ -1,3 +1,4 @@
+DROP INDEX profile_attributes_values;
 DROP TABLE survey_followups;
 DROP TABLE survey_answers;
 DROP TABLE survey_responses;
