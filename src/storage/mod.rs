@@ -37,17 +37,19 @@ pub enum StorageError {
 
 impl StorageError {
     /// Whether the database, rather than the request, is at fault right now.
+    /// SQLite's write lock still held by others after the busy timeout counts too: the
+    /// request was not applied and may be retried.
     pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
-            Self::Unreachable { .. } | Self::PoolExhausted(_) | Self::Cancelled
-        ) || matches!(
-            self,
-            Self::Query(diesel::result::Error::DatabaseError(
-                diesel::result::DatabaseErrorKind::ClosedConnection,
-                _
-            ))
-        )
+        use diesel::result::{DatabaseErrorKind, Error};
+        match self {
+            Self::Unreachable { .. } | Self::PoolExhausted(_) | Self::Cancelled => true,
+            Self::Query(Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)) => true,
+            Self::Query(Error::DatabaseError(_, info)) => {
+                let message = info.message();
+                message.starts_with("database is locked") || message.starts_with("database is busy")
+            }
+            _ => false,
+        }
     }
 }
 
@@ -234,4 +236,22 @@ where
         .run_pending_migrations(migrations)
         .map_err(|e| StorageError::Migration(e.to_string()))?;
     Ok(applied.iter().map(|v| v.to_string()).collect())
+}
+
+#[cfg(test)]
+mod unavailable_tests {
+    use super::StorageError;
+    use diesel::result::{DatabaseErrorKind, Error};
+
+    fn database_error(kind: DatabaseErrorKind, message: &str) -> StorageError {
+        StorageError::Query(Error::DatabaseError(kind, Box::new(message.to_owned())))
+    }
+
+    #[test]
+    fn a_lock_held_past_the_timeout_is_a_retryable_unavailability() {
+        assert!(database_error(DatabaseErrorKind::Unknown, "database is locked").is_unavailable());
+        assert!(database_error(DatabaseErrorKind::ClosedConnection, "gone").is_unavailable());
+        assert!(!database_error(DatabaseErrorKind::UniqueViolation, "duplicate").is_unavailable());
+        assert!(!StorageError::Query(Error::NotFound).is_unavailable());
+    }
 }

@@ -64,6 +64,7 @@ CREATE TABLE survey_responses (
 );
 CREATE INDEX survey_responses_survey ON survey_responses (survey_id, started_at, finished, version);
 CREATE INDEX survey_responses_subject ON survey_responses (subject_id);
+CREATE INDEX survey_responses_version ON survey_responses (survey_id, version);
 
 -- One row per answered question (per chosen option for multiple choice), so that
 -- reports aggregate in SQL.
