@@ -73,10 +73,12 @@ fn counts(
 ) -> Result<Vec<Count>, StorageError> {
     let (bucket, join) = match (by, &*conn) {
         (None, _) => ("a.answered_day", ""),
-        // SQLite's planner prefers the primary key, which is not covering.
+        // SQLite's planner would take the primary key, which is not covering, and the
+        // answers in day order, which makes every lookup a random one: both are named.
         (Some(_), DbConnection::Sqlite(_)) => (
             "p.value",
-            "LEFT JOIN profile_attributes p INDEXED BY profile_attributes_values \
+            "INDEXED BY survey_answers_by_subject \
+             LEFT JOIN profile_attributes p INDEXED BY profile_attributes_values \
              ON p.subject_id = a.subject_id AND p.key = $9",
         ),
         (Some(_), DbConnection::Postgres(_)) => (

@@ -86,6 +86,10 @@ CREATE TABLE survey_answers (
 CREATE INDEX survey_answers_report ON survey_answers
     (survey_id, question_id, answered_day, number_value, text_value, version, answered_at, ordinal, subject_id);
 CREATE INDEX survey_answers_subject ON survey_answers (subject_id);
+-- The breakdown walks a question's answers in subject order, so its lookups of the
+-- subjects' attribute values go through the other index in order too.
+CREATE INDEX survey_answers_by_subject ON survey_answers
+    (survey_id, question_id, subject_id, number_value, text_value, answered_day, answered_at, version);
 
 -- Detractors to help: opened by a detractor answer, closed by support.
 CREATE TABLE survey_followups (
