@@ -45,6 +45,7 @@ pub struct AppState {
     pub decision_log: Option<Arc<DecisionLog>>,
     /// The least number of days between two survey displays to one subject.
     pub survey_recontact_days: u32,
+    pub surveys: Arc<crate::surveys::metrics::SurveyMetrics>,
 }
 
 /// Every documented endpoint. Registered with `.service()` so that utoipa collects it.
@@ -216,6 +217,10 @@ impl Application {
             gate,
             decision_log,
             survey_recontact_days: config.survey_recontact_days,
+            surveys: Arc::new(
+                crate::surveys::metrics::SurveyMetrics::new(metrics.registry())
+                    .context("registering survey metrics")?,
+            ),
         });
         let authenticator =
             web::Data::new(Authenticator::new(keys.clone(), config.jwt.clone(), clock));

@@ -10,6 +10,7 @@ pub mod eligibility;
 pub mod events;
 pub mod events_api;
 pub mod held;
+pub mod metrics;
 pub mod offer_api;
 pub mod report;
 pub mod report_api;

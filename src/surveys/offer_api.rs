@@ -280,8 +280,14 @@ pub async fn next_survey(
         })
         .await?;
     match offered {
-        Offered::Survey(offer) => Ok(HttpResponse::Ok().json(offer)),
-        Offered::Nothing => Ok(HttpResponse::NoContent().finish()),
+        Offered::Survey(offer) => {
+            state.surveys.offered(&offer.key);
+            Ok(HttpResponse::Ok().json(offer))
+        }
+        Offered::Nothing => {
+            state.surveys.nothing_offered();
+            Ok(HttpResponse::NoContent().finish())
+        }
         Offered::NoSubject => Err(ApiError::not_found()),
     }
 }

@@ -35,7 +35,10 @@ pub struct Submission {
 }
 
 pub struct Outcome {
+    pub survey_key: String,
     pub response: ResponseRow,
+    /// This submission opened (or reopened) the follow-up.
+    pub followup_opened: bool,
     /// Profile attributes written (or removed) by this submission.
     pub written_back: Vec<String>,
     pub followup: Option<Followup>,
@@ -162,9 +165,9 @@ pub fn submit(
             .as_ref()
             .filter(|id| touched.contains(id))
             .map(|id| merged.answers.get(id).and_then(Value::as_i64));
-        let followup = match score {
+        let (followup, followup_opened) = match score {
             Some(score) => follow_up(conn, ctx, &survey.key, &response, score)?,
-            None => store::followup_of_response(conn, &response.id)?,
+            None => (store::followup_of_response(conn, &response.id)?, false),
         };
         audit::record(
             conn,
@@ -183,6 +186,8 @@ pub fn submit(
             },
         )?;
         Ok(Outcome {
+            survey_key: survey.key.clone(),
+            followup_opened,
             written_back: changes.keys().cloned().collect(),
             response,
             followup,
@@ -309,7 +314,7 @@ fn follow_up(
     survey_key: &str,
     response: &ResponseRow,
     score: Option<i64>,
-) -> Result<Option<Followup>, SurveyError> {
+) -> Result<(Option<Followup>, bool), SurveyError> {
     let existing = store::followup_of_response(conn, &response.id)?;
     let detractor = score.filter(|s| NpsCategory::of(*s) == NpsCategory::Detractor);
     match (existing, detractor) {
@@ -328,22 +333,22 @@ fn follow_up(
             };
             store::insert_followup(conn, &followup)?;
             announce_detractor(conn, ctx, survey_key, response, &followup.id, score)?;
-            Ok(Some(followup))
+            Ok((Some(followup), true))
         }
         (Some(open), Some(score)) if open.status == "open" => {
             store::set_followup_score(conn, &open.id, score as i32)?;
-            Ok(store::followup_of_response(conn, &response.id)?)
+            Ok((store::followup_of_response(conn, &response.id)?, false))
         }
         (Some(open), None) if open.status == "open" => {
             store::close_followup(conn, &open.id, "consentry", Some("score_changed"), ctx.now)?;
-            Ok(store::followup_of_response(conn, &response.id)?)
+            Ok((store::followup_of_response(conn, &response.id)?, false))
         }
         (Some(closed), Some(score)) if closed.resolution.as_deref() == Some("score_changed") => {
             store::reopen_followup(conn, &closed.id, score as i32)?;
             announce_detractor(conn, ctx, survey_key, response, &closed.id, score)?;
-            Ok(store::followup_of_response(conn, &response.id)?)
+            Ok((store::followup_of_response(conn, &response.id)?, true))
         }
-        (existing, _) => Ok(existing),
+        (existing, _) => Ok((existing, false)),
     }
 }
 

@@ -149,6 +149,11 @@ pub async fn submit_answers(
             respond::submit(conn, &ctx, submission)
         })
         .await?;
+    state.surveys.answered(
+        &outcome.survey_key,
+        outcome.response.finished,
+        outcome.followup_opened,
+    );
     let mut view = response_view(outcome.response);
     view.written_back = Some(outcome.written_back);
     view.followup_id = outcome.followup.map(|f| f.id);
