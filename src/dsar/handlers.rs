@@ -316,6 +316,7 @@ pub async fn change_request(
         return Err(ApiError::invalid("body", "send `status`, `extend` or both"));
     }
     let (mut request, _) = load(&state, &principal, path.into_inner()).await?;
+    let previous = request.status;
     let now = state.clock.now();
     let mut action = "dsar.status_changed";
     if let Some(extension) = &change.extend {
@@ -372,36 +373,58 @@ pub async fn change_request(
     .transpose()
     .map_err(ApiError::Validation)?
     .flatten();
-    state
-        .db
-        .run(move |conn| {
-            if let Some(changes) = &rectification {
-                super::rectification::apply(
-                    conn,
-                    &pseudonyms,
-                    &actor,
-                    &lifted_id,
-                    &saved.id,
-                    changes,
-                    now,
-                )?;
-            }
-            requests::save_change(conn, &pseudonyms, &actor, &saved, action, note.as_deref())?;
-            if lifts_restriction {
-                super::effects::restrict(conn, &pseudonyms, &actor, &lifted_id, None, now)?;
-            }
-            Ok::<_, crate::storage::StorageError>(())
-        })
-        .await?;
-    if lifts_restriction {
-        state.gate.invalidate(&subject_id);
-    }
     if completes_erasure {
-        // A subject already gone (erased before, or never known) leaves nothing to do.
+        // Erased before the status is saved: if saving fails, a retry finds the subject
+        // gone and completes the request.
         match erase(&state, &principal, &subject_id).await {
             Ok(()) | Err(ApiError::NotFound(_)) => {}
             Err(other) => return Err(other),
         }
+    }
+    // The rectification and the status it completes are one transaction, and the status
+    // moves only from the one this change was checked against.
+    state
+        .db
+        .run(move |conn| {
+            crate::storage::write_transaction(conn, |conn| {
+                if let Some(changes) = &rectification {
+                    if !super::rectification::apply(
+                        conn,
+                        &pseudonyms,
+                        &actor,
+                        &lifted_id,
+                        &saved.id,
+                        changes,
+                        now,
+                    )? {
+                        return Err(ApiError::conflict(
+                            "The subject does not exist (any more): there is nothing to rectify.",
+                        ));
+                    }
+                }
+                if !requests::save_change(
+                    conn,
+                    &pseudonyms,
+                    &actor,
+                    &saved,
+                    previous,
+                    action,
+                    note.as_deref(),
+                )? {
+                    return Err(ApiError::conflict(
+                        "The request was changed meanwhile; read it again.",
+                    ));
+                }
+                Ok(())
+            })?;
+            if lifts_restriction {
+                super::effects::restrict(conn, &pseudonyms, &actor, &lifted_id, None, now)?;
+            }
+            Ok::<_, ApiError>(())
+        })
+        .await?;
+    if lifts_restriction {
+        state.gate.invalidate(&subject_id);
     }
     let id = request.id.clone();
     let (request, steps) = state

@@ -14,7 +14,7 @@ use crate::http::FieldError;
 use crate::policy::Policies;
 use crate::profiles::attributes::{self, AttributeChange};
 use crate::profiles::handlers::{check_changes, AttributeInput};
-use crate::storage::{write_transaction, DbConnection, StorageError};
+use crate::storage::{DbConnection, StorageError};
 
 /// `details.attributes` of a rectification request: `{"key": {"value", "category"} |
 /// null}` (null: the attribute is wrong and should go).
@@ -56,7 +56,8 @@ pub fn changes(
     check_changes(policies, "details.attributes", parsed).map(Some)
 }
 
-/// Applies a completed rectification; answers whether the subject still exists.
+/// Applies a completed rectification; answers whether the subject still exists. Call
+/// inside the write transaction that completes the request.
 pub fn apply(
     conn: &mut DbConnection,
     pseudonyms: &Pseudonymizer,
@@ -66,7 +67,7 @@ pub fn apply(
     changes: &BTreeMap<String, AttributeChange>,
     now: DateTime<Utc>,
 ) -> Result<bool, StorageError> {
-    write_transaction(conn, |conn| {
+    {
         if !lock_subject(conn, subject)? {
             return Ok(false);
         }
@@ -83,5 +84,5 @@ pub fn apply(
             },
         )?;
         Ok(true)
-    })
+    }
 }

@@ -230,42 +230,52 @@ pub fn list(
 }
 
 /// Saves a changed request with its step and audit event, in one transaction.
+/// Saves a change made from `previous`; answers false (and saves nothing) when the
+/// request is no longer in `previous` (someone else moved it meanwhile). Call inside a
+/// write transaction.
 pub fn save_change(
     conn: &mut DbConnection,
     pseudonyms: &Pseudonymizer,
     actor: &Actor,
     request: &DataSubjectRequest,
+    previous: RequestStatus,
     action: &str,
     note: Option<&str>,
-) -> Result<(), StorageError> {
-    write_transaction(conn, |conn| {
-        diesel::update(dsar_requests::table.find(&request.id))
-            .set((
-                dsar_requests::status.eq(request.status.as_str()),
-                dsar_requests::due_at.eq(request.due_at.naive_utc()),
-                dsar_requests::extended.eq(request.extended),
-                dsar_requests::extension_reason.eq(&request.extension_reason),
-                dsar_requests::updated_at.eq(request.updated_at.naive_utc()),
-            ))
-            .execute(conn)?;
-        add_step(
-            conn,
-            &request.id,
-            request.status,
+) -> Result<bool, StorageError> {
+    let updated = diesel::update(
+        dsar_requests::table
+            .find(&request.id)
+            .filter(dsar_requests::status.eq(previous.as_str())),
+    )
+    .set((
+        dsar_requests::status.eq(request.status.as_str()),
+        dsar_requests::due_at.eq(request.due_at.naive_utc()),
+        dsar_requests::extended.eq(request.extended),
+        dsar_requests::extension_reason.eq(&request.extension_reason),
+        dsar_requests::updated_at.eq(request.updated_at.naive_utc()),
+    ))
+    .execute(conn)?;
+    if updated == 0 {
+        return Ok(false);
+    }
+    add_step(
+        conn,
+        &request.id,
+        request.status,
+        actor,
+        note,
+        request.updated_at,
+    )?;
+    audit::record(
+        conn,
+        pseudonyms,
+        AuditEntry {
             actor,
-            note,
-            request.updated_at,
-        )?;
-        audit::record(
-            conn,
-            pseudonyms,
-            AuditEntry {
-                actor,
-                action,
-                subject_id: Some(&request.subject_id),
-                payload: json!({"request_id": request.id, "status": request.status.as_str(), "due_at": request.due_at, "note": note}),
-                at: request.updated_at,
-            },
-        )
-    })
+            action,
+            subject_id: Some(&request.subject_id),
+            payload: json!({"request_id": request.id, "status": request.status.as_str(), "due_at": request.due_at, "note": note}),
+            at: request.updated_at,
+        },
+    )?;
+    Ok(true)
 }

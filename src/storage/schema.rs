@@ -228,6 +228,7 @@ diesel::table! {
         subject_id -> Text,
         number_value -> Nullable<Integer>,
         text_value -> Nullable<Text>,
+        free_text -> Nullable<Text>,
         answered_at -> Timestamp,
         answered_day -> Text,
     }

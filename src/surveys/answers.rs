@@ -244,11 +244,13 @@ pub fn merge(
     })
 }
 
-/// How an answer is stored for reports: a number, a text, or one row per chosen option.
+/// How an answer is stored for reports: a number, an option's id (one row per chosen
+/// option), or free text (kept out of the report indexes).
 #[derive(Debug, Clone, PartialEq)]
 pub enum StoredValue {
     Number(i64),
-    Text(String),
+    Choice(String),
+    Free(String),
 }
 
 pub fn stored_values(question: &Question, value: &Value) -> Vec<StoredValue> {
@@ -263,16 +265,21 @@ pub fn stored_values(question: &Question, value: &Value) -> Vec<StoredValue> {
             .map(|b| StoredValue::Number(i64::from(b)))
             .into_iter()
             .collect(),
-        QuestionType::SingleChoice | QuestionType::Text => value
+        QuestionType::SingleChoice => value
             .as_str()
-            .map(|s| StoredValue::Text(s.to_owned()))
+            .map(|s| StoredValue::Choice(s.to_owned()))
+            .into_iter()
+            .collect(),
+        QuestionType::Text => value
+            .as_str()
+            .map(|s| StoredValue::Free(s.to_owned()))
             .into_iter()
             .collect(),
         QuestionType::MultiChoice => value
             .as_array()
             .into_iter()
             .flatten()
-            .filter_map(|v| v.as_str().map(|s| StoredValue::Text(s.to_owned())))
+            .filter_map(|v| v.as_str().map(|s| StoredValue::Choice(s.to_owned())))
             .collect(),
     }
 }
@@ -428,10 +435,14 @@ mod tests {
         assert_eq!(
             stored_values(&q[2], &json!(["speed", "price"])),
             [
-                StoredValue::Text("speed".into()),
-                StoredValue::Text("price".into())
+                StoredValue::Choice("speed".into()),
+                StoredValue::Choice("price".into())
             ]
         );
         assert_eq!(stored_values(&q[5], &json!(true)), [StoredValue::Number(1)]);
+        assert_eq!(
+            stored_values(&q[1], &json!("slow")),
+            [StoredValue::Free("slow".into())]
+        );
     }
 }

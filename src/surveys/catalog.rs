@@ -220,7 +220,27 @@ pub fn change(
             survey.definition.questions = questions;
             changed.push("questions");
         }
-        let errors = check(policies, survey.kind, &survey.purpose, &survey.definition);
+        let mut errors = check(policies, survey.kind, &survey.purpose, &survey.definition);
+        // Answers to one question id are counted together across versions: a question
+        // that becomes another type needs another id.
+        if questions_changed {
+            for (i, q) in survey.definition.questions.iter().enumerate() {
+                if let Some(before) = found
+                    .definition
+                    .question(&q.id)
+                    .filter(|b| b.kind != q.kind)
+                {
+                    errors.push(crate::http::FieldError::new(
+                        format!("questions[{i}].type"),
+                        "changed_type",
+                        format!(
+                            "`{}` was a {:?} question; give the new one another id",
+                            before.id, before.kind
+                        ),
+                    ));
+                }
+            }
+        }
         if !errors.is_empty() {
             return Err(SurveyError::Invalid(errors));
         }

@@ -12,7 +12,8 @@ use super::definition::is_event_name;
 use super::events::{self, Event, Feed};
 use super::SurveyError;
 use crate::auth::{Principal, Role};
-use crate::consent::{subject, SubjectId};
+use crate::consent::ledger::lock_subject;
+use crate::consent::SubjectId;
 use crate::http::responses::{AuthProblems, BodyProblems};
 use crate::http::{ApiError, AppState, FieldError, Problem, ValidJson};
 
@@ -124,7 +125,8 @@ pub async fn post_event(
         .db
         .run(move |conn| {
             crate::storage::write_transaction(conn, |conn| {
-                if subject::find(conn, &subject_id)?.is_none() {
+                // The subject's lock first, then the feed's: the order answers take too.
+                if !lock_subject(conn, &subject_id)? {
                     return Err(SurveyError::NotFound("subject"));
                 }
                 let id = events::record(

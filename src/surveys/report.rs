@@ -434,7 +434,7 @@ pub fn build(conn: &mut DbConnection, request: &Request<'_>) -> Result<Report, S
             let latest: Vec<(String, Option<String>, NaiveDateTime)> = answers_in_scope()
                 .select((
                     survey_answers::response_id,
-                    survey_answers::text_value,
+                    survey_answers::free_text,
                     survey_answers::answered_at,
                 ))
                 .order(survey_answers::answered_at.desc())

@@ -1,7 +1,7 @@
 //! `GET /v1/surveys/{id}/report` and `GET /v1/surveys/{id}/responses?format=csv|jsonl`.
 
 use actix_web::{get, web, HttpResponse};
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::IntoParams;
@@ -30,18 +30,25 @@ fn bound(year: i32) -> NaiveDateTime {
 /// `2026-11-01` (midnight UTC) or an RFC 3339 time.
 fn parse_time(field: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>, FieldError> {
     let Some(value) = value else { return Ok(None) };
-    if let Ok(date) = NaiveDate::parse_from_str(value, "%Y-%m-%d") {
+    if let Some(date) = NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .ok()
+        .filter(|d| (1970..=9998).contains(&d.year()))
+    {
         return Ok(Some(
             date.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc(),
         ));
     }
     DateTime::parse_from_rfc3339(value)
-        .map(|t| Some(t.with_timezone(&Utc)))
-        .map_err(|_| {
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+        // Day strings compare as text: keep to four-digit years.
+        .filter(|t| (1970..=9998).contains(&t.year()))
+        .map(Some)
+        .ok_or_else(|| {
             FieldError::new(
                 field,
                 "invalid",
-                "a date (2026-11-01) or an RFC 3339 time (2026-11-01T00:00:00Z)",
+                "a date (2026-11-01) or an RFC 3339 time (2026-11-01T00:00:00Z), 1970 to 9998",
             )
         })
 }

@@ -23,6 +23,9 @@ use crate::policy::Policies;
 use crate::profiles::attributes::{self, AttributeChange};
 use crate::storage::{write_transaction, DbConnection};
 
+/// Who closes a follow-up when the score it was opened for changes.
+const AUTOMATIC: &str = "consentry";
+
 /// The event support reads for each new detractor.
 pub const DETRACTOR_EVENT: &str = "survey.detractor";
 
@@ -340,10 +343,13 @@ fn follow_up(
             Ok((store::followup_of_response(conn, &response.id)?, false))
         }
         (Some(open), None) if open.status == "open" => {
-            store::close_followup(conn, &open.id, "consentry", Some("score_changed"), ctx.now)?;
+            store::close_followup(conn, &open.id, AUTOMATIC, Some("score_changed"), ctx.now)?;
             Ok((store::followup_of_response(conn, &response.id)?, false))
         }
-        (Some(closed), Some(score)) if closed.resolution.as_deref() == Some("score_changed") => {
+        (Some(closed), Some(score))
+            if closed.closed_by.as_deref() == Some(AUTOMATIC)
+                && closed.resolution.as_deref() == Some("score_changed") =>
+        {
             store::reopen_followup(conn, &closed.id, score as i32)?;
             announce_detractor(conn, ctx, survey_key, response, &closed.id, score)?;
             Ok((store::followup_of_response(conn, &response.id)?, true))

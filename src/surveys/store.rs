@@ -423,9 +423,10 @@ pub fn replace_answer_rows(
             continue;
         };
         for (ordinal, stored) in stored_values(question, value).into_iter().enumerate() {
-            let (number, text) = match stored {
-                StoredValue::Number(n) => (i32::try_from(n).ok(), None),
-                StoredValue::Text(t) => (None, Some(t)),
+            let (number, choice, free) = match stored {
+                StoredValue::Number(n) => (i32::try_from(n).ok(), None, None),
+                StoredValue::Choice(c) => (None, Some(c), None),
+                StoredValue::Free(t) => (None, None, Some(t)),
             };
             diesel::insert_into(survey_answers::table)
                 .values((
@@ -436,7 +437,8 @@ pub fn replace_answer_rows(
                     survey_answers::version.eq(response.version),
                     survey_answers::subject_id.eq(&response.subject_id),
                     survey_answers::number_value.eq(number),
-                    survey_answers::text_value.eq(text),
+                    survey_answers::text_value.eq(choice),
+                    survey_answers::free_text.eq(free),
                     survey_answers::answered_at.eq(now.naive_utc()),
                     survey_answers::answered_day.eq(now.date_naive().to_string()),
                 ))

@@ -934,3 +934,41 @@ async fn a_follow_up_follows_the_score_while_the_response_is_open() {
         .await;
     assert_eq!(invalid_fields(unshown).await, ["display_id"]);
 }
+
+#[tokio::test]
+async fn long_text_answers_are_kept_whole() {
+    let app = spawn_app().await;
+    let mut survey = nps_survey("nps-long");
+    survey["questions"][1]["max_length"] = json!(10000);
+    app.create_survey(survey).await;
+    app.create_subject("lt1", json!({"region": "DE"})).await;
+    // 6,000 Arabic letters: 12 kB of UTF-8, far past any index entry's size.
+    let long = "ع".repeat(6000);
+    let answered = app
+        .answer(
+            "nps-long",
+            json!({"subject_id": "lt1", "answers": {"score": 1, "why_low": long}, "finished": true}),
+        )
+        .await;
+    assert_eq!(answered.status(), 200);
+    let report = app
+        .get_json("/v1/surveys/nps-long/report", &app.admin())
+        .await;
+    assert_eq!(
+        report["questions"][1]["text_answers"][0]["text"],
+        long.as_str()
+    );
+    // A question that changes type needs a new id, so answers stay comparable.
+    let survey = app.get_json("/v1/surveys/nps-long", &app.admin()).await;
+    let mut changed = survey["questions"].clone();
+    changed[1] = json!({"id": "why_low", "type": "boolean", "prompt": {"en": "Was it slow?"},
+                        "show_if": {"question": "score", "op": "lte", "value": 6}});
+    let refused = app
+        .patch(
+            "/v1/surveys/nps-long",
+            &app.admin(),
+            &json!({"questions": changed}),
+        )
+        .await;
+    assert_eq!(invalid_fields(refused).await, ["questions[1].type"]);
+}

@@ -1,4 +1,3 @@
-DROP INDEX profile_attributes_values;
 DROP TABLE survey_followups;
 DROP TABLE survey_answers;
 DROP TABLE survey_responses;

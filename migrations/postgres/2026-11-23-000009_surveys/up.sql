@@ -76,7 +76,9 @@ CREATE TABLE survey_answers (
     version       INTEGER NOT NULL,
     subject_id    TEXT NOT NULL,
     number_value  INTEGER,
+    -- A chosen option's id (short); free text goes in free_text, never in an index.
     text_value    TEXT,
+    free_text     TEXT,
     answered_at   TIMESTAMP NOT NULL,
     -- `YYYY-MM-DD` (UTC) of answered_at: reports group by day in index order.
     answered_day  TEXT NOT NULL,
@@ -107,5 +109,6 @@ CREATE TABLE survey_followups (
 CREATE INDEX survey_followups_survey ON survey_followups (survey_id, status, opened_at);
 CREATE INDEX survey_followups_subject ON survey_followups (subject_id);
 
--- Lets a report's breakdown read an attribute's value from the index alone.
-CREATE INDEX profile_attributes_values ON profile_attributes (subject_id, key, value);
+-- (SQLite also gets an index on profile_attributes (subject_id, key, value) for the
+-- breakdown; PostgreSQL's btree entries are capped at ~2.7 kB, which a 4 kB attribute
+-- value would break, and its hash join does not need it.)

@@ -76,7 +76,9 @@ CREATE TABLE survey_answers (
     version       INTEGER NOT NULL,
     subject_id    TEXT NOT NULL,
     number_value  INTEGER,
+    -- A chosen option's id (short); free text goes in free_text, never in an index.
     text_value    TEXT,
+    free_text     TEXT,
     answered_at   TIMESTAMP NOT NULL,
     -- `YYYY-MM-DD` (UTC) of answered_at: reports group by day in index order.
     answered_day  TEXT NOT NULL,
