@@ -314,6 +314,21 @@ impl Definition {
         self.questions.iter().find(|q| q.id == id)
     }
 
+    /// The data categories the survey writes to the profile (its NPS fields included).
+    pub fn written_categories(&self) -> Vec<String> {
+        let mut categories: Vec<String> = self
+            .questions
+            .iter()
+            .filter_map(|q| q.write_back.as_ref().map(|w| w.category.clone()))
+            .collect();
+        if self.nps_question().is_some_and(|q| q.write_back.is_none()) {
+            categories.push(FEEDBACK_CATEGORY.to_owned());
+        }
+        categories.sort();
+        categories.dedup();
+        categories
+    }
+
     /// The question NPS is computed from: the first of type `nps`.
     pub fn nps_question(&self) -> Option<&Question> {
         self.questions.iter().find(|q| q.kind == QuestionType::Nps)
@@ -721,7 +736,7 @@ pub fn is_event_name(name: &str) -> bool {
 
 /// The text for a locale: the exact tag, its language, then English.
 pub fn localize<'a>(text: &'a Localized, locale: &str) -> &'a str {
-    let language = locale.split(['-', '_']).next().unwrap_or(locale);
+    let language = crate::policy::locale::language_of(locale);
     text.get(locale)
         .or_else(|| text.get(language))
         .or_else(|| text.get("en"))

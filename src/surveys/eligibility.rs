@@ -8,6 +8,10 @@ use ring::digest;
 use serde_json::Value;
 
 use super::definition::{AttributeFilter, Definition, FilterOp};
+use crate::gate::cache::SubjectSnapshot;
+use crate::gate::rules::DecisionRequest;
+use crate::gate::service::decide_for;
+use crate::policy::Policies;
 use crate::profiles::attributes::Attributes;
 
 /// An active survey as eligibility sees it.
@@ -59,8 +63,8 @@ pub struct Context<'a> {
     pub event: Option<&'a str>,
     pub attributes: &'a Attributes,
     pub history: &'a SubjectHistory,
-    /// The gate's answer for a purpose (the rule function, with the subject's state).
-    pub purpose_allowed: &'a dyn Fn(&str) -> bool,
+    /// The gate's answer for a survey's purpose and what it writes (see `refusal`).
+    pub purpose_allowed: &'a dyn Fn(&Candidate) -> bool,
     /// The service-wide least wait between displays; a survey may only lengthen it.
     pub recontact_days: u32,
 }
@@ -138,10 +142,44 @@ pub fn check(candidate: &Candidate, ctx: &Context<'_>) -> Result<(), Ineligible>
     {
         return Err(Ineligible::Attributes);
     }
-    if !(ctx.purpose_allowed)(&candidate.purpose) {
+    if !(ctx.purpose_allowed)(candidate) {
         return Err(Ineligible::PurposeNotAllowed);
     }
     Ok(())
+}
+
+/// Why the gate refuses a survey's purpose, and the categories it writes, for this
+/// subject (`None`: allowed) — the gate's own rule function, on the given state. A
+/// restricted subject is refused whatever the purpose's basis.
+pub fn refusal(
+    policies: &Policies,
+    snapshot: &SubjectSnapshot,
+    purpose: &str,
+    categories: &[String],
+    now: DateTime<Utc>,
+) -> Option<Value> {
+    if snapshot
+        .subject
+        .as_ref()
+        .is_some_and(|s| s.restricted_at.is_some())
+    {
+        return Some(Value::from("processing_restricted"));
+    }
+    let Some(purpose) = policies.purpose(purpose) else {
+        return Some(Value::from("unknown_purpose"));
+    };
+    let decision = decide_for(
+        policies,
+        snapshot,
+        &DecisionRequest {
+            purpose,
+            channel: None,
+            data_categories: categories,
+            gpc: false,
+            now,
+        },
+    );
+    (!decision.allowed).then(|| serde_json::to_value(decision.reason).unwrap_or(Value::Null))
 }
 
 /// The highest-priority eligible survey (the older one on a tie).
@@ -264,7 +302,7 @@ mod tests {
 
         fn check(&self, c: &Candidate) -> Result<(), Ineligible> {
             let allowed = self.allowed;
-            let purpose_allowed = move |_: &str| allowed;
+            let purpose_allowed = move |_: &Candidate| allowed;
             check(
                 c,
                 &Context {
@@ -433,7 +471,7 @@ mod tests {
             candidate("high", 5, json!({})),
         ];
         let world = World::new();
-        let allowed = |_: &str| true;
+        let allowed = |_: &Candidate| true;
         let ctx = Context {
             subject_id: "cust-1",
             now: now(),

@@ -14,11 +14,8 @@ use crate::auth::{Principal, Role, SubjectAccess};
 use crate::consent::handlers::path_subject_id;
 use crate::consent::ledger::lock_subject;
 use crate::gate::cache::SubjectSnapshot;
-use crate::gate::rules::{decide, DecisionRequest};
-use crate::gate::service::facts;
 use crate::http::responses::{AuthProblems, SubjectNotFound};
 use crate::http::{ApiError, AppState, Problem};
-use crate::policy::Policies;
 use crate::storage::write_transaction;
 
 pub(super) const TAKERS: [Role; 1] = [Role::Service];
@@ -129,30 +126,6 @@ enum Offered {
     NoSubject,
 }
 
-/// Whether the gate allows a purpose for the subject, by the same rule function.
-fn purpose_allowed(
-    policies: &Policies,
-    snapshot: &SubjectSnapshot,
-    purpose: &str,
-    now: DateTime<Utc>,
-) -> bool {
-    let Some(purpose) = policies.purpose(purpose) else {
-        return false;
-    };
-    decide(
-        policies,
-        &facts(policies, snapshot),
-        &DecisionRequest {
-            purpose,
-            channel: None,
-            data_categories: &[],
-            gpc: false,
-            now,
-        },
-    )
-    .allowed
-}
-
 /// The survey to show the subject now, in their language, with a `display_id`; the
 /// display is recorded. 204 when none is eligible.
 ///
@@ -238,7 +211,16 @@ pub async fn next_survey(
                 } else {
                     Default::default()
                 };
-                let allowed = |purpose: &str| purpose_allowed(&policies, &snapshot, purpose, now);
+                let allowed = |candidate: &eligibility::Candidate| {
+                    eligibility::refusal(
+                        &policies,
+                        &snapshot,
+                        &candidate.purpose,
+                        &candidate.definition.written_categories(),
+                        now,
+                    )
+                    .is_none()
+                };
                 let context = Context {
                     subject_id: id.as_str(),
                     now,

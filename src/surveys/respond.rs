@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use super::answers::{merge, Answers, NpsCategory};
 use super::definition::{Definition, FEEDBACK_CATEGORY};
+use super::eligibility::refusal;
 use super::events;
 use super::store::{self, Followup, ResponseRow};
 use super::SurveyError;
@@ -17,8 +18,6 @@ use crate::audit::{self, Actor, AuditEntry, Pseudonymizer};
 use crate::consent::ledger::lock_subject;
 use crate::consent::SubjectId;
 use crate::gate::cache::SubjectSnapshot;
-use crate::gate::rules::{decide, DecisionRequest};
-use crate::gate::service::facts;
 use crate::policy::Policies;
 use crate::profiles::attributes::{self, AttributeChange};
 use crate::storage::{write_transaction, DbConnection};
@@ -32,6 +31,8 @@ pub const DETRACTOR_EVENT: &str = "survey.detractor";
 pub struct Submission {
     pub survey: String,
     pub subject: SubjectId,
+    /// The caller may not see this subject: answered as if it did not exist.
+    pub hidden: bool,
     pub display_id: Option<String>,
     pub answers: Answers,
     pub finished: bool,
@@ -77,7 +78,7 @@ pub fn submit(
                 &[("survey_status", json!(survey.status))],
             ));
         }
-        if !lock_subject(conn, &submission.subject)? {
+        if !lock_subject(conn, &submission.subject)? || submission.hidden {
             return Err(SurveyError::NotFound("subject"));
         }
         // Read under the subject's lock: a withdrawal acknowledged before is seen.
@@ -113,12 +114,18 @@ pub fn submit(
             store::version_definition(conn, &survey.id, version)?
                 .ok_or(SurveyError::NotFound("survey version"))?
         };
-        check_purpose(
-            ctx,
+        if let Some(reason) = refusal(
+            ctx.policies,
             &snapshot,
             &survey.purpose,
-            &written_categories(&definition),
-        )?;
+            &definition.written_categories(),
+            ctx.now,
+        ) {
+            return Err(SurveyError::PurposeNotAllowed {
+                purpose: survey.purpose.clone(),
+                reason,
+            });
+        }
         let earlier = existing.as_ref().map(|r| r.answers()).unwrap_or_default();
         let merged = merge(
             &definition.questions,
@@ -196,65 +203,6 @@ pub fn submit(
             followup,
         })
     })
-}
-
-/// The data categories a definition writes to the profile.
-fn written_categories(definition: &Definition) -> Vec<String> {
-    let mut categories: Vec<String> = definition
-        .questions
-        .iter()
-        .filter_map(|q| q.write_back.as_ref().map(|w| w.category.clone()))
-        .collect();
-    if definition
-        .nps_question()
-        .is_some_and(|q| q.write_back.is_none())
-    {
-        categories.push(FEEDBACK_CATEGORY.to_owned());
-    }
-    categories.sort();
-    categories.dedup();
-    categories
-}
-
-/// The gate's rules decide whether the survey's purpose may process the subject's data
-/// (and the categories it writes); a restricted subject's answers are not taken at all.
-fn check_purpose(
-    ctx: &Context<'_>,
-    snapshot: &SubjectSnapshot,
-    purpose_key: &str,
-    categories: &[String],
-) -> Result<(), SurveyError> {
-    let not_allowed = |reason: Value| SurveyError::PurposeNotAllowed {
-        purpose: purpose_key.to_owned(),
-        reason,
-    };
-    if snapshot
-        .subject
-        .as_ref()
-        .is_some_and(|s| s.restricted_at.is_some())
-    {
-        return Err(not_allowed(json!("processing_restricted")));
-    }
-    let purpose = ctx
-        .policies
-        .purpose(purpose_key)
-        .ok_or_else(|| not_allowed(json!("unknown_purpose")))?;
-    let decision = decide(
-        ctx.policies,
-        &facts(ctx.policies, snapshot),
-        &DecisionRequest {
-            purpose,
-            channel: None,
-            data_categories: categories,
-            gpc: false,
-            now: ctx.now,
-        },
-    );
-    if decision.allowed {
-        Ok(())
-    } else {
-        Err(not_allowed(json!(decision.reason)))
-    }
 }
 
 /// Profile changes for the answers this submission touched: each mapped question's

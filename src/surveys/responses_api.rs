@@ -109,13 +109,8 @@ pub async fn submit_answers(
         SubjectId::parse(&body.subject_id).map_err(|m| ApiError::invalid("subject_id", m))?;
     let access = principal.subject_access(&TAKERS, true, subject.as_str());
     access.check_role()?;
-    // Another subject's id: the same lookup as for a real one, then the same 404.
-    let snapshot = state.gate.snapshot(&state.db, &subject).await?;
-    if access.is_hidden() || snapshot.subject.is_none() {
-        return Err(ApiError::NotFound("There is no such subject.".into()));
-    }
     // A customer answers only what they were shown (sampling and targeting hold).
-    if principal.role == Role::Subject && body.display_id.is_none() {
+    if principal.role == Role::Subject && !access.is_hidden() && body.display_id.is_none() {
         return Err(ApiError::Validation(vec![crate::http::FieldError::new(
             "display_id",
             "required",
@@ -132,6 +127,8 @@ pub async fn submit_answers(
     let submission = Submission {
         survey: path.into_inner(),
         subject,
+        // Another subject's id: the same lookup as for a real one, then the same 404.
+        hidden: access.is_hidden(),
         display_id: body.display_id,
         answers: body.answers,
         finished: body.finished,
