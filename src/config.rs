@@ -244,7 +244,8 @@ pub struct Config {
     pub decision_cache_size: usize,
     pub decision_token_ttl_seconds: u32,
     pub survey_recontact_days: u32,
-    pub decision_log: crate::gate::decision_log::DecisionLogSettings,
+    /// Share of gate decisions logged, 0.0 (off) to 1.0 (all).
+    pub decision_log_sample: f64,
     pub max_body_bytes: usize,
     pub pool: PoolSettings,
     pub workers: Option<usize>,
@@ -296,14 +297,10 @@ impl Settings {
             decision_cache_size: self.decision_cache_size.max(1),
             decision_token_ttl_seconds: self.decision_token_ttl_seconds.max(1),
             survey_recontact_days: self.survey_recontact_days.min(365),
-            decision_log: crate::gate::decision_log::DecisionLogSettings {
-                sample: if self.decision_log_sample.is_finite() {
-                    self.decision_log_sample.clamp(0.0, 1.0)
-                } else {
-                    0.0
-                },
-                // Set from retention.toml when the app starts.
-                retention: chrono::TimeDelta::days(30),
+            decision_log_sample: if self.decision_log_sample.is_finite() {
+                self.decision_log_sample.clamp(0.0, 1.0)
+            } else {
+                0.0
             },
             max_body_bytes: self.max_body_bytes,
             pool: PoolSettings {

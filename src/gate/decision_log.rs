@@ -1,23 +1,22 @@
 //! An optional, sampled log of decisions. The hot path only offers an entry to a bounded
-//! queue (dropping it when full); a thread writes batches and deletes what is older than
-//! the retention. Subjects are recorded as keyed pseudonyms, never as ids.
+//! queue (dropping it when full); a thread writes batches. Subjects are recorded under
+//! the audit log's keyed pseudonyms, never as ids. Rows past `decision_log_days` are
+//! deleted by the retention job (`dsar::retention`), like every other kind of data.
 
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use prometheus::{IntCounter, Registry};
 
 use super::rules::Decision;
-use crate::clock::SharedClock;
 use crate::storage::schema::decision_log;
 use crate::storage::{write_transaction, ConnectionManager, DbConnection, StorageError};
 
 const QUEUE: usize = 10_000;
 const FLUSH_EVERY: Duration = Duration::from_millis(250);
-const PURGE_EVERY: TimeDelta = TimeDelta::hours(1);
 
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = decision_log)]
@@ -32,13 +31,6 @@ pub struct LoggedDecision {
     pub jurisdiction: String,
 }
 
-#[derive(Debug, Clone, Copy)]
-pub struct DecisionLogSettings {
-    /// Share of decisions logged, 0.0 (off) to 1.0 (all).
-    pub sample: f64,
-    pub retention: TimeDelta,
-}
-
 pub struct DecisionLog {
     sender: SyncSender<LoggedDecision>,
     sample: f64,
@@ -47,13 +39,13 @@ pub struct DecisionLog {
 
 impl DecisionLog {
     /// Starts the writer thread; `None` when sampling is off.
+    /// `sample`: the share of decisions logged, 0.0 (off) to 1.0 (all).
     pub fn start(
-        settings: DecisionLogSettings,
+        sample: f64,
         manager: ConnectionManager,
-        clock: SharedClock,
         registry: &Registry,
     ) -> Result<Option<Arc<Self>>, anyhow::Error> {
-        if settings.sample <= 0.0 {
+        if sample <= 0.0 {
             return Ok(None);
         }
         let dropped = IntCounter::new(
@@ -64,10 +56,10 @@ impl DecisionLog {
         let (sender, receiver) = sync_channel(QUEUE);
         std::thread::Builder::new()
             .name("consentry-decision-log".into())
-            .spawn(move || write_loop(receiver, manager, clock, settings.retention))?;
+            .spawn(move || write_loop(receiver, manager))?;
         Ok(Some(Arc::new(Self {
             sender,
-            sample: settings.sample.min(1.0),
+            sample: sample.min(1.0),
             dropped,
         })))
     }
@@ -123,15 +115,9 @@ fn fastrand_unit() -> f64 {
     })
 }
 
-fn write_loop(
-    receiver: Receiver<LoggedDecision>,
-    manager: ConnectionManager,
-    clock: SharedClock,
-    retention: TimeDelta,
-) {
+fn write_loop(receiver: Receiver<LoggedDecision>, manager: ConnectionManager) {
     let mut conn: Option<DbConnection> = None;
     let mut batch = Vec::new();
-    let mut last_purge: Option<DateTime<Utc>> = None;
     loop {
         match receiver.recv_timeout(FLUSH_EVERY) {
             Ok(entry) => {
@@ -141,23 +127,15 @@ fn write_loop(
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
         }
-        let now = clock.now();
-        let purge_due = last_purge.is_none_or(|at| now - at >= PURGE_EVERY);
-        if batch.is_empty() && !purge_due {
+        if batch.is_empty() {
             continue;
         }
         if conn.is_none() {
             conn = manager.establish().ok();
         }
         let Some(c) = conn.as_mut() else { continue };
-        let result = flush(c, &batch, purge_due.then(|| now - retention));
-        match result {
-            Ok(()) => {
-                batch.clear();
-                if purge_due {
-                    last_purge = Some(now);
-                }
-            }
+        match flush(c, &batch) {
+            Ok(()) => batch.clear(),
             Err(err) => {
                 tracing::warn!(error = %err, "decision log write failed; retrying");
                 conn = None;
@@ -168,23 +146,13 @@ fn write_loop(
     }
 }
 
-fn flush(
-    conn: &mut DbConnection,
-    batch: &[LoggedDecision],
-    purge_before: Option<DateTime<Utc>>,
-) -> Result<(), StorageError> {
+fn flush(conn: &mut DbConnection, batch: &[LoggedDecision]) -> Result<(), StorageError> {
     // Row by row (batch inserts are not shared by both backends), in one transaction.
     write_transaction(conn, |conn| {
         for row in batch {
             diesel::insert_into(decision_log::table)
                 .values(row)
                 .execute(conn)?;
-        }
-        if let Some(before) = purge_before {
-            diesel::delete(
-                decision_log::table.filter(decision_log::decided_at.lt(before.naive_utc())),
-            )
-            .execute(conn)?;
         }
         Ok(())
     })

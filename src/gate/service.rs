@@ -291,7 +291,7 @@ pub fn observe(
 ) {
     state.gate.count(purpose, decision);
     if let Some(log) = state.decision_log.as_ref().filter(|l| l.sampled()) {
-        let pseudonym = state.evidence.hash(subject.as_str());
+        let pseudonym = state.pseudonyms.of(subject.as_str());
         log.offer(super::decision_log::entry(
             pseudonym,
             purpose,

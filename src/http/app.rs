@@ -191,16 +191,9 @@ impl Application {
             )
             .context("starting the change listener")?;
         }
-        let mut decision_log_settings = config.decision_log;
-        decision_log_settings.retention =
-            chrono::TimeDelta::days(i64::from(policies.retention.decision_log_days));
-        let decision_log = DecisionLog::start(
-            decision_log_settings,
-            db.manager(),
-            clock.clone(),
-            metrics.registry(),
-        )
-        .context("starting the decision log")?;
+        let decision_log =
+            DecisionLog::start(config.decision_log_sample, db.manager(), metrics.registry())
+                .context("starting the decision log")?;
         let state = web::Data::new(AppState {
             db: db.clone(),
             policies: policies.clone(),

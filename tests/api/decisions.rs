@@ -561,14 +561,30 @@ async fn sampled_decisions_are_logged_under_a_pseudonym_and_expire() {
     );
     assert_eq!(pseudonym.len(), 64);
     assert!(!pseudonym.contains("logged-person"));
+    // The audit log's pseudonym: the two can be read side by side.
+    let pseudonyms = std::sync::Arc::new(
+        consentry::audit::Pseudonymizer::load_or_generate(&app.data_dir, None).unwrap(),
+    );
+    assert_eq!(*pseudonym, pseudonyms.of("logged-person"));
 
-    // Past the 30 days of retention, the next flush deletes the old row.
+    // Past the 30 days of retention, the retention run deletes the old row.
     app.clock.advance(TimeDelta::days(31));
     decide(
         &app,
         json!({"subject_id": "logged-person", "purpose": "marketing"}),
     )
     .await;
+    wait_for_log(&app, |rows| rows.len() == 2).await;
+    let retention = consentry::policy::load(&crate::helpers::policies_dir())
+        .unwrap()
+        .retention;
+    let now = consentry::clock::Clock::now(&app.clock);
+    let report = app
+        .app_db
+        .run(move |conn| consentry::dsar::retention::run(conn, &retention, &pseudonyms, now))
+        .await
+        .unwrap();
+    assert_eq!(report.decisions_deleted, 1);
     let rows = wait_for_log(&app, |rows| {
         rows.iter().all(|r| r.1 == "marketing") && !rows.is_empty()
     })

@@ -162,10 +162,7 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
         decision_cache_size: 10_000,
         decision_token_ttl_seconds: 300,
         survey_recontact_days: 14,
-        decision_log: consentry::gate::decision_log::DecisionLogSettings {
-            sample: options.decision_log_sample,
-            retention: chrono::TimeDelta::days(30),
-        },
+        decision_log_sample: options.decision_log_sample,
         max_body_bytes: options.max_body_bytes,
         pool: PoolSettings {
             max_size: 4,
