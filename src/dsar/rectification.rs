@@ -67,22 +67,20 @@ pub fn apply(
     changes: &BTreeMap<String, AttributeChange>,
     now: DateTime<Utc>,
 ) -> Result<bool, StorageError> {
-    {
-        if !lock_subject(conn, subject)? {
-            return Ok(false);
-        }
-        attributes::apply(conn, subject, changes, "rectification", now)?;
-        audit::record(
-            conn,
-            pseudonyms,
-            AuditEntry {
-                actor,
-                action: "dsar.rectified",
-                subject_id: Some(subject.as_str()),
-                payload: json!({"request_id": request_id, "attributes": changes.keys().collect::<Vec<_>>()}),
-                at: now,
-            },
-        )?;
-        Ok(true)
+    if !lock_subject(conn, subject)? {
+        return Ok(false);
     }
+    attributes::apply(conn, subject, changes, "rectification", now)?;
+    audit::record(
+        conn,
+        pseudonyms,
+        AuditEntry {
+            actor,
+            action: "dsar.rectified",
+            subject_id: Some(subject.as_str()),
+            payload: json!({"request_id": request_id, "attributes": changes.keys().collect::<Vec<_>>()}),
+            at: now,
+        },
+    )?;
+    Ok(true)
 }

@@ -34,15 +34,16 @@ pub struct SubjectSnapshot {
 }
 
 impl SubjectSnapshot {
-    /// The subject's state; `pseudonym` finds the tombstone of an erased subject.
+    /// The subject's state; for an absent subject, whether its tombstone (under its
+    /// keyed pseudonym, computed only then) says it was erased.
     pub fn load(
         conn: &mut DbConnection,
         id: &SubjectId,
-        pseudonym: &str,
+        pseudonyms: &crate::audit::Pseudonymizer,
     ) -> Result<Self, StorageError> {
         let Some(found) = subject::find(conn, id)? else {
             return Ok(Self {
-                erased: crate::dsar::erasure::is_erased(conn, pseudonym)?,
+                erased: crate::dsar::erasure::is_erased(conn, &pseudonyms.of(id.as_str()))?,
                 ..Self::default()
             });
         };

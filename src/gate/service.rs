@@ -102,9 +102,7 @@ impl Gate {
         let mut missing = Vec::new();
         for id in ids {
             if found.contains_key(id.as_str())
-                || missing
-                    .iter()
-                    .any(|(m, _, _): &(SubjectId, _, String)| m == *id)
+                || missing.iter().any(|(m, _): &(SubjectId, _)| m == *id)
             {
                 continue;
             }
@@ -115,21 +113,18 @@ impl Gate {
                 }
                 None => {
                     self.misses.inc();
-                    missing.push((
-                        (*id).clone(),
-                        self.cache.stamp(id.as_str()),
-                        self.pseudonyms.of(id.as_str()),
-                    ));
+                    missing.push(((*id).clone(), self.cache.stamp(id.as_str())));
                 }
             }
         }
         if !missing.is_empty() {
+            let pseudonyms = self.pseudonyms.clone();
             let loaded = db
                 .run(move |conn| {
                     missing
                         .into_iter()
-                        .map(|(id, stamp, pseudonym)| {
-                            SubjectSnapshot::load(conn, &id, &pseudonym)
+                        .map(|(id, stamp)| {
+                            SubjectSnapshot::load(conn, &id, &pseudonyms)
                                 .map(|s| (id, stamp, Arc::new(s)))
                         })
                         .collect::<Result<Vec<_>, StorageError>>()
@@ -155,7 +150,6 @@ impl Gate {
 
     /// Records the GPC opt-outs a `Sec-GPC: 1` request carries for a known subject, if any
     /// are still pending, and answers the fresh snapshot.
-    #[allow(clippy::too_many_arguments)]
     pub async fn apply_gpc(
         &self,
         state: &crate::http::AppState,
@@ -170,7 +164,6 @@ impl Gate {
         }
         let (policies, subject, pseudonyms) =
             (state.policies.clone(), id.clone(), state.pseudonyms.clone());
-        let db = &state.db;
         state
             .db
             .run(move |conn| {
@@ -187,7 +180,7 @@ impl Gate {
             })
             .await?;
         self.invalidate(id);
-        Ok(self.snapshot(db, id).await?)
+        Ok(self.snapshot(&state.db, id).await?)
     }
 
     pub fn count(&self, purpose: &str, decision: &Decision) {

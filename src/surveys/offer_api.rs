@@ -168,10 +168,7 @@ pub async fn next_survey(
         state.clock.now(),
         access.is_hidden(),
     );
-    let (pseudonym, recontact_days) = (
-        state.pseudonyms.of(id.as_str()),
-        state.survey_recontact_days,
-    );
+    let (pseudonyms, recontact_days) = (state.pseudonyms.clone(), state.survey_recontact_days);
     let offered = state
         .db
         .run(move |conn| {
@@ -180,7 +177,7 @@ pub async fn next_survey(
                 // recontact check), and the state is read under the lock, so a
                 // withdrawal acknowledged before is seen.
                 let exists = lock_subject(conn, &id)?;
-                let snapshot = SubjectSnapshot::load(conn, &id, &pseudonym)?;
+                let snapshot = SubjectSnapshot::load(conn, &id, &pseudonyms)?;
                 if hidden || (!exists && !snapshot.erased) {
                     return Ok(Offered::NoSubject);
                 }

@@ -82,8 +82,7 @@ pub fn submit(
             return Err(SurveyError::NotFound("subject"));
         }
         // Read under the subject's lock: a withdrawal acknowledged before is seen.
-        let pseudonym = ctx.pseudonyms.of(submission.subject.as_str());
-        let snapshot = SubjectSnapshot::load(conn, &submission.subject, &pseudonym)?;
+        let snapshot = SubjectSnapshot::load(conn, &submission.subject, ctx.pseudonyms)?;
         let existing = store::find_response(conn, &survey.id, submission.subject.as_str())?;
         if existing.as_ref().is_some_and(|r| r.finished) {
             return Err(SurveyError::conflict(
