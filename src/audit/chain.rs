@@ -11,7 +11,7 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 pub const CHAIN_VERSION: &str = "consentry.audit.v1";
 
 /// One event as the chain sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChainedEvent {
     pub seq: i64,
     pub occurred_at: DateTime<Utc>,

@@ -155,22 +155,20 @@ pub fn record(
     let (prev_seq, prev_hash) = chain_head(conn)?;
     let seq = prev_seq + 1;
     let at = entry.at.trunc_subsecs(6);
-    let payload = entry.payload.to_string();
-    let payload_digest = sha256_hex(payload.as_bytes());
-    let subject_pseudonym = entry.subject_id.map(|s| pseudonyms.of(s));
-    let mut event = ChainedEvent {
-        seq,
-        occurred_at: at,
-        actor_role: entry.actor.role.clone(),
-        actor_id: entry.actor.id.clone(),
-        action: entry.action.to_owned(),
-        subject_pseudonym,
-        payload,
-        payload_digest,
+    let event = link(
+        ChainedEvent {
+            seq,
+            occurred_at: at,
+            actor_role: entry.actor.role.clone(),
+            actor_id: entry.actor.id.clone(),
+            action: entry.action.to_owned(),
+            payload: entry.payload.to_string(),
+            ..ChainedEvent::default()
+        },
+        entry.subject_id,
         prev_hash,
-        hash: String::new(),
-    };
-    event.hash = event.expected_hash();
+        pseudonyms,
+    );
     diesel::insert_into(audit_events::table)
         .values(NewAuditEvent {
             seq,
@@ -187,6 +185,21 @@ pub fn record(
         })
         .execute(conn)?;
     Ok(())
+}
+
+/// Fills in what the chain derives from an event's fields: the payload's digest, the
+/// subject's keyed pseudonym, the link to the previous hash and the event's own hash.
+fn link(
+    mut event: ChainedEvent,
+    subject_id: Option<&str>,
+    prev_hash: String,
+    pseudonyms: &Pseudonymizer,
+) -> ChainedEvent {
+    event.payload_digest = sha256_hex(event.payload.as_bytes());
+    event.subject_pseudonym = subject_id.map(|s| pseudonyms.of(s));
+    event.prev_hash = prev_hash;
+    event.hash = event.expected_hash();
+    event
 }
 
 /// `record` in a transaction of its own, for changes that have none (CLI, start-up).
@@ -250,30 +263,29 @@ pub fn seal_unchained(
             .load(conn)?;
         let (_, mut prev_hash) = chain_head(conn)?;
         for (seq, at, role, actor_id, action, subject_id, payload) in &pending {
-            let digest = sha256_hex(payload.as_bytes());
-            let pseudonym = subject_id.as_deref().map(|s| pseudonyms.of(s));
-            let hash = ChainedEvent {
-                seq: *seq,
-                occurred_at: at.and_utc(),
-                actor_role: role.clone(),
-                actor_id: actor_id.clone(),
-                action: action.clone(),
-                subject_pseudonym: pseudonym.clone(),
-                payload: payload.clone(),
-                payload_digest: digest.clone(),
-                prev_hash: prev_hash.clone(),
-                hash: String::new(),
-            }
-            .expected_hash();
+            let event = link(
+                ChainedEvent {
+                    seq: *seq,
+                    occurred_at: at.and_utc(),
+                    actor_role: role.clone(),
+                    actor_id: actor_id.clone(),
+                    action: action.clone(),
+                    payload: payload.clone(),
+                    ..ChainedEvent::default()
+                },
+                subject_id.as_deref(),
+                prev_hash,
+                pseudonyms,
+            );
             diesel::update(audit_events::table.find(*seq))
                 .set((
-                    audit_events::subject_pseudonym.eq(&pseudonym),
-                    audit_events::payload_digest.eq(&digest),
-                    audit_events::prev_hash.eq(&prev_hash),
-                    audit_events::hash.eq(&hash),
+                    audit_events::subject_pseudonym.eq(&event.subject_pseudonym),
+                    audit_events::payload_digest.eq(&event.payload_digest),
+                    audit_events::prev_hash.eq(&event.prev_hash),
+                    audit_events::hash.eq(&event.hash),
                 ))
                 .execute(conn)?;
-            prev_hash = hash;
+            prev_hash = event.hash;
         }
         Ok(pending.len())
     })
