@@ -6,6 +6,7 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Principal, Role};
+use crate::http::extract::query_time;
 use crate::http::responses::AuthProblems;
 use crate::http::{ApiError, AppState, Problem};
 
@@ -121,21 +122,6 @@ pub struct ExportQuery {
     pub format: Option<ExportFormat>,
 }
 
-fn parse_time(
-    field: &str,
-    value: Option<&str>,
-) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
-    value
-        .map(|v| {
-            chrono::DateTime::parse_from_rfc3339(v)
-                .map(|t| t.with_timezone(&chrono::Utc))
-                .map_err(|_| {
-                    ApiError::invalid(field, "an RFC 3339 time, e.g. 2026-11-01T00:00:00Z")
-                })
-        })
-        .transpose()
-}
-
 const PAGE: i64 = 1_000;
 
 enum Phase {
@@ -173,8 +159,9 @@ pub async fn export(
     let query = query.into_inner();
     let format = query.format.unwrap_or(ExportFormat::Jsonl);
     let filter = super::ExportFilter {
-        from: parse_time("from", query.from.as_deref())?,
-        to: parse_time("to", query.to.as_deref())?,
+        from: query_time("from", query.from.as_deref())
+            .map_err(|e| ApiError::Validation(vec![e]))?,
+        to: query_time("to", query.to.as_deref()).map_err(|e| ApiError::Validation(vec![e]))?,
         subject_pseudonym: query.subject.as_deref().map(|s| state.pseudonyms.of(s)),
         action: query.action.clone(),
         actor: query.actor.clone(),

@@ -11,6 +11,8 @@ use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use validator::Validate;
 
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+
 use super::problem::{ApiError, FieldError};
 
 /// The largest body accepted, set once by the app.
@@ -207,6 +209,33 @@ pub fn query_error(err: actix_web::error::QueryPayloadError, _: &HttpRequest) ->
     .into()
 }
 
+/// A time in a query: `2026-11-01` (midnight UTC) or RFC 3339, years 1970 to 9998
+/// (reports compare day strings as text, so four-digit years only).
+pub fn query_time(field: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>, FieldError> {
+    let Some(value) = value else { return Ok(None) };
+    if let Some(date) = NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .ok()
+        .filter(|d| (1970..=9998).contains(&d.year()))
+    {
+        return Ok(Some(
+            date.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc(),
+        ));
+    }
+    DateTime::parse_from_rfc3339(value)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+        // Day strings compare as text: keep to four-digit years.
+        .filter(|t| (1970..=9998).contains(&t.year()))
+        .map(Some)
+        .ok_or_else(|| {
+            FieldError::new(
+                field,
+                "invalid",
+                "a date (2026-11-01) or an RFC 3339 time (2026-11-01T00:00:00Z), 1970 to 9998",
+            )
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,6 +302,24 @@ mod tests {
                 Err(ApiError::BadRequest(_)) => {}
                 other => panic!("{:?}: {other:?}", String::from_utf8_lossy(body)),
             }
+        }
+    }
+
+    #[test]
+    fn query_times_are_dates_or_rfc3339_with_four_digit_years() {
+        use chrono::TimeZone;
+        let midnight = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
+        assert_eq!(
+            super::query_time("from", Some("2026-11-01")).unwrap(),
+            Some(midnight)
+        );
+        assert_eq!(
+            super::query_time("from", Some("2026-11-01T02:00:00+02:00")).unwrap(),
+            Some(midnight)
+        );
+        assert_eq!(super::query_time("from", None).unwrap(), None);
+        for bad in ["yesterday", "9999-12-31T23:00:00-05:00", "1900-01-01"] {
+            assert_eq!(super::query_time("to", Some(bad)).unwrap_err().field, "to");
         }
     }
 }

@@ -1,7 +1,7 @@
 //! `GET /v1/surveys/{id}/report` and `GET /v1/surveys/{id}/responses?format=csv|jsonl`.
 
 use actix_web::{get, web, HttpResponse};
-use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Utc};
+use chrono::{NaiveDate, NaiveDateTime};
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::IntoParams;
@@ -14,6 +14,7 @@ use super::store;
 use super::SurveyError;
 use crate::audit::{self, Actor, AuditEntry};
 use crate::auth::Principal;
+use crate::http::extract::query_time;
 use crate::http::responses::AuthProblems;
 use crate::http::{ApiError, AppState, FieldError, Problem};
 use crate::policy::key::is_valid_key;
@@ -25,32 +26,6 @@ fn bound(year: i32) -> NaiveDateTime {
     NaiveDate::from_ymd_opt(year, 1, 1)
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .unwrap_or_default()
-}
-
-/// `2026-11-01` (midnight UTC) or an RFC 3339 time.
-fn parse_time(field: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>, FieldError> {
-    let Some(value) = value else { return Ok(None) };
-    if let Some(date) = NaiveDate::parse_from_str(value, "%Y-%m-%d")
-        .ok()
-        .filter(|d| (1970..=9998).contains(&d.year()))
-    {
-        return Ok(Some(
-            date.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc(),
-        ));
-    }
-    DateTime::parse_from_rfc3339(value)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
-        // Day strings compare as text: keep to four-digit years.
-        .filter(|t| (1970..=9998).contains(&t.year()))
-        .map(Some)
-        .ok_or_else(|| {
-            FieldError::new(
-                field,
-                "invalid",
-                "a date (2026-11-01) or an RFC 3339 time (2026-11-01T00:00:00Z), 1970 to 9998",
-            )
-        })
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -96,11 +71,11 @@ pub async fn survey_report(
     principal.require(&READERS)?;
     let query = query.into_inner();
     let mut errors = Vec::new();
-    let from = parse_time("from", query.from.as_deref()).unwrap_or_else(|e| {
+    let from = query_time("from", query.from.as_deref()).unwrap_or_else(|e| {
         errors.push(e);
         None
     });
-    let to = parse_time("to", query.to.as_deref()).unwrap_or_else(|e| {
+    let to = query_time("to", query.to.as_deref()).unwrap_or_else(|e| {
         errors.push(e);
         None
     });
