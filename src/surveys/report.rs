@@ -116,38 +116,46 @@ fn counts(
     })
 }
 
+fn add(t: &mut Tally, value: i32, n: i64, top_two_from: i32) {
+    t.n += n;
+    t.sum += i64::from(value) * n;
+    if value >= 9 {
+        t.high += n;
+    }
+    if value <= 6 {
+        t.low += n;
+    }
+    if value >= top_two_from {
+        t.top_two += n;
+    }
+}
+
 fn tally(rows: impl Iterator<Item = (i32, i64)>, top_two_from: i32) -> Tally {
     let mut t = Tally::default();
     for (value, n) in rows {
-        t.n += n;
-        t.sum += i64::from(value) * n;
-        if value >= 9 {
-            t.high += n;
-        }
-        if value <= 6 {
-            t.low += n;
-        }
-        if value >= top_two_from {
-            t.top_two += n;
-        }
+        add(&mut t, value, n, top_two_from);
     }
     t
 }
 
-fn tallies_by_bucket(rows: &[Count], top_two_from: i32) -> BTreeMap<Option<String>, Tally> {
-    let mut grouped: BTreeMap<Option<String>, Vec<(i32, i64)>> = BTreeMap::new();
+/// Tallies of the scored rows, grouped by `group` (a period, an attribute's value).
+fn tallies_by<K: Ord>(
+    rows: &[Count],
+    top_two_from: i32,
+    group: impl Fn(&Count) -> K,
+) -> BTreeMap<K, Tally> {
+    let mut grouped: BTreeMap<K, Tally> = BTreeMap::new();
     for row in rows {
-        if let Some(v) = row.number_value {
-            grouped
-                .entry(row.bucket.clone())
-                .or_default()
-                .push((v, row.n));
+        if let Some(value) = row.number_value {
+            add(
+                grouped.entry(group(row)).or_default(),
+                value,
+                row.n,
+                top_two_from,
+            );
         }
     }
     grouped
-        .into_iter()
-        .map(|(bucket, values)| (bucket, tally(values.into_iter(), top_two_from)))
-        .collect()
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -353,20 +361,15 @@ pub fn build(conn: &mut DbConnection, request: &Request<'_>) -> Result<Report, S
             top_two_from,
         );
         (report.nps, report.csat) = figures(&total, is_nps);
-        let mut periods: BTreeMap<String, Vec<(i32, i64)>> = BTreeMap::new();
-        for row in rows {
-            let (Some(day), Some(value)) = (&row.bucket, row.number_value) else {
-                continue;
-            };
-            let period = NaiveDate::parse_from_str(day, "%Y-%m-%d")
+        let period = |row: &Count| {
+            let day = row.bucket.clone().unwrap_or_default();
+            NaiveDate::parse_from_str(&day, "%Y-%m-%d")
                 .map(|d| request.interval.period_of(d).to_string())
-                .unwrap_or_else(|_| day.clone());
-            periods.entry(period).or_default().push((value, row.n));
-        }
-        report.trend = periods
+                .unwrap_or(day)
+        };
+        report.trend = tallies_by(rows, top_two_from, period)
             .into_iter()
-            .map(|(period, values)| {
-                let t = tally(values.into_iter(), top_two_from);
+            .map(|(period, t)| {
                 let (nps, csat) = figures(&t, is_nps);
                 TrendPoint {
                     period,
@@ -378,7 +381,7 @@ pub fn build(conn: &mut DbConnection, request: &Request<'_>) -> Result<Report, S
             .collect();
         if let Some(key) = request.by {
             let rows = counts(conn, scope, question_id, Some(key))?;
-            let groups = tallies_by_bucket(&rows, top_two_from)
+            let groups = tallies_by(&rows, top_two_from, |row| row.bucket.clone())
                 .into_iter()
                 .map(|(value, t)| {
                     let (nps, csat) = figures(&t, is_nps);
