@@ -11,35 +11,16 @@ BACKEND="${1:-sqlite}"
 export SUBJECTS="${SUBJECTS:-1000}"
 DURATION="${DURATION:-30s}"
 CONNECTIONS="${CONNECTIONS:-64}"
-PG_ADMIN_URL="${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/test}"
 PORT=18081
-WORK="$(mktemp -d)"
-BIN=target/release/consentry
-SERVER=""
-cleanup() {
-    [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null || true
-    if [ "$BACKEND" = postgres ]; then psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS consentry_audit_bench WITH (FORCE)" >/dev/null; fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
+DB_NAME=consentry_audit_bench
 cargo build --release --quiet --bin consentry
-case "$BACKEND" in
-    sqlite) export CONSENTRY_DATABASE_URL="sqlite://$WORK/bench.db" ;;
-    postgres)
-        psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS consentry_audit_bench WITH (FORCE)" >/dev/null 2>&1
-        psql "$PG_ADMIN_URL" -qc "CREATE DATABASE consentry_audit_bench" >/dev/null
-        export CONSENTRY_DATABASE_URL="${PG_ADMIN_URL%/*}/consentry_audit_bench" ;;
-    *) echo "usage: $0 sqlite|postgres" >&2; exit 2 ;;
-esac
-export CONSENTRY_DATA_DIR="$WORK/data" CONSENTRY_BIND="127.0.0.1:$PORT" CONSENTRY_LOG=warn
+source bench/common.sh
 
 echo "# backend=$BACKEND subjects=$SUBJECTS connections=$CONNECTIONS duration=$DURATION"
 /usr/bin/time -f "seeded in %e s" "$BIN" demo --subjects "$SUBJECTS" --audit-events "${EVENTS:-0}"
 export TOKEN="$("$BIN" token --role service --sub bench --ttl 7200)"
 COMPLIANCE="$("$BIN" token --role compliance --sub officer --ttl 7200)"
-"$BIN" serve & SERVER=$!
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done
+start_server
 
 echo "## consent writes (ledger + state + audit chain), $CONNECTIONS connections"
 wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/write.lua "http://127.0.0.1:$PORT" \
@@ -54,5 +35,5 @@ curl -sf "http://127.0.0.1:$PORT/.well-known/jwks.json" > "$WORK/jwks.json"
 /usr/bin/time -f "export took %e s" curl -sf -H "Authorization: Bearer $COMPLIANCE" \
     "http://127.0.0.1:$PORT/v1/audit/events" -o "$WORK/audit.jsonl"
 echo "export: $(wc -l < "$WORK/audit.jsonl") lines, $(du -h "$WORK/audit.jsonl" | cut -f1)"
-echo "server: $(grep -E 'VmRSS|VmHWM' "/proc/$SERVER/status" | tr -s ' ' | tr '\n' ' ')"
+echo "server: $(rss)"
 /usr/bin/time -f "offline verify took %e s, peak RSS %M KB" "$BIN" audit verify "$WORK/audit.jsonl" --jwks "$WORK/jwks.json"

@@ -10,42 +10,16 @@ BACKEND="${1:-sqlite}"
 export SUBJECTS="${SUBJECTS:-100000}"
 DURATION="${DURATION:-20s}"
 CONNECTIONS="${CONNECTIONS:-64}"
-PG_ADMIN_URL="${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/test}"
 PORT=18080
 UPSTREAM_PORT=9100
-WORK="$(mktemp -d)"
-BIN=target/release/consentry
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    if [ "$BACKEND" = postgres ]; then psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS consentry_bench WITH (FORCE)" >/dev/null; fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
+DB_NAME=consentry_bench
 cargo build --release --quiet --bin consentry --example bench_upstream
-
-case "$BACKEND" in
-    sqlite) export CONSENTRY_DATABASE_URL="sqlite://$WORK/bench.db" ;;
-    postgres)
-        psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS consentry_bench WITH (FORCE)" >/dev/null
-        psql "$PG_ADMIN_URL" -qc "CREATE DATABASE consentry_bench" >/dev/null
-        export CONSENTRY_DATABASE_URL="${PG_ADMIN_URL%/*}/consentry_bench" ;;
-    *) echo "usage: $0 sqlite|postgres" >&2; exit 2 ;;
-esac
-export CONSENTRY_DATA_DIR="$WORK/data" CONSENTRY_BIND="127.0.0.1:$PORT" CONSENTRY_LOG=warn
+source bench/common.sh
 
 echo "# backend=$BACKEND subjects=$SUBJECTS connections=$CONNECTIONS duration=$DURATION"
 /usr/bin/time -f "seeded in %e s" "$BIN" demo --subjects "$SUBJECTS"
 export TOKEN="$("$BIN" token --role service --sub bench --ttl 7200)"
 
-start_server() {
-    "$BIN" serve & SERVER=$!
-    PIDS+=("$SERVER")
-    for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && return; sleep 0.1; done
-    echo "server did not start" >&2; exit 1
-}
-rss() { grep -E 'VmRSS|VmHWM' "/proc/$SERVER/status" | tr -s ' ' | tr '\n' ' '; echo; }
 cache() { curl -s "http://127.0.0.1:$PORT/metrics" | grep -E '^consentry_decision_cache' | tr '\n' ' '; echo; }
 run() { # name, wrk args...
     local name="$1"; shift

@@ -13,28 +13,10 @@ RESPONSES="${RESPONSES:-1000000}"
 DURATION="${DURATION:-20s}"
 CONNECTIONS="${CONNECTIONS:-64}"
 REPEAT="${REPEAT:-5}"
-PG_ADMIN_URL="${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/test}"
 PORT=18082
-WORK="$(mktemp -d)"
-BIN=target/release/consentry
-SERVER=""
-cleanup() {
-    [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null || true
-    if [ "$BACKEND" = postgres ]; then psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS consentry_survey_bench WITH (FORCE)" >/dev/null; fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
+DB_NAME=consentry_survey_bench
 cargo build --release --quiet --bin consentry
-case "$BACKEND" in
-    sqlite) export CONSENTRY_DATABASE_URL="sqlite://$WORK/bench.db" ;;
-    postgres)
-        psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS consentry_survey_bench WITH (FORCE)" >/dev/null 2>&1
-        psql "$PG_ADMIN_URL" -qc "CREATE DATABASE consentry_survey_bench" >/dev/null
-        export CONSENTRY_DATABASE_URL="${PG_ADMIN_URL%/*}/consentry_survey_bench" ;;
-    *) echo "usage: $0 sqlite|postgres" >&2; exit 2 ;;
-esac
-export CONSENTRY_DATA_DIR="$WORK/data" CONSENTRY_BIND="127.0.0.1:$PORT" CONSENTRY_LOG=warn
+source bench/common.sh
 
 echo "# backend=$BACKEND responses=$RESPONSES subjects=$SUBJECTS connections=$CONNECTIONS duration=$DURATION"
 /usr/bin/time -f "seeded in %e s" "$BIN" demo --subjects "$SUBJECTS" --survey-responses "$RESPONSES"
@@ -42,8 +24,7 @@ echo "# backend=$BACKEND responses=$RESPONSES subjects=$SUBJECTS connections=$CO
 if [ "$BACKEND" = postgres ]; then psql "${CONSENTRY_DATABASE_URL}" -qc "VACUUM ANALYZE" >/dev/null; fi
 export TOKEN="$("$BIN" token --role service --sub bench --ttl 7200)"
 ADMIN="$("$BIN" token --role admin --sub bench --ttl 7200)"
-"$BIN" serve & SERVER=$!
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done
+start_server
 
 report() {
     local query="$1"
@@ -66,4 +47,4 @@ wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/next_survey.lua "http:
 echo "## answer submissions (partial answers with write-back), $CONNECTIONS connections"
 wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/answer.lua "http://127.0.0.1:$PORT" \
     | grep -E 'Requests/sec|50%|90%|99%|Non-2xx|Socket errors|requests in'
-echo "server: $(grep -E 'VmRSS|VmHWM' "/proc/$SERVER/status" | tr -s ' ' | tr '\n' ' ')"
+echo "server: $(rss)"
