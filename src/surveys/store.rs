@@ -142,18 +142,10 @@ pub fn update(conn: &mut DbConnection, survey: &Survey) -> Result<(), StorageErr
     save_version(conn, survey)
 }
 
-/// By id, or by key (ids are UUIDs, which keys cannot be).
+/// By id, or by key (ids are UUIDs, which keys cannot be, so one matches at most).
 pub fn find(conn: &mut DbConnection, id_or_key: &str) -> Result<Option<Survey>, StorageError> {
-    let column_matches = if uuid::Uuid::parse_str(id_or_key).is_ok() {
-        surveys::table
-            .filter(surveys::id.eq(id_or_key))
-            .into_boxed()
-    } else {
-        surveys::table
-            .filter(surveys::key.eq(id_or_key))
-            .into_boxed()
-    };
-    column_matches
+    surveys::table
+        .filter(surveys::id.eq(id_or_key).or(surveys::key.eq(id_or_key)))
         .select(SurveyRow::as_select())
         .first(conn)
         .optional()?
@@ -170,24 +162,23 @@ pub enum Lock {
     Exclusive,
 }
 
-/// Finds a survey by id or key and locks its row, then reads it again under the lock.
+/// Finds a survey by id or key, its row locked on PostgreSQL as it is read.
 pub fn find_locked(
     conn: &mut DbConnection,
     id_or_key: &str,
     lock: Lock,
 ) -> Result<Option<Survey>, StorageError> {
-    let Some(found) = find(conn, id_or_key)? else {
-        return Ok(None);
+    let DbConnection::Postgres(c) = conn else {
+        return find(conn, id_or_key);
     };
-    if let DbConnection::Postgres(c) = conn {
-        let row = surveys::table.find(&found.id).select(surveys::id);
-        match lock {
-            Lock::Shared => row.for_share().first::<String>(c).optional()?,
-            Lock::Exclusive => row.for_update().first::<String>(c).optional()?,
-        };
-        return find(conn, &found.id);
-    }
-    Ok(Some(found))
+    let query = surveys::table
+        .filter(surveys::id.eq(id_or_key).or(surveys::key.eq(id_or_key)))
+        .select(SurveyRow::as_select());
+    let row = match lock {
+        Lock::Shared => query.for_share().first(c).optional()?,
+        Lock::Exclusive => query.for_update().first(c).optional()?,
+    };
+    row.map(Survey::try_from).transpose()
 }
 
 pub fn list(
