@@ -40,21 +40,59 @@ const HOP_BY_HOP: [&str; 10] = [
 ];
 
 /// The part of the raw request path after `/gate/{upstream}/`, refused if it could climb
-/// out of the upstream's base path (`..`, `.`, encoded slashes or backslashes, NUL).
+/// out of the upstream's base path or mean something else to the upstream than it did to
+/// the gate: `..` and `.` (plain or encoded), empty segments (`//`), `;` parameters
+/// (`..;/` reaches the parent on some servers), double encoding (`%252e`), encoded
+/// slashes or backslashes, control characters.
 pub fn safe_tail(raw_path: &str, upstream: &str) -> Result<String, String> {
     let prefix = format!("/gate/{upstream}");
     let tail = raw_path.strip_prefix(&prefix).unwrap_or_default();
     let tail = tail.strip_prefix('/').unwrap_or(tail);
-    for segment in tail.split('/') {
+    let segments: Vec<&str> = tail.split('/').collect();
+    for (i, segment) in segments.iter().enumerate() {
+        let last = i + 1 == segments.len();
+        if segment.is_empty() && !last {
+            return Err("empty path segments (`//`) are not allowed".into());
+        }
+        if segment.contains(';') {
+            return Err("`;` path parameters are not allowed".into());
+        }
         let decoded = percent_decode(segment).ok_or("the path is not valid percent-encoding")?;
         if decoded == "." || decoded == ".." {
             return Err("`.` and `..` segments are not allowed".into());
         }
-        if decoded.contains(['/', '\\', '\0']) {
-            return Err("encoded slashes, backslashes and NUL are not allowed in the path".into());
+        if decoded.contains('%') {
+            return Err("double percent-encoding is not allowed in the path".into());
+        }
+        if decoded.contains(['/', '\\', ';']) || decoded.chars().any(char::is_control) {
+            return Err(
+                "encoded slashes, backslashes, semicolons and control characters are not allowed in the path"
+                    .into(),
+            );
         }
     }
     Ok(tail.to_owned())
+}
+
+/// The one `X-Subject-Id` of a request: two are refused, since the upstream might read
+/// the one the gate did not decide on.
+fn subject_header(req: &HttpRequest) -> Result<SubjectId, ApiError> {
+    let mut values = req.headers().get_all(SUBJECT_HEADER);
+    let first = values.next().ok_or_else(|| {
+        ApiError::invalid(
+            "X-Subject-Id",
+            "the header is required: the subject the call is about",
+        )
+    })?;
+    if values.next().is_some() {
+        return Err(ApiError::BadRequest(
+            "Send `X-Subject-Id` once: the gate decides on one subject.".into(),
+        ));
+    }
+    let raw = first
+        .to_str()
+        .map_err(|_| ApiError::invalid("X-Subject-Id", "must be printable ASCII"))?;
+    SubjectId::parse(raw).map_err(|m| ApiError::invalid("X-Subject-Id", m))
 }
 
 fn percent_decode(segment: &str) -> Option<String> {
@@ -74,11 +112,16 @@ fn percent_decode(segment: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// Whether a header of the caller's request (or of the upstream's answer) passes on.
+/// The subject and decision headers never pass as sent: the gate sets them itself, so
+/// that neither a second copy nor a `Connection` listing can change what the upstream
+/// reads.
 fn forwardable(name: &HeaderName, connection_listed: &HashSet<String>) -> bool {
     let name = name.as_str();
     !HOP_BY_HOP.contains(&name)
         && name != "authorization"
         && name != DECISION_HEADER
+        && name != SUBJECT_HEADER
         && !connection_listed.contains(name)
 }
 
@@ -172,17 +215,7 @@ pub async fn gate_proxy(
         ApiError::NotFound(format!("There is no upstream `{name}` in gate.toml."))
     })?;
     let tail = safe_tail(req.uri().path(), &name).map_err(ApiError::BadRequest)?;
-    let subject = req
-        .headers()
-        .get(SUBJECT_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| {
-            ApiError::invalid(
-                "X-Subject-Id",
-                "the header is required: the subject the call is about",
-            )
-        })
-        .and_then(|raw| SubjectId::parse(raw).map_err(|m| ApiError::invalid("X-Subject-Id", m)))?;
+    let subject = subject_header(&req)?;
     let purpose = state.policies.purpose(&upstream.purpose).ok_or_else(|| {
         ApiError::Internal(anyhow::anyhow!("gate upstream names an unknown purpose"))
     })?;
@@ -247,7 +280,9 @@ pub async fn gate_proxy(
     {
         forward = forward.append_header((name.clone(), value.clone()));
     }
-    forward = forward.insert_header((DECISION_HEADER, token));
+    forward = forward
+        .insert_header((SUBJECT_HEADER, subject.as_str()))
+        .insert_header((DECISION_HEADER, token));
     let response = forward
         .send_body(body.freeze())
         .await
@@ -287,6 +322,11 @@ mod tests {
         );
         assert_eq!(safe_tail("/gate/recs/", "recs").unwrap(), "");
         assert_eq!(safe_tail("/gate/recs/a%20b/c", "recs").unwrap(), "a%20b/c");
+        assert_eq!(safe_tail("/gate/recs/items/", "recs").unwrap(), "items/");
+        assert_eq!(
+            safe_tail("/gate/recs/v1.2/a..b", "recs").unwrap(),
+            "v1.2/a..b"
+        );
         for bad in [
             "/gate/recs/../admin",
             "/gate/recs/a/../../admin",
@@ -297,6 +337,15 @@ mod tests {
             "/gate/recs/./x",
             "/gate/recs/a%00b",
             "/gate/recs/%zz",
+            "/gate/recs/..;/admin",
+            "/gate/recs/a/..;/..;/admin",
+            "/gate/recs/items;jsessionid=1/x",
+            "/gate/recs//admin",
+            "/gate/recs/a//b",
+            "/gate/recs/%252e%252e/admin",
+            "/gate/recs/%25252e/admin",
+            "/gate/recs/a%3bb",
+            "/gate/recs/a%0Ab",
         ] {
             assert!(safe_tail(bad, "recs").is_err(), "{bad}");
         }
@@ -312,13 +361,14 @@ mod tests {
             "host",
             "x-private-hop",
             "x-consent-decision",
+            "x-subject-id",
         ] {
             assert!(
                 !forwardable(&HeaderName::from_static(name), &listed),
                 "{name}"
             );
         }
-        for name in ["accept", "x-subject-id", "content-type", "x-request-id"] {
+        for name in ["accept", "content-type", "x-request-id"] {
             assert!(
                 forwardable(&HeaderName::from_static(name), &listed),
                 "{name}"

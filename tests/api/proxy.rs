@@ -22,9 +22,16 @@ async fn start_upstream() -> u16 {
                 )
             })
             .collect();
+        // Every copy of the subject header, since a map keeps only one.
+        let subject_ids: Vec<&str> = req
+            .headers()
+            .get_all("x-subject-id")
+            .map(|v| v.to_str().unwrap_or_default())
+            .collect();
         HttpResponse::Ok()
             .insert_header(("X-Upstream", "echo"))
             .json(json!({
+                "subject_ids": subject_ids,
                 "method": req.method().as_str(),
                 "path": req.path(),
                 "query": req.query_string(),
@@ -271,14 +278,41 @@ async fn an_upstream_down_or_slow_is_502_or_504() {
 
 /// Sends a raw request line, so that no client tidies the path first.
 fn raw_status(address: &str, token: &str, path: &str) -> u16 {
+    let answer = raw_request(address, token, path, "X-Subject-Id: allowed\r\n");
+    answer.split(' ').nth(1).unwrap().parse().unwrap()
+}
+
+/// The body of a raw answer, chunked or not.
+fn raw_body(answer: &str) -> String {
+    let (head, mut rest) = answer.split_once("\r\n\r\n").unwrap();
+    if !head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        return rest.to_owned();
+    }
+    let mut body = String::new();
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).unwrap();
+        if size == 0 {
+            break;
+        }
+        body.push_str(&after[..size]);
+        rest = &after[size + 2..];
+    }
+    body
+}
+
+/// Sends a raw GET with extra header lines; the whole answer comes back.
+fn raw_request(address: &str, token: &str, path: &str, headers: &str) -> String {
     let mut stream = std::net::TcpStream::connect(address).unwrap();
     let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\nX-Subject-Id: allowed\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n{headers}Connection: close\r\n\r\n"
     );
     stream.write_all(request.as_bytes()).unwrap();
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
-    answer.split(' ').nth(1).unwrap().parse().unwrap()
+    answer
 }
 
 #[tokio::test]
@@ -293,13 +327,17 @@ async fn paths_cannot_leave_the_upstreams_base() {
             "/gate/recs/%2e%2e/secret",
             "/gate/recs/..%2fsecret",
             "/gate/recs/a%5c..%5csecret",
+            "/gate/recs/..;/secret",
+            "/gate/recs/ok;jsessionid=1/path",
+            "/gate/recs//secret",
+            "/gate/recs/%252e%252e/secret",
             "/gate/recs/ok/path",
         ]
         .map(|p| raw_status(&address, &token, p))
     })
     .await
     .unwrap();
-    assert_eq!(statuses, [400, 400, 400, 400, 400, 200]);
+    assert_eq!(statuses, [400, 400, 400, 400, 400, 400, 400, 400, 400, 200]);
 }
 
 #[tokio::test]
@@ -344,4 +382,34 @@ async fn bad_calls_are_refused() {
         401,
     )
     .await;
+}
+
+#[tokio::test]
+async fn two_subject_headers_are_refused_and_the_upstream_gets_the_decided_one() {
+    let app = spawn_gate().await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let token = app.service();
+    let answers = tokio::task::spawn_blocking(move || {
+        [
+            // An upstream reading the last value would act for `refused`.
+            "X-Subject-Id: allowed\r\nX-Subject-Id: refused\r\n",
+            "X-Subject-Id: allowed, refused\r\n",
+            // Listing the header as hop-by-hop would strip it after the decision.
+            "X-Subject-Id: allowed\r\nConnection: X-Subject-Id, X-Consent-Decision\r\n",
+        ]
+        .map(|headers| raw_request(&address, &token, "/gate/recs/items", headers))
+    })
+    .await
+    .unwrap();
+    assert!(answers[0].starts_with("HTTP/1.1 400"), "{}", answers[0]);
+    assert!(
+        answers[0].contains("application/problem+json"),
+        "{}",
+        answers[0]
+    );
+    assert!(answers[1].starts_with("HTTP/1.1 422"), "{}", answers[1]);
+    assert!(answers[2].starts_with("HTTP/1.1 200"), "{}", answers[2]);
+    let echo: Value = serde_json::from_str(&raw_body(&answers[2])).unwrap();
+    assert_eq!(echo["subject_ids"], json!(["allowed"]), "{echo}");
+    assert!(echo["headers"]["x-consent-decision"].is_string(), "{echo}");
 }
