@@ -310,6 +310,7 @@ fn mint_token(config: &Config, role: &str, sub: Option<String>, ttl: i64) -> any
         (1..=315_360_000).contains(&ttl),
         "--ttl must be between 1 second and 10 years"
     );
+    token::check_sub(role, sub.as_deref()).map_err(|e| anyhow::anyhow!("--sub: {e}"))?;
     let now = SystemClock.now();
     let keys =
         KeyRing::load_or_generate(&config.data_dir, config.signing_key_file.as_deref(), now)?;

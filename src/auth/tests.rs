@@ -69,7 +69,7 @@ fn expiry_follows_the_clock_with_leeway() {
         &keys,
         &settings(),
         Role::Service,
-        None,
+        Some("svc".into()),
         TimeDelta::seconds(60),
         now(),
     )
@@ -104,7 +104,7 @@ fn another_key_issuer_audience_or_role_is_refused() {
         &other,
         &settings(),
         Role::Admin,
-        None,
+        Some("ops".into()),
         TimeDelta::hours(1),
         now(),
     )
@@ -121,16 +121,30 @@ fn another_key_issuer_audience_or_role_is_refused() {
 
     let mut wrong = settings();
     wrong.issuer = "someone-else".into();
-    let token = mint(&keys, &wrong, Role::Admin, None, TimeDelta::hours(1), now())
-        .unwrap()
-        .token;
+    let token = mint(
+        &keys,
+        &wrong,
+        Role::Admin,
+        Some("ops".into()),
+        TimeDelta::hours(1),
+        now(),
+    )
+    .unwrap()
+    .token;
     assert!(err(verify(&token, &keys, &settings(), now())).contains("issuer"));
 
     let mut wrong = settings();
     wrong.audience = "another-service".into();
-    let token = mint(&keys, &wrong, Role::Admin, None, TimeDelta::hours(1), now())
-        .unwrap()
-        .token;
+    let token = mint(
+        &keys,
+        &wrong,
+        Role::Admin,
+        Some("ops".into()),
+        TimeDelta::hours(1),
+        now(),
+    )
+    .unwrap()
+    .token;
     assert!(err(verify(&token, &keys, &settings(), now())).contains("audience"));
 
     let token =
@@ -220,4 +234,29 @@ fn subject_access_table() {
     ));
     assert!(who(Role::Compliance, None).require(&staff).is_err());
     assert!(who(Role::Admin, None).require(&staff).is_ok());
+}
+
+#[test]
+fn every_token_names_someone_in_the_id_alphabet() {
+    let keys = KeyRing::ephemeral().unwrap();
+    for role in Role::ALL {
+        for sub in [None, Some(""), Some("svc\u{202E}"), Some("a b")] {
+            let minted = mint(
+                &keys,
+                &settings(),
+                role,
+                sub.map(str::to_owned),
+                TimeDelta::hours(1),
+                now(),
+            );
+            assert!(minted.is_err(), "{role:?} {sub:?}");
+        }
+        let mut nameless = claims(role.as_str());
+        nameless.sub = Some(String::new());
+        let mut header = jsonwebtoken::Header::new(Algorithm::EdDSA);
+        header.kid = Some(keys.signing().kid.clone());
+        let token =
+            jsonwebtoken::encode(&header, &nameless, keys.signing().encoding_key()).unwrap();
+        assert!(err(verify(&token, &keys, &settings(), now())).contains("sub"));
+    }
 }

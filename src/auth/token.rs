@@ -101,11 +101,7 @@ pub fn mint(
     ttl: TimeDelta,
     now: DateTime<Utc>,
 ) -> Result<Minted, AuthError> {
-    if role == Role::Subject && sub.as_deref().is_none_or(str::is_empty) {
-        return Err(AuthError::Invalid(
-            "a subject token needs `sub`, the subject id".into(),
-        ));
-    }
+    let sub = Some(check_sub(role, sub.as_deref())?);
     let claims = Claims {
         iss: settings.issuer.clone(),
         aud: settings.audience.clone(),
@@ -223,10 +219,7 @@ pub fn verify_signature(
 
     let role = Role::parse(&claims.role)
         .ok_or_else(|| AuthError::Invalid(format!("unknown role `{}`", claims.role)))?;
-    let sub = claims.sub.filter(|s| !s.is_empty());
-    if role == Role::Subject && sub.is_none() {
-        return Err(AuthError::Invalid("a subject token needs `sub`".into()));
-    }
+    let sub = Some(check_sub(role, claims.sub.as_deref())?);
     Ok(VerifiedToken {
         principal: Principal {
             role,
@@ -236,6 +229,21 @@ pub fn verify_signature(
         exp: claims.exp,
         nbf: claims.nbf,
     })
+}
+
+/// Every token names someone: the customer for the subject role, the calling service or
+/// person otherwise, so that what it writes has an actor. Both follow the subject-id
+/// alphabet, so a name cannot hide behind invisible or look-alike characters.
+pub fn check_sub(role: Role, sub: Option<&str>) -> Result<String, AuthError> {
+    let what = if role == Role::Subject {
+        "the subject id"
+    } else {
+        "the caller's name"
+    };
+    let sub = sub.ok_or_else(|| AuthError::Invalid(format!("the token needs `sub`, {what}")))?;
+    crate::identifier::check(sub)
+        .map(|()| sub.to_owned())
+        .map_err(|message| AuthError::Invalid(format!("`sub` ({what}) {message}")))
 }
 
 fn describe(kind: &jsonwebtoken::errors::ErrorKind) -> String {

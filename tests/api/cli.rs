@@ -249,7 +249,7 @@ fn rotated_keys_keep_verifying_what_older_ones_signed() {
         &old,
         &crate::helpers::jwt_settings(),
         Role::Service,
-        None,
+        Some("svc".into()),
         TimeDelta::minutes(5),
         Utc::now(),
     )
@@ -323,4 +323,22 @@ async fn audit_verify_checks_an_export_file_offline() {
         "{}",
         text(&bad.stderr)
     );
+}
+
+#[test]
+fn a_token_must_name_someone() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let env = [("CONSENTRY_DATA_DIR", data.to_str().unwrap())];
+    for args in [
+        &["token", "--role", "service", "--sub", ""][..],
+        &["token", "--role", "admin"][..],
+        &["token", "--role", "subject", "--sub", "demo\u{200B}-000002"][..],
+        &["token", "--role", "service", "--sub", "svc\u{202E}lanretni"][..],
+    ] {
+        let out = consentry(args, &env);
+        assert!(!out.status.success(), "{args:?} minted a token");
+        assert!(text(&out.stderr).contains("--sub"), "{}", text(&out.stderr));
+        assert!(text(&out.stdout).is_empty(), "{args:?}");
+    }
 }

@@ -124,11 +124,30 @@ async fn each_invalid_field_is_named() {
 }
 
 #[tokio::test]
-async fn subject_ids_must_be_1_to_128_printable_characters() {
+async fn subject_ids_keep_to_their_alphabet() {
     let app = spawn_app().await;
     let token = app.service();
     let long = "x".repeat(129);
-    for id in [long.as_str(), "bad%0Aid", "%20"] {
+    // A control character anywhere in a path is refused before routing.
+    let response = app
+        .put_json("/v1/subjects/bad%0Aid", &token, &json!({"region": "DE"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(invalid_fields(response).await, ["path"]);
+    for id in [
+        long.as_str(),
+        "%20",
+        // Look-alikes of `demo-000002`: a zero-width space, a right-to-left override,
+        // a byte-order mark, Cyrillic letters.
+        "demo%E2%80%8B-000002",
+        "demo-000002%E2%80%AE",
+        "%EF%BB%BFdemo-000002",
+        "d%D0%B5mo-000002",
+        "..%2F..%2Fetc",
+        "%D8%B9%D9%85%D9%8A%D9%84",
+        "a%20b",
+    ] {
         let response = app
             .put_json(
                 &format!("/v1/subjects/{id}"),
@@ -142,10 +161,25 @@ async fn subject_ids_must_be_1_to_128_printable_characters() {
     }
     let exact = "y".repeat(128);
     app.create_subject(&exact, json!({"region": "DE"})).await;
-    let unicode = app
-        .create_subject("%D8%B9%D9%85%D9%8A%D9%84", json!({"region": "SA"}))
-        .await;
-    assert_eq!(unicode["id"], "عميل");
+    for id in [
+        "demo-000002",
+        "auth0|5f7c8ec7",
+        "user@example.com",
+        "cust:8412",
+    ] {
+        let created = app.create_subject(id, json!({"region": "DE"})).await;
+        assert_eq!(created["id"], id);
+    }
+    // Ids in bodies and headers follow the same rule.
+    let response = app
+        .client
+        .post(app.url("/v1/events"))
+        .bearer_auth(&token)
+        .json(&json!({"subject_id": "demo\u{200B}-000002", "name": "onboarding.completed"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(invalid_fields(response).await, ["subject_id"]);
 }
 
 #[tokio::test]
