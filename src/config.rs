@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::auth::AcceptedAlgorithms;
+use crate::http::client_ip::TrustedProxies;
 use crate::storage::{DatabaseUrl, PoolSettings};
 
 #[derive(Debug, Clone, Args)]
@@ -216,6 +217,17 @@ pub struct Settings {
     )]
     pub db_timeout_ms: u64,
 
+    /// Comma-separated addresses or CIDR blocks of the reverse proxies in front of the
+    /// service. Only from these peers are `X-Forwarded-For` and `Forwarded` believed
+    /// (the rightmost hop not in the list is the client); empty trusts no header.
+    #[arg(
+        long,
+        env = "CONSENTRY_TRUSTED_PROXIES",
+        default_value = "",
+        global = true
+    )]
+    pub trusted_proxies: String,
+
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "CONSENTRY_WORKERS", global = true)]
     pub workers: Option<usize>,
@@ -249,6 +261,7 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub pool: PoolSettings,
     pub workers: Option<usize>,
+    pub trusted_proxies: TrustedProxies,
 }
 
 #[derive(Debug, Clone)]
@@ -276,6 +289,8 @@ impl Settings {
             anyhow::bail!("CONSENTRY_MAX_BODY_BYTES must be positive");
         }
         let timeout = Duration::from_millis(self.db_timeout_ms.max(1));
+        let trusted_proxies = TrustedProxies::parse(&self.trusted_proxies)
+            .map_err(|m| anyhow::anyhow!("CONSENTRY_TRUSTED_PROXIES: {m}"))?;
         Ok(Config {
             bind: self.bind,
             database_url,
@@ -309,6 +324,7 @@ impl Settings {
                 busy_timeout: timeout,
             },
             workers: self.workers,
+            trusted_proxies,
         })
     }
 }

@@ -3,7 +3,6 @@
 //! keys can rotate, the newest signs.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -239,28 +238,12 @@ fn generate_key_file(dir: &Path, now: DateTime<Utc>) -> Result<PathBuf, KeyError
 
 /// Creates a folder only its owner can enter.
 pub fn create_private_dir(dir: &Path) -> Result<(), KeyError> {
-    fs::create_dir_all(dir).map_err(|e| file_error(dir, e))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
-            .map_err(|e| file_error(dir, e))?;
-    }
-    Ok(())
+    crate::files::create_private_dir(dir).map_err(|e| file_error(dir, e))
 }
 
 /// Writes a secret file readable by its owner only (0600), never replacing one.
 pub fn write_private_file(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path).map_err(|e| file_error(path, e))?;
-    file.write_all(bytes).map_err(|e| file_error(path, e))?;
-    file.sync_all().map_err(|e| file_error(path, e))
+    crate::files::write_private_file(path, bytes).map_err(|e| file_error(path, e))
 }
 
 #[cfg(test)]

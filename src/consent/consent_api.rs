@@ -1,6 +1,8 @@
 //! Consent endpoints: current state, writes (one or many), the ledger, signed receipts
 //! and privacy signals.
 
+use std::net::IpAddr;
+
 use actix_web::{get, post, put, web, HttpRequest, HttpResponse};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -13,6 +15,7 @@ use validator::Validate;
 use super::handlers::path_subject_id;
 use super::ledger::{
     self, ConsentChange, ConsentRecord, ConsentSource, ConsentState, ConsentStates, ConsentStatus,
+    IpSource,
 };
 use super::signals::{self, request_gpc};
 use super::subject::{self, Subject, SubjectId};
@@ -293,6 +296,11 @@ pub struct ConsentRequest {
     /// SHA-256 (hex) of the privacy notice text the customer was shown.
     #[validate(custom(function = "validate_digest"))]
     pub notice_digest: Option<String>,
+    /// The customer's IP address, stated by a service that records the consent on their
+    /// behalf (services only). Kept hashed, marked as asserted by that service; without
+    /// it the evidence is the connection's address.
+    #[schema(value_type = Option<String>, example = "203.0.113.7")]
+    pub client_ip: Option<IpAddr>,
 }
 
 #[derive(Debug, Serialize, Deserialize, Validate, ToSchema)]
@@ -317,6 +325,11 @@ pub struct BatchConsentRequest {
     /// 1–100 purposes, each at most once; written all or nothing.
     #[validate(length(min = 1, max = 100), nested)]
     pub consents: Vec<BatchConsentItem>,
+    /// The customer's IP address, stated by a service that records the consent on their
+    /// behalf (services only). Kept hashed, marked as asserted by that service; without
+    /// it the evidence is the connection's address.
+    #[schema(value_type = Option<String>, example = "203.0.113.7")]
+    pub client_ip: Option<IpAddr>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -331,9 +344,16 @@ async fn write_consents(
     req: &HttpRequest,
     id: SubjectId,
     changes: Vec<ConsentChange>,
+    client_ip: Option<IpAddr>,
 ) -> Result<Vec<ConsentView>, ApiError> {
     let access = principal.subject_access(&WRITERS, true, id.as_str());
     access.check_role()?;
+    if client_ip.is_some() && principal.role != Role::Service {
+        return Err(ApiError::invalid(
+            "client_ip",
+            "only a service writing on a customer's behalf may state their address",
+        ));
+    }
     write::check_purposes(&state.policies, &changes, changes.len() > 1)?;
     if access.is_hidden() {
         state.db.run(move |conn| subject::find(conn, &id)).await?;
@@ -341,7 +361,7 @@ async fn write_consents(
     }
     let (now, gpc) = (state.clock.now(), request_gpc(req));
     let actor = Actor::from(principal);
-    let evidence = state.evidence.of_request(req);
+    let evidence = state.evidence.of_request_asserting(req, client_ip);
     let policies = state.policies.clone();
     let keys: Vec<String> = changes.iter().map(|c| c.purpose.clone()).collect();
     let subject_id = id.clone();
@@ -411,7 +431,8 @@ pub async fn put_consent(
         source: body.source.into(),
         notice_digest: body.notice_digest.map(|d| d.to_ascii_lowercase()),
     };
-    let mut views = write_consents(&state, &principal, &req, id, vec![change]).await?;
+    let mut views =
+        write_consents(&state, &principal, &req, id, vec![change], body.client_ip).await?;
     Ok(HttpResponse::Ok().json(views.pop()))
 }
 
@@ -439,7 +460,10 @@ pub async fn post_consents(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_subject_id(&path)?;
-    let items = body.into_inner().consents;
+    let BatchConsentRequest {
+        consents: items,
+        client_ip,
+    } = body.into_inner();
     let mut duplicates = Vec::new();
     for (i, item) in items.iter().enumerate() {
         if items[..i]
@@ -465,7 +489,7 @@ pub async fn post_consents(
             notice_digest: item.notice_digest.map(|d| d.to_ascii_lowercase()),
         })
         .collect();
-    let consents = write_consents(&state, &principal, &req, id, changes).await?;
+    let consents = write_consents(&state, &principal, &req, id, changes, client_ip).await?;
     Ok(HttpResponse::Ok().json(BatchConsentResponse { consents }))
 }
 
@@ -501,6 +525,9 @@ pub struct ConsentRecordView {
     pub actor: ActorView,
     /// HMAC-SHA-256 of the client IP with the service's secret.
     pub ip_hash: Option<String>,
+    /// Who vouches for that address: `peer` (the connection), `proxy` (a trusted
+    /// proxy's forwarding header) or `asserted` (the actor stated it).
+    pub ip_source: Option<IpSource>,
     pub user_agent: Option<String>,
     pub recorded_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
@@ -520,6 +547,7 @@ impl From<ConsentRecord> for ConsentRecordView {
                 id: r.actor_id,
             },
             ip_hash: r.ip_hash,
+            ip_source: r.ip_source,
             user_agent: r.user_agent,
             recorded_at: r.recorded_at,
             expires_at: r.expires_at,

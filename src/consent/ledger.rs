@@ -127,6 +127,7 @@ pub struct ConsentRecord {
     pub actor_role: String,
     pub actor_id: Option<String>,
     pub ip_hash: Option<String>,
+    pub ip_source: Option<IpSource>,
     pub user_agent: Option<String>,
     pub recorded_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
@@ -137,7 +138,38 @@ pub struct ConsentRecord {
 pub struct Evidence {
     /// HMAC of the client IP with the service's secret: comparable, not reversible.
     pub ip_hash: Option<String>,
+    /// Who vouches for that address.
+    pub ip_source: Option<IpSource>,
     pub user_agent: Option<String>,
+}
+
+/// Where the address kept as evidence came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IpSource {
+    /// The connection's own peer.
+    Peer,
+    /// A trusted proxy's forwarding header (`CONSENTRY_TRUSTED_PROXIES`).
+    Proxy,
+    /// Stated by the service that wrote the record on the customer's behalf (the
+    /// record's actor), not observed by Consentry.
+    Asserted,
+}
+
+impl IpSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Peer => "peer",
+            Self::Proxy => "proxy",
+            Self::Asserted => "asserted",
+        }
+    }
+
+    fn parse(stored: &str) -> Option<Self> {
+        [Self::Peer, Self::Proxy, Self::Asserted]
+            .into_iter()
+            .find(|s| s.as_str() == stored)
+    }
 }
 
 /// A consent to write.
@@ -162,6 +194,7 @@ struct RecordRow {
     actor_role: String,
     actor_id: Option<String>,
     ip_hash: Option<String>,
+    ip_source: Option<String>,
     user_agent: Option<String>,
     recorded_at: NaiveDateTime,
     expires_at: Option<NaiveDateTime>,
@@ -180,6 +213,7 @@ struct NewRecord<'a> {
     actor_role: &'a str,
     actor_id: Option<&'a str>,
     ip_hash: Option<&'a str>,
+    ip_source: Option<&'a str>,
     user_agent: Option<&'a str>,
     recorded_at: NaiveDateTime,
     expires_at: Option<NaiveDateTime>,
@@ -236,6 +270,7 @@ impl TryFrom<RecordRow> for ConsentRecord {
             actor_role: row.actor_role,
             actor_id: row.actor_id,
             ip_hash: row.ip_hash,
+            ip_source: row.ip_source.as_deref().and_then(IpSource::parse),
             user_agent: row.user_agent,
             recorded_at: row.recorded_at.and_utc(),
             expires_at: row.expires_at.map(|t| t.and_utc()),
@@ -306,6 +341,7 @@ pub fn append(
             actor_role: &actor.role,
             actor_id: actor.id.as_deref(),
             ip_hash: evidence.ip_hash.as_deref(),
+            ip_source: evidence.ip_source.map(IpSource::as_str),
             user_agent: evidence.user_agent.as_deref(),
             recorded_at: now.naive_utc(),
             expires_at: expires_at.map(|t| t.naive_utc()),

@@ -12,9 +12,9 @@ use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
 use super::extract::{path_error, query_error, BodyLimit};
+use super::fallback::{self, AllowedMethods};
 use super::observe::{observe, Metrics};
 use super::openapi::ApiDoc;
-use super::problem::ApiError;
 use crate::audit::Pseudonymizer;
 use crate::auth::{Authenticator, KeyRing};
 use crate::clock::SharedClock;
@@ -170,9 +170,12 @@ impl Application {
             TcpListener::bind(config.bind).with_context(|| format!("binding {}", config.bind))?;
         let port = listener.local_addr()?.port();
         let metrics = Arc::new(Metrics::new().context("registering metrics")?);
-        let evidence =
-            EvidenceHasher::load_or_generate(&config.data_dir, config.evidence_secret.as_deref())
-                .context("loading the evidence secret")?;
+        let evidence = EvidenceHasher::load_or_generate(
+            &config.data_dir,
+            config.evidence_secret.as_deref(),
+            config.trusted_proxies.clone(),
+        )
+        .context("loading the evidence secret")?;
         let gate = Arc::new(
             Gate::new(
                 metrics.registry(),
@@ -219,6 +222,7 @@ impl Application {
             web::Data::new(Authenticator::new(keys.clone(), config.jwt.clone(), clock));
         let body_limit = web::Data::new(BodyLimit(config.max_body_bytes));
         let openapi = Arc::new(openapi_document());
+        let allowed_methods = web::Data::new(Arc::new(AllowedMethods::from_document(&openapi)));
 
         let mut server = HttpServer::new(move || {
             let (app, _) = App::new()
@@ -245,9 +249,8 @@ impl Application {
                             .finish()
                     }),
                 )
-                .default_service(web::to(|| async {
-                    Err::<HttpResponse, _>(ApiError::NotFound("There is no such endpoint.".into()))
-                }))
+                .app_data(allowed_methods.clone())
+                .default_service(web::to(fallback::no_such_route))
                 .wrap_fn(observe(metrics.clone()))
         })
         .listen(listener)?

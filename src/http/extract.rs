@@ -105,6 +105,12 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             "The request body is empty; a JSON object is expected.".into(),
         ));
     }
+    if super::printable::body_may_hold_controls(body) {
+        // Parsed twice only when a refused character may be there, to name its field.
+        if let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) {
+            super::printable::check_json(&value).map_err(|e| ApiError::Validation(vec![e]))?;
+        }
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
         // A map key that failed to parse shows as `?`: name its map instead.

@@ -1,10 +1,14 @@
 //! The HTTP layer: app factory, error mapping, extractors, OpenAPI, health and metrics.
 
 mod app;
+pub mod client_ip;
 pub mod extract;
+mod fallback;
+mod headers;
 pub mod health;
 pub mod observe;
 pub mod openapi;
+mod printable;
 pub mod problem;
 pub mod responses;
 
@@ -12,11 +16,19 @@ pub use app::{openapi_document, AppState, Application};
 pub use extract::ValidJson;
 pub use problem::{ApiError, FieldError, Problem};
 
+/// The one answer to a request without a valid token.
+pub const UNAUTHORIZED_DETAIL: &str =
+    "A valid bearer token is required: send `Authorization: Bearer <token>`.";
+
 impl From<crate::auth::AuthError> for ApiError {
     fn from(err: crate::auth::AuthError) -> Self {
         use crate::auth::AuthError;
         match err {
-            AuthError::Invalid(reason) => ApiError::Unauthorized(reason),
+            // Which check failed is for the operator, not for whoever holds the token.
+            AuthError::Invalid(reason) => {
+                tracing::info!(reason = %reason, "authentication failed");
+                ApiError::Unauthorized(UNAUTHORIZED_DETAIL.into())
+            }
             AuthError::Forbidden(reason) => ApiError::Forbidden(reason),
         }
     }

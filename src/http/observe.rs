@@ -1,4 +1,4 @@
-//! Metrics, request logs and the panic guard, in one middleware so that every request
+//! Metrics, request logs, security headers and the panic guard, in one middleware so that every request
 //! is counted, logged by its route pattern (never its path: paths hold subject ids), and
 //! a panicking handler answers 500 instead of taking the worker down.
 
@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use actix_web::body::BoxBody;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::Error;
 use futures_util::FutureExt;
 use prometheus::{
@@ -117,6 +118,23 @@ impl Metrics {
     }
 }
 
+/// The method as a metric label and log field: the standard methods by name, anything
+/// else `other`, so that invented methods cannot create new series.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
 /// The middleware body, used with `App::wrap_fn`.
 pub fn observe<S>(
     metrics: std::sync::Arc<Metrics>,
@@ -131,17 +149,23 @@ where
 {
     move |req: ServiceRequest, srv: &S| {
         let started = Instant::now();
-        let method = req.method().as_str().to_owned();
-        let call = AssertUnwindSafe(srv.call(req)).catch_unwind();
+        let method = method_label(req.method());
+        let call = match super::printable::check_uri(req.path(), req.query_string()) {
+            Ok(()) => AssertUnwindSafe(srv.call(req)).catch_unwind().boxed_local(),
+            Err(field) => {
+                let refused = req.error_response(ApiError::Validation(vec![field]));
+                async move { Ok(Ok(refused)) }.boxed_local()
+            }
+        };
         let metrics = metrics.clone();
         Box::pin(async move {
-            let response = match call.await {
+            let mut response = match call.await {
                 Ok(result) => result?,
                 Err(_) => {
                     // The request went down with the handler; actix turns this error
                     // into the problem response.
                     metrics.panics.inc();
-                    metrics.observe(&method, "panicked", 500, started.elapsed().as_secs_f64());
+                    metrics.observe(method, "panicked", 500, started.elapsed().as_secs_f64());
                     tracing::error!(method, "a handler panicked; answered 500");
                     return Err(ApiError::Internal(anyhow::anyhow!("handler panicked")).into());
                 }
@@ -150,9 +174,11 @@ where
                 .request()
                 .match_pattern()
                 .unwrap_or_else(|| "unmatched".into());
+            let path = response.request().path().to_owned();
+            super::headers::apply(&path, response.headers_mut());
             let status = response.status().as_u16();
             let elapsed = started.elapsed();
-            metrics.observe(&method, &route, status, elapsed.as_secs_f64());
+            metrics.observe(method, &route, status, elapsed.as_secs_f64());
             tracing::info!(
                 method,
                 route,

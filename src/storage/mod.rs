@@ -207,11 +207,7 @@ pub fn migrate(url: &DatabaseUrl, settings: &PoolSettings) -> Result<Vec<String>
             applied?
         }
         DatabaseUrl::Sqlite(path) => {
-            if let Some(parent) = Path::new(path).parent() {
-                if !parent.as_os_str().is_empty() {
-                    std::fs::create_dir_all(parent).map_err(|e| unreachable(e.to_string()))?;
-                }
-            }
+            prepare_sqlite_files(Path::new(path)).map_err(|e| unreachable(e.to_string()))?;
             let mut conn = connection::establish_sqlite(path, settings.busy_timeout)
                 .map_err(|e| unreachable(e.to_string()))?;
             // WAL once per database file: readers never wait for the writer.
@@ -223,6 +219,23 @@ pub fn migrate(url: &DatabaseUrl, settings: &PoolSettings) -> Result<Vec<String>
         }
     };
     Ok(applied)
+}
+
+/// The database holds personal data: its folder and files are owner-only, those created
+/// now and those an older version left readable.
+fn prepare_sqlite_files(path: &Path) -> std::io::Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if !parent.exists() {
+            crate::files::create_private_dir(parent)?;
+        }
+    }
+    crate::files::ensure_private_file(path)?;
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let mut sidecar = path.as_os_str().to_owned();
+        sidecar.push(suffix);
+        crate::files::restrict_if_present(Path::new(&sidecar))?;
+    }
+    Ok(())
 }
 
 fn run_migrations<C>(

@@ -42,6 +42,7 @@ diesel::table! {
         actor_role -> Text,
         actor_id -> Nullable<Text>,
         ip_hash -> Nullable<Text>,
+        ip_source -> Nullable<Text>,
         user_agent -> Nullable<Text>,
         recorded_at -> Timestamp,
         expires_at -> Nullable<Timestamp>,

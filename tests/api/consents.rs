@@ -2,7 +2,10 @@ use chrono::TimeDelta;
 use consentry::auth::Role;
 use serde_json::{json, Value};
 
-use crate::helpers::{effect, invalid_fields, notice_digest, pair, problem, spawn_app};
+use crate::helpers::{
+    effect, invalid_fields, notice_digest, pair, problem, spawn_app, spawn_app_with, TestApp,
+    TestOptions,
+};
 
 #[tokio::test]
 async fn a_grant_is_recorded_with_its_evidence_and_read_back_effective() {
@@ -630,4 +633,144 @@ async fn parallel_writers_leave_ledger_and_state_in_agreement() {
         app.audit_count("consent.granted").await + app.audit_count("consent.denied").await,
         120
     );
+}
+
+/// Writes `purpose` for `subject` as a service with extra headers and body fields, and
+/// returns the newest ledger record.
+async fn write_with(
+    app: &TestApp,
+    subject: &str,
+    purpose: &str,
+    headers: &[(&str, &str)],
+    extra: Value,
+) -> Value {
+    let mut body = json!({"status": "granted", "source": "api"});
+    body.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    let mut request = app.put_json(
+        &format!("/v1/subjects/{subject}/consents/{purpose}"),
+        &app.service(),
+        &body,
+    );
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    app.ledger(subject).await[0].clone()
+}
+
+#[tokio::test]
+async fn forwarding_headers_from_an_untrusted_peer_are_not_evidence() {
+    let app = spawn_app().await;
+    app.create_subject("ev-1", json!({"region": "DE"})).await;
+    let plain = write_with(&app, "ev-1", "analytics", &[], json!({})).await;
+    assert_eq!(plain["ip_source"], "peer");
+    for headers in [
+        &[("X-Forwarded-For", "198.51.100.9")][..],
+        &[("Forwarded", "for=198.51.100.9")][..],
+        &[("X-Forwarded-For", "not an address <script>")][..],
+    ] {
+        let record = write_with(&app, "ev-1", "analytics", headers, json!({})).await;
+        assert_eq!(record["ip_hash"], plain["ip_hash"], "{headers:?}");
+        assert_eq!(record["ip_source"], "peer", "{headers:?}");
+    }
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_rightmost_untrusted_hop_is_evidence() {
+    let app = spawn_app_with(TestOptions {
+        trusted_proxies: "127.0.0.1/32, 10.0.0.0/8",
+        ..Default::default()
+    })
+    .await;
+    app.create_subject("ev-2", json!({"region": "DE"})).await;
+    let peer = write_with(&app, "ev-2", "analytics", &[], json!({})).await;
+    let forwarded = write_with(
+        &app,
+        "ev-2",
+        "analytics",
+        &[("X-Forwarded-For", "203.0.113.1, 198.51.100.9, 10.1.2.3")],
+        json!({}),
+    )
+    .await;
+    assert_eq!(forwarded["ip_source"], "proxy");
+    assert_ne!(forwarded["ip_hash"], peer["ip_hash"]);
+    // The client wrote 203.0.113.1 itself; the proxy's word is 198.51.100.9.
+    let same = write_with(
+        &app,
+        "ev-2",
+        "analytics",
+        &[("Forwarded", "for=198.51.100.9;proto=https")],
+        json!({}),
+    )
+    .await;
+    assert_eq!(same["ip_hash"], forwarded["ip_hash"]);
+    let garbage = write_with(
+        &app,
+        "ev-2",
+        "analytics",
+        &[("X-Forwarded-For", "_hidden")],
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        (&garbage["ip_source"], &garbage["ip_hash"]),
+        (&peer["ip_source"], &peer["ip_hash"])
+    );
+}
+
+#[tokio::test]
+async fn a_service_may_state_the_customers_address_as_its_own_assertion() {
+    let app = spawn_app().await;
+    app.create_subject("ev-3", json!({"region": "DE"})).await;
+    let peer = write_with(&app, "ev-3", "analytics", &[], json!({})).await;
+    let asserted = write_with(
+        &app,
+        "ev-3",
+        "analytics",
+        &[],
+        json!({"client_ip": "198.51.100.9"}),
+    )
+    .await;
+    assert_eq!(asserted["ip_source"], "asserted");
+    assert_eq!(asserted["actor"]["id"], "recommendations");
+    assert_ne!(asserted["ip_hash"], peer["ip_hash"]);
+    let response = app
+        .client
+        .post(app.url("/v1/subjects/ev-3/consents"))
+        .bearer_auth(app.service())
+        .json(&json!({"client_ip": "2001:db8::7", "consents": [
+            {"purpose": "marketing.email", "status": "granted", "source": "api"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(app.ledger("ev-3").await[0]["ip_source"], "asserted");
+
+    for bad in ["198.51.100.999", "localhost", ""] {
+        let response = app
+            .put_json(
+                "/v1/subjects/ev-3/consents/analytics",
+                &app.service(),
+                &json!({"status": "granted", "source": "api", "client_ip": bad}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(invalid_fields(response).await, ["client_ip"], "{bad}");
+    }
+    // A customer's own word about their address is no evidence.
+    let customer = app.token(Role::Subject, Some("ev-3"));
+    let response = app
+        .put_json(
+            "/v1/subjects/ev-3/consents/analytics",
+            &customer,
+            &json!({"status": "granted", "source": "portal", "client_ip": "198.51.100.9"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(invalid_fields(response).await, ["client_ip"]);
 }

@@ -103,6 +103,8 @@ pub struct TestOptions {
     pub decision_log_sample: f64,
     /// Text replacements applied to a copy of the shipped `purposes.toml`.
     pub purposes_edit: Vec<(String, String)>,
+    /// `CONSENTRY_TRUSTED_PROXIES`.
+    pub trusted_proxies: &'static str,
 }
 
 impl Default for TestOptions {
@@ -113,6 +115,7 @@ impl Default for TestOptions {
             gate_toml: None,
             decision_log_sample: 0.0,
             purposes_edit: Vec::new(),
+            trusted_proxies: "",
         }
     }
 }
@@ -170,6 +173,8 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
             busy_timeout: Duration::from_secs(10),
         },
         workers: Some(2),
+        trusted_proxies: consentry::http::client_ip::TrustedProxies::parse(options.trusted_proxies)
+            .unwrap(),
     };
     let data_dir = config.data_dir.clone();
     let app = Application::build(config, Arc::new(clock.clone()))
