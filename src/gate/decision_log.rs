@@ -5,7 +5,7 @@
 
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -50,13 +50,16 @@ impl DecisionLog {
         }
         let dropped = IntCounter::new(
             "decision_log_dropped_total",
-            "Sampled decisions dropped because the log queue was full",
+            "Sampled decisions dropped because the log queue was full or the database down",
         )?;
         registry.register(Box::new(dropped.clone()))?;
         let (sender, receiver) = sync_channel(QUEUE);
         std::thread::Builder::new()
             .name("consentry-decision-log".into())
-            .spawn(move || write_loop(receiver, manager))?;
+            .spawn({
+                let dropped = dropped.clone();
+                move || write_loop(receiver, manager, dropped)
+            })?;
         Ok(Some(Arc::new(Self {
             sender,
             sample: sample.min(1.0),
@@ -115,32 +118,105 @@ fn fastrand_unit() -> f64 {
     })
 }
 
-fn write_loop(receiver: Receiver<LoggedDecision>, manager: ConnectionManager) {
+/// Entries waiting to be written, at most `QUEUE`: while the database is down the
+/// oldest samples make way for new ones, so memory stays bounded.
+struct Pending {
+    entries: std::collections::VecDeque<LoggedDecision>,
+    cap: usize,
+}
+
+impl Pending {
+    fn new(cap: usize) -> Self {
+        Self {
+            entries: std::collections::VecDeque::new(),
+            cap,
+        }
+    }
+
+    /// Adds an entry; answers whether an older one was dropped to make room.
+    fn push(&mut self, entry: LoggedDecision) -> bool {
+        let full = self.entries.len() >= self.cap;
+        if full {
+            self.entries.pop_front();
+        }
+        self.entries.push_back(entry);
+        full
+    }
+}
+
+/// When to try the database again after a failure: doubling pauses from `FIRST_RETRY`
+/// up to `LAST_RETRY`, so a database that is down is not hammered with connections.
+#[derive(Debug)]
+struct Retry {
+    not_before: Option<Instant>,
+    pause: Duration,
+}
+
+const FIRST_RETRY: Duration = Duration::from_millis(250);
+const LAST_RETRY: Duration = Duration::from_secs(10);
+
+impl Retry {
+    fn new() -> Self {
+        Self {
+            not_before: None,
+            pause: FIRST_RETRY,
+        }
+    }
+
+    fn may_try(&self, now: Instant) -> bool {
+        self.not_before.is_none_or(|t| now >= t)
+    }
+
+    fn failed(&mut self, now: Instant) {
+        self.not_before = Some(now + self.pause);
+        self.pause = (self.pause * 2).min(LAST_RETRY);
+    }
+
+    fn succeeded(&mut self) {
+        *self = Self::new();
+    }
+}
+
+fn write_loop(receiver: Receiver<LoggedDecision>, manager: ConnectionManager, dropped: IntCounter) {
     let mut conn: Option<DbConnection> = None;
-    let mut batch = Vec::new();
+    let mut pending = Pending::new(QUEUE);
+    let mut retry = Retry::new();
     loop {
         match receiver.recv_timeout(FLUSH_EVERY) {
             Ok(entry) => {
-                batch.push(entry);
-                batch.extend(receiver.try_iter().take(999));
+                for entry in std::iter::once(entry).chain(receiver.try_iter().take(999)) {
+                    if pending.push(entry) {
+                        dropped.inc();
+                    }
+                }
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
         }
-        if batch.is_empty() {
+        if pending.entries.is_empty() || !retry.may_try(Instant::now()) {
             continue;
         }
         if conn.is_none() {
-            conn = manager.establish().ok();
+            match manager.establish() {
+                Ok(c) => conn = Some(c),
+                Err(err) => {
+                    tracing::warn!(error = %err, "decision log cannot connect; will retry");
+                    retry.failed(Instant::now());
+                    continue;
+                }
+            }
         }
         let Some(c) = conn.as_mut() else { continue };
-        match flush(c, &batch) {
-            Ok(()) => batch.clear(),
+        let batch = pending.entries.make_contiguous();
+        match flush(c, batch) {
+            Ok(()) => {
+                pending.entries.clear();
+                retry.succeeded();
+            }
             Err(err) => {
-                tracing::warn!(error = %err, "decision log write failed; retrying");
+                tracing::warn!(error = %err, "decision log write failed; will retry");
                 conn = None;
-                // Bounded: a database down for long loses samples, never memory.
-                batch.truncate(QUEUE);
+                retry.failed(Instant::now());
             }
         }
     }
@@ -156,4 +232,54 @@ fn flush(conn: &mut DbConnection, batch: &[LoggedDecision]) -> Result<(), Storag
         }
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(n: usize) -> LoggedDecision {
+        LoggedDecision {
+            decided_at: NaiveDateTime::default(),
+            subject_pseudonym: format!("p{n}"),
+            purpose: "analytics".into(),
+            channel: None,
+            decision: "allow".into(),
+            reason: "consent_granted".into(),
+            basis: "opt_in".into(),
+            jurisdiction: "eea".into(),
+        }
+    }
+
+    #[test]
+    fn a_database_down_for_long_keeps_the_newest_samples_within_the_cap() {
+        let mut pending = Pending::new(100);
+        let dropped = (0..10_000).filter(|n| pending.push(sample(*n))).count();
+        assert_eq!(pending.entries.len(), 100);
+        assert_eq!(dropped, 9_900);
+        assert_eq!(pending.entries[0].subject_pseudonym, "p9900");
+    }
+
+    #[test]
+    fn failures_pause_longer_each_time_up_to_a_ceiling_and_success_resets() {
+        let start = Instant::now();
+        let mut retry = Retry::new();
+        assert!(retry.may_try(start));
+        let mut now = start;
+        let mut pauses = Vec::new();
+        for _ in 0..8 {
+            retry.failed(now);
+            assert!(!retry.may_try(now), "no immediate reconnect");
+            let next = retry.not_before.unwrap();
+            pauses.push(next - now);
+            assert!(retry.may_try(next));
+            now = next;
+        }
+        assert_eq!(pauses[0], FIRST_RETRY);
+        assert_eq!(pauses[1], FIRST_RETRY * 2);
+        assert_eq!(*pauses.last().unwrap(), LAST_RETRY);
+        retry.succeeded();
+        assert!(retry.may_try(now));
+        assert_eq!(retry.pause, FIRST_RETRY);
+    }
 }
