@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::auth::AcceptedAlgorithms;
+use crate::auth::{AcceptedAlgorithms, JwtSettings};
 use crate::http::client_ip::TrustedProxies;
 use crate::storage::{DatabaseUrl, PoolSettings};
 
@@ -264,14 +264,6 @@ pub struct Config {
     pub trusted_proxies: TrustedProxies,
 }
 
-#[derive(Debug, Clone)]
-pub struct JwtSettings {
-    pub issuer: String,
-    pub audience: String,
-    pub algorithms: AcceptedAlgorithms,
-    pub hmac_secret: Option<String>,
-    pub leeway: Duration,
-}
 
 impl Settings {
     pub fn into_config(self) -> anyhow::Result<Config> {

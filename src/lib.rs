@@ -7,6 +7,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod consent;
+pub mod crypto;
 pub mod demo;
 pub mod dsar;
 pub mod files;

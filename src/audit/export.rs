@@ -9,7 +9,7 @@ use std::io::BufRead;
 use serde::{Deserialize, Serialize};
 
 use super::chain::{ChainedEvent, CHAIN_VERSION};
-use crate::policy::notice::sha256_hex;
+use crate::crypto::sha256_hex;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]

@@ -16,20 +16,8 @@ use utoipa::ToSchema;
 
 pub const KEYS_DIR: &str = "keys";
 
-#[derive(Debug, thiserror::Error)]
-pub enum KeyError {
-    #[error("{path}: {reason}")]
-    File { path: String, reason: String },
-    #[error("cannot generate a key: {0}")]
-    Generate(String),
-}
-
-fn file_error(path: &Path, reason: impl ToString) -> KeyError {
-    KeyError::File {
-        path: path.display().to_string(),
-        reason: reason.to_string(),
-    }
-}
+pub use crate::crypto::KeyError;
+use crate::crypto::file_error;
 
 /// One Ed25519 key pair.
 pub struct SigningKey {

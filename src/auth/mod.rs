@@ -3,22 +3,16 @@
 
 pub mod handlers;
 pub mod keys;
-pub mod secret;
 pub mod token;
 
-use std::future::{ready, Ready};
 use std::sync::Arc;
 
-use actix_web::dev::Payload;
-use actix_web::http::header;
-use actix_web::{web, FromRequest, HttpRequest};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::clock::SharedClock;
-use crate::config::JwtSettings;
 pub use keys::KeyRing;
-pub use token::{AcceptedAlgorithms, Principal};
+pub use token::{AcceptedAlgorithms, JwtSettings, Principal};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -165,34 +159,6 @@ impl SubjectAccess {
     pub fn is_hidden(&self) -> bool {
         matches!(self, SubjectAccess::Hidden)
     }
-}
-
-impl FromRequest for Principal {
-    type Error = crate::http::ApiError;
-    type Future = Ready<Result<Self, Self::Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req).map_err(Into::into))
-    }
-}
-
-fn authenticate(req: &HttpRequest) -> Result<Principal, AuthError> {
-    let auth = req
-        .app_data::<web::Data<Authenticator>>()
-        .ok_or_else(|| AuthError::Invalid("authentication is not configured".into()))?;
-    let value = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .ok_or_else(|| AuthError::Invalid("send `Authorization: Bearer <token>`".into()))?
-        .to_str()
-        .map_err(|_| AuthError::Invalid("the Authorization header is not readable".into()))?;
-    let token = value
-        .split_once(' ')
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim())
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| AuthError::Invalid("the Authorization scheme must be `Bearer`".into()))?;
-    auth.authenticate(token)
 }
 
 #[cfg(test)]

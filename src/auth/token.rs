@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 
 use super::keys::KeyRing;
 use super::{AuthError, Role};
-use crate::config::JwtSettings;
 
 /// The algorithms an operator allows. `none` cannot be expressed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +52,16 @@ impl Default for AcceptedAlgorithms {
     fn default() -> Self {
         Self(vec![Algorithm::EdDSA])
     }
+}
+
+/// What tokens must carry and how they are checked.
+#[derive(Debug, Clone)]
+pub struct JwtSettings {
+    pub issuer: String,
+    pub audience: String,
+    pub algorithms: AcceptedAlgorithms,
+    pub hmac_secret: Option<String>,
+    pub leeway: std::time::Duration,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -8,8 +8,7 @@ use std::path::Path;
 use actix_web::HttpRequest;
 
 use super::ledger::{Evidence, IpSource};
-use crate::auth::keys::KeyError;
-use crate::auth::secret::KeyedHasher;
+use crate::crypto::{KeyError, KeyedHasher};
 use crate::http::client_ip::{client_address, AddressSource, TrustedProxies};
 
 const SECRET_FILE: &str = "secrets/evidence.key";

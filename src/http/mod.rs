@@ -8,6 +8,7 @@ mod headers;
 pub mod health;
 pub mod observe;
 pub mod openapi;
+mod principal;
 mod printable;
 pub mod problem;
 pub mod responses;

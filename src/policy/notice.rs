@@ -2,9 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use ring::digest::{digest, SHA256};
-
 use super::locale::{language_of, FALLBACK_LOCALE};
+use crate::crypto::sha256_hex;
 
 #[derive(Debug, Clone)]
 pub struct Notice {
@@ -59,14 +58,6 @@ impl Notices {
     pub fn iter(&self) -> impl Iterator<Item = &Notice> {
         self.by_locale.values()
     }
-}
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    digest(&SHA256, bytes)
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 #[cfg(test)]

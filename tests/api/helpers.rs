@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use consentry::auth::{token, AcceptedAlgorithms, KeyRing, Role};
+use consentry::auth::{token, AcceptedAlgorithms, JwtSettings, KeyRing, Role};
 use consentry::clock::{Clock, ManualClock};
-use consentry::config::{Config, JwtSettings};
+use consentry::config::Config;
 use consentry::http::Application;
 use consentry::storage::{DatabaseUrl, PoolSettings};
 use diesel::{Connection, RunQueryDsl};
