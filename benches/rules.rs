@@ -7,7 +7,7 @@ use chrono::{TimeDelta, TimeZone, Utc};
 use consentry::consent::ledger::{ConsentSource, ConsentState, ConsentStates, ConsentStatus};
 use consentry::consent::preferences::{Channel, ChannelPreference, Preferences};
 use consentry::gate::{decide, DecisionRequest, SubjectFacts};
-use consentry::policy::{load, Region};
+use consentry::policy::{load, PersonFacts, Region};
 use criterion::{criterion_group, criterion_main, Criterion};
 
 fn rules(c: &mut Criterion) {
@@ -45,9 +45,7 @@ fn rules(c: &mut Criterion) {
     let de = Region::parse("DE").unwrap();
     let ca = Region::parse("US-CA").unwrap();
     let subject = |region| SubjectFacts {
-        jurisdiction: policies.jurisdictions.for_region(region),
-        region: Some(region),
-        birth_year: Some(1990),
+        person: PersonFacts::new(&policies, region, Some(1990)),
         erased: false,
         restricted: false,
         consents: &consents,

@@ -264,7 +264,6 @@ pub struct Config {
     pub trusted_proxies: TrustedProxies,
 }
 
-
 impl Settings {
     pub fn into_config(self) -> anyhow::Result<Config> {
         let database_url = DatabaseUrl::parse(&self.database_url)?;

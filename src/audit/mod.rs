@@ -14,9 +14,9 @@ use serde_json::Value;
 
 use self::chain::{ChainCheck, ChainedEvent, GENESIS};
 use crate::auth::keys::KeyError;
-use crate::crypto::KeyedHasher;
 use crate::auth::Principal;
 use crate::crypto::sha256_hex;
+use crate::crypto::KeyedHasher;
 use crate::storage::schema::audit_events;
 use crate::storage::{write_transaction, DbConnection, StorageError};
 

@@ -16,8 +16,8 @@ use utoipa::ToSchema;
 
 pub const KEYS_DIR: &str = "keys";
 
-pub use crate::crypto::KeyError;
 use crate::crypto::file_error;
+pub use crate::crypto::KeyError;
 
 /// One Ed25519 key pair.
 pub struct SigningKey {

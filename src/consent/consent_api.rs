@@ -19,10 +19,10 @@ use super::ledger::{
 };
 use super::signals::{self, request_gpc};
 use super::subject::{self, Subject, SubjectId};
-use super::write::{self, subject_facts, ConsentError, ConsentWrite};
+use super::write::{self, ConsentError, ConsentWrite};
 use crate::audit::Actor;
 use crate::auth::{Principal, Role};
-use crate::gate::rules::{decide, Decision, DecisionRequest, Reason};
+use crate::gate::rules::{decide, Decision, DecisionRequest, Reason, SubjectFacts};
 use crate::http::responses::{AuthProblems, BodyProblems, SubjectNotFound};
 use crate::http::{ApiError, AppState, FieldError, Problem, ValidJson};
 use crate::policy::{Basis, Policies};
@@ -154,7 +154,7 @@ pub fn consent_views(
     gpc: bool,
     now: DateTime<Utc>,
 ) -> Vec<ConsentView> {
-    let facts = subject_facts(policies, subject, states);
+    let facts = SubjectFacts::new(policies, Some(subject), false, states, None);
     policies
         .purposes()
         .iter()

@@ -6,7 +6,7 @@ use std::fmt;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
-use crate::policy::{Policies, Region};
+use crate::policy::{PersonFacts, Policies, Region};
 use crate::storage::schema::subjects;
 use crate::storage::{DbConnection, StorageError};
 
@@ -64,6 +64,11 @@ pub struct Subject {
 }
 
 impl Subject {
+    /// What the law sees of this subject: the basis of every purpose follows from it.
+    pub fn person<'p>(&'p self, policies: &'p Policies) -> PersonFacts<'p> {
+        PersonFacts::new(policies, &self.region, self.birth_year)
+    }
+
     /// The jurisdiction key for the subject's region.
     pub fn jurisdiction<'p>(&self, policies: &'p Policies) -> &'p str {
         &policies.jurisdictions.for_region(&self.region).key

@@ -9,8 +9,6 @@ use super::ledger::{self, ConsentChange, ConsentSource, ConsentStates, ConsentSt
 use super::subject::{self, Subject, SubjectId};
 use crate::audit::{self, Actor, AuditEntry, Pseudonymizer};
 use crate::gate::notify;
-use crate::gate::rules::effective_basis;
-use crate::gate::SubjectFacts;
 use crate::policy::{Basis, Policies, Purpose};
 use crate::storage::{write_transaction, DbConnection, StorageError};
 
@@ -67,7 +65,6 @@ pub fn check_purposes(
 fn check_change(
     policies: &Policies,
     subject: &Subject,
-    facts: &SubjectFacts<'_>,
     change: &ConsentChange,
     now: DateTime<Utc>,
 ) -> Result<(), ConsentError> {
@@ -79,7 +76,7 @@ fn check_change(
                 purpose: change.purpose.clone(),
             })?;
     if change.status == ConsentStatus::Denied
-        && effective_basis(purpose, facts, now) == Basis::NoticeOnly
+        && purpose.effective_basis(&subject.person(policies), now) == Basis::NoticeOnly
     {
         return Err(ConsentError::NoticeOnly {
             purpose: change.purpose.clone(),
@@ -186,11 +183,8 @@ pub fn write(
         }
         let subject = subject::find(conn, request.subject)?.ok_or(ConsentError::SubjectNotFound)?;
         let mut states = ledger::states(conn, request.subject)?;
-        {
-            let facts = subject_facts(policies, &subject, &states);
-            for change in request.changes {
-                check_change(policies, &subject, &facts, change, request.now)?;
-            }
+        for change in request.changes {
+            check_change(policies, &subject, change, request.now)?;
         }
         let mut gpc_recorded = Vec::new();
         if request.gpc {
@@ -259,22 +253,5 @@ fn signal_change(purpose: &Purpose, source: ConsentSource) -> ConsentChange {
         status: ConsentStatus::Denied,
         source,
         notice_digest: None,
-    }
-}
-
-/// The facts the rule function needs about a stored subject.
-pub fn subject_facts<'a>(
-    policies: &'a Policies,
-    subject: &'a Subject,
-    consents: &'a ConsentStates,
-) -> SubjectFacts<'a> {
-    SubjectFacts {
-        jurisdiction: policies.jurisdictions.for_region(&subject.region),
-        region: Some(&subject.region),
-        birth_year: subject.birth_year,
-        erased: false,
-        restricted: subject.restricted_at.is_some(),
-        consents,
-        preferences: None,
     }
 }

@@ -10,9 +10,8 @@ use super::rules::RequestKind;
 use crate::audit::{self, Actor, AuditEntry, Pseudonymizer};
 use crate::consent::ledger::{ConsentChange, ConsentSource, ConsentStatus, Evidence};
 use crate::consent::subject::{self, Subject, SubjectId};
-use crate::consent::write::{self, subject_facts, ConsentError, ConsentWrite};
+use crate::consent::write::{self, ConsentError, ConsentWrite};
 use crate::gate::notify;
-use crate::gate::rules::effective_basis;
 use crate::policy::{Basis, Policies};
 use crate::storage::{write_transaction, DbConnection, StorageError};
 
@@ -23,13 +22,12 @@ pub fn withdrawn_purposes(
     kind: RequestKind,
     now: DateTime<Utc>,
 ) -> Vec<String> {
-    let states = Default::default();
-    let facts = subject_facts(policies, subject, &states);
+    let person = subject.person(policies);
     policies
         .purposes()
         .iter()
         .filter(|p| match kind {
-            RequestKind::Objection => effective_basis(p, &facts, now) == Basis::LegitimateInterest,
+            RequestKind::Objection => p.effective_basis(&person, now) == Basis::LegitimateInterest,
             RequestKind::OptOutSale => p.sale_or_share,
             _ => false,
         })

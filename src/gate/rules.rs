@@ -1,15 +1,16 @@
 //! The decision rules (DESIGN §3), as one pure function of the policies, what is known of
 //! the subject, and the request. No I/O: the caller loads the state.
 
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::consent::ledger::{ConsentSource, ConsentState, ConsentStates, ConsentStatus};
 use crate::consent::preferences::{Channel, Preferences};
+use crate::consent::Subject;
 use crate::policy::key::self_and_ancestors;
 use crate::policy::taxonomy::category_covers;
-use crate::policy::{Basis, Jurisdiction, Policies, Purpose, Region};
+use crate::policy::{Basis, PersonFacts, Policies, Purpose};
 
 /// Why the gate answered as it did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
@@ -78,13 +79,40 @@ impl Reason {
 /// jurisdiction with no records.
 #[derive(Debug, Clone, Copy)]
 pub struct SubjectFacts<'a> {
-    pub jurisdiction: &'a Jurisdiction,
-    pub region: Option<&'a Region>,
-    pub birth_year: Option<i32>,
+    pub person: PersonFacts<'a>,
     pub erased: bool,
     pub restricted: bool,
     pub consents: &'a ConsentStates,
     pub preferences: Option<&'a Preferences>,
+}
+
+impl<'a> SubjectFacts<'a> {
+    /// The one way facts are built: a stored subject (or none: the default jurisdiction,
+    /// erased if a tombstone says so), their current consents and preferences.
+    pub fn new(
+        policies: &'a Policies,
+        subject: Option<&'a Subject>,
+        erased: bool,
+        consents: &'a ConsentStates,
+        preferences: Option<&'a Preferences>,
+    ) -> Self {
+        match subject {
+            Some(subject) => Self {
+                person: subject.person(policies),
+                erased: false,
+                restricted: subject.restricted_at.is_some(),
+                consents,
+                preferences,
+            },
+            None => Self {
+                person: PersonFacts::unknown(policies),
+                erased,
+                restricted: false,
+                consents,
+                preferences: None,
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -120,7 +148,7 @@ impl Decision {
             allowed,
             reason,
             basis,
-            jurisdiction: subject.jurisdiction.key.clone(),
+            jurisdiction: subject.person.jurisdiction.key.clone(),
             record: record.cloned(),
         }
     }
@@ -131,29 +159,6 @@ impl Decision {
             .as_ref()
             .map(|r| r.purpose.as_str())
             .filter(|p| *p != purpose)
-    }
-}
-
-/// Whether the subject may be under the jurisdiction's minor age. Only a birth year is
-/// known, so the cautious answer: someone born in 2010 is treated as 15 in 2026.
-pub fn may_be_minor(subject: &SubjectFacts<'_>, now: DateTime<Utc>) -> bool {
-    let Some(birth_year) = subject.birth_year else {
-        return false;
-    };
-    let minor_age = subject
-        .region
-        .and_then(|r| subject.jurisdiction.minor_age_in(r))
-        .or(subject.jurisdiction.minor_age);
-    minor_age.is_some_and(|age| now.year() - birth_year <= i32::from(age))
-}
-
-/// The basis that applies to this subject for this purpose.
-pub fn effective_basis(purpose: &Purpose, subject: &SubjectFacts<'_>, now: DateTime<Utc>) -> Basis {
-    let basis = purpose.basis_for(&subject.jurisdiction.key);
-    if basis == Basis::OptOut && purpose.sale_or_share && may_be_minor(subject, now) {
-        Basis::OptIn
-    } else {
-        basis
     }
 }
 
@@ -171,7 +176,7 @@ pub fn decide(
     request: &DecisionRequest<'_>,
 ) -> Decision {
     let purpose = request.purpose;
-    let basis = effective_basis(purpose, subject, request.now);
+    let basis = purpose.effective_basis(&subject.person, request.now);
     let deny = |reason, record| Decision::new(false, reason, basis, subject, record);
 
     // Rule 2: erased or restricted subjects keep only what is strictly necessary.

@@ -242,26 +242,13 @@ fn pending_gpc(policies: &Policies, snapshot: &SubjectSnapshot) -> bool {
 /// The rule function's view of a snapshot; an unknown subject gets the default
 /// jurisdiction and no records.
 pub fn facts<'a>(policies: &'a Policies, snapshot: &'a SubjectSnapshot) -> SubjectFacts<'a> {
-    match &snapshot.subject {
-        Some(subject) => SubjectFacts {
-            jurisdiction: policies.jurisdictions.for_region(&subject.region),
-            region: Some(&subject.region),
-            birth_year: subject.birth_year,
-            erased: false,
-            restricted: subject.restricted_at.is_some(),
-            consents: &snapshot.consents,
-            preferences: snapshot.preferences.as_ref(),
-        },
-        None => SubjectFacts {
-            jurisdiction: policies.jurisdictions.default_jurisdiction(),
-            region: None,
-            birth_year: None,
-            erased: snapshot.erased,
-            restricted: false,
-            consents: &snapshot.consents,
-            preferences: None,
-        },
-    }
+    SubjectFacts::new(
+        policies,
+        snapshot.subject.as_ref(),
+        snapshot.erased,
+        &snapshot.consents,
+        snapshot.preferences.as_ref(),
+    )
 }
 
 /// Decides one request against a snapshot.

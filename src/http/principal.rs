@@ -38,4 +38,3 @@ fn authenticate(req: &HttpRequest) -> Result<Principal, AuthError> {
         .ok_or_else(|| AuthError::Invalid("the Authorization scheme must be `Bearer`".into()))?;
     auth.authenticate(token)
 }
-

@@ -12,11 +12,11 @@ use super::jurisdiction::{Jurisdiction, Jurisdictions, Period};
 use super::key::{is_valid_key, parent};
 use super::locale::{parse_locale, LocalizedText, FALLBACK_LOCALE};
 use super::notice::{Notice, Notices};
-use crate::crypto::sha256_hex;
 use super::purpose::{Basis, OptOutSignal, Purpose, DEFAULT_BASIS_KEY};
 use super::region::Region;
 use super::taxonomy::{DataCategory, Taxonomy};
 use super::Policies;
+use crate::crypto::sha256_hex;
 
 pub const PURPOSES_FILE: &str = "purposes.toml";
 pub const JURISDICTIONS_FILE: &str = "jurisdictions.toml";

@@ -15,9 +15,9 @@ use crate::auth::{Principal, Role};
 use crate::consent::handlers::path_subject_id;
 use crate::consent::ledger::{self, lock_subject};
 use crate::consent::signals::request_gpc;
-use crate::consent::write::{self, subject_facts, ConsentError, ConsentWrite};
+use crate::consent::write::{self, ConsentError, ConsentWrite};
 use crate::consent::{subject, SubjectId};
-use crate::gate::rules::{decide, DecisionRequest};
+use crate::gate::rules::{decide, DecisionRequest, SubjectFacts};
 use crate::http::responses::{AuthProblems, BodyProblems, SubjectNotFound};
 use crate::http::{ApiError, AppState, FieldError, Problem, ValidJson};
 use crate::policy::key::is_valid_key;
@@ -151,8 +151,13 @@ pub async fn get_profile(
     let Some(purpose) = purpose else {
         return Ok(HttpResponse::Ok().json(view(&subject_id, None, all)));
     };
-    let mut facts = subject_facts(&state.policies, &found, &states);
-    facts.preferences = prefs.as_ref();
+    let facts = SubjectFacts::new(
+        &state.policies,
+        Some(&found),
+        false,
+        &states,
+        prefs.as_ref(),
+    );
     let decision = decide(
         &state.policies,
         &facts,

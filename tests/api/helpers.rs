@@ -304,7 +304,7 @@ pub async fn invalid_fields(response: Response) -> Vec<String> {
 /// SHA-256 of a shipped notice, as a client shows it.
 pub fn notice_digest(locale: &str) -> String {
     let text = std::fs::read(policies_dir().join("notices").join(format!("{locale}.md"))).unwrap();
-    consentry::policy::notice::sha256_hex(&text)
+    consentry::crypto::sha256_hex(&text)
 }
 
 impl TestApp {

@@ -77,9 +77,7 @@ fn run(policies: &Policies, case: &Case<'_>) -> Decision {
         .map(|r| (r.purpose.clone(), r.clone()))
         .collect();
     let subject = SubjectFacts {
-        jurisdiction: policies.jurisdictions.for_region(&region),
-        region: Some(&region),
-        birth_year: case.birth_year,
+        person: PersonFacts::new(policies, &region, case.birth_year),
         erased: case.erased,
         restricted: case.restricted,
         consents: &consents,
