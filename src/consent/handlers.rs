@@ -13,7 +13,6 @@ use validator::{Validate, ValidationError};
 use super::subject::{self, Subject, SubjectChanges, SubjectId};
 use crate::audit::{self, Actor, AuditEntry};
 use crate::auth::{Principal, Role};
-use crate::gate::notify;
 use crate::http::responses::{AuthProblems, BodyProblems, SubjectNotFound};
 use crate::http::{ApiError, AppState, ValidJson};
 use crate::policy::locale::parse_locale;
@@ -149,7 +148,7 @@ pub async fn put_subject(
         .run(move |conn| {
             write_transaction(conn, |conn| {
                 let (subject, created) = subject::upsert(conn, &id, &changes, now)?;
-                notify::announce(conn, &id)?;
+                crate::storage::announce_subject_changed(conn, id.as_str())?;
                 audit::record(
                     conn,
                     &pseudonyms,

@@ -101,7 +101,7 @@ pub async fn put_preferences(
                     return Err(ApiError::not_found());
                 }
                 preferences::save(conn, &id, &saved, now)?;
-                crate::gate::notify::announce(conn, &id)?;
+                crate::storage::announce_subject_changed(conn, id.as_str())?;
                 audit::record(
                     conn,
                     &pseudonyms,

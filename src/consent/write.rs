@@ -8,7 +8,6 @@ use serde_json::json;
 use super::ledger::{self, ConsentChange, ConsentSource, ConsentStates, ConsentStatus, Evidence};
 use super::subject::{self, Subject, SubjectId};
 use crate::audit::{self, Actor, AuditEntry, Pseudonymizer};
-use crate::gate::notify;
 use crate::policy::{Basis, Policies, Purpose};
 use crate::storage::{write_transaction, DbConnection, StorageError};
 
@@ -207,7 +206,7 @@ pub fn write(
             states.insert(state.purpose.clone(), state);
         }
         if !request.changes.is_empty() || !gpc_recorded.is_empty() {
-            notify::announce(conn, request.subject)?;
+            crate::storage::announce_subject_changed(conn, request.subject.as_str())?;
         }
         Ok(Written {
             subject,
@@ -241,7 +240,7 @@ pub fn record_signal_opt_outs(
             recorded.push(append_audited(conn, request, &change, purpose)?);
         }
         if !recorded.is_empty() {
-            notify::announce(conn, request.subject)?;
+            crate::storage::announce_subject_changed(conn, request.subject.as_str())?;
         }
         Ok(recorded)
     })

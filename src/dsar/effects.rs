@@ -11,7 +11,6 @@ use crate::audit::{self, Actor, AuditEntry, Pseudonymizer};
 use crate::consent::ledger::{ConsentChange, ConsentSource, ConsentStatus, Evidence};
 use crate::consent::subject::{self, Subject, SubjectId};
 use crate::consent::write::{self, ConsentError, ConsentWrite};
-use crate::gate::notify;
 use crate::policy::{Basis, Policies};
 use crate::storage::{write_transaction, DbConnection, StorageError};
 
@@ -96,7 +95,7 @@ pub fn restrict(
         if !subject::set_restriction(conn, id, since)? {
             return Ok(false);
         }
-        notify::announce(conn, id)?;
+        crate::storage::announce_subject_changed(conn, id.as_str())?;
         audit::record(
             conn,
             pseudonyms,

@@ -13,7 +13,6 @@ use serde_json::json;
 
 use crate::audit::{self, Actor, AuditEntry, Pseudonymizer};
 use crate::consent::subject::SubjectId;
-use crate::gate::notify;
 use crate::storage::schema::{
     audit_events, consent_records, consent_states, dsar_requests, erasures, preferences,
     profile_attributes, subjects,
@@ -47,7 +46,7 @@ pub fn erase(
         else {
             return Ok(false);
         };
-        notify::announce(conn, id)?;
+        crate::storage::announce_subject_changed(conn, id.as_str())?;
         // The proof of consent moves to a row named by the pseudonym (region kept: it says
         // which law the consents were given under); the foreign keys hold throughout.
         diesel::insert_into(subjects::table)

@@ -1,35 +1,21 @@
 //! Cross-instance invalidation on PostgreSQL: every change to a subject sends
 //! `NOTIFY consentry_subject_changed, '<id>'` inside its transaction (delivered on
-//! commit); each instance listens on a connection of its own and drops the subject from
-//! its cache. After a lost connection, notifications may have been missed, so the whole
-//! cache is dropped.
+//! commit; see `storage::announce_subject_changed`); each instance listens on a
+//! connection of its own and drops the subject from its cache. After a lost connection,
+//! notifications may have been missed, so the whole cache is dropped.
 
 use std::sync::Weak;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use diesel::pg::PgConnection;
-use diesel::sql_types::Text;
 use diesel::{Connection, RunQueryDsl};
 
 use super::cache::DecisionCache;
-use crate::consent::SubjectId;
-use crate::storage::{DbConnection, StorageError};
+use crate::storage::SUBJECT_CHANGED;
 
-pub const CHANNEL: &str = "consentry_subject_changed";
 const POLL: Duration = Duration::from_millis(20);
 const PING: Duration = Duration::from_secs(1);
-
-/// Tells other instances that a subject changed. Call inside the write transaction.
-pub fn announce(conn: &mut DbConnection, subject: &SubjectId) -> Result<(), StorageError> {
-    if let DbConnection::Postgres(c) = conn {
-        diesel::sql_query("SELECT pg_notify($1, $2)")
-            .bind::<Text, _>(CHANNEL)
-            .bind::<Text, _>(subject.as_str())
-            .execute(c)?;
-    }
-    Ok(())
-}
 
 /// Listens until the cache is dropped (the app stopped), reconnecting with back-off.
 /// Returns once the first `LISTEN` is in place (or after `wait`), so that the instance
@@ -53,7 +39,7 @@ fn listen(url: &str, cache: &Weak<DecisionCache>, mut ready: Option<std::sync::m
     let mut backoff = Duration::from_millis(100);
     while cache.strong_count() > 0 {
         let mut conn = match PgConnection::establish(url).and_then(|mut c| {
-            diesel::sql_query(format!("LISTEN {CHANNEL}"))
+            diesel::sql_query(format!("LISTEN {SUBJECT_CHANGED}"))
                 .execute(&mut c)
                 .map(|_| c)
                 .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))

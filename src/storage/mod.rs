@@ -1,6 +1,7 @@
 //! The database: one connection type over SQLite and PostgreSQL, a pool, the embedded
 //! migrations, and the one way handlers run blocking queries.
 
+mod changes;
 mod connection;
 pub mod schema;
 
@@ -12,6 +13,7 @@ use diesel::pg::PgConnection;
 use diesel::{Connection, RunQueryDsl};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
+pub use changes::{announce_subject_changed, SUBJECT_CHANGED};
 pub use connection::{ConnectionManager, DatabaseUrl, DbConnection, Pool, PooledConnection};
 
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
