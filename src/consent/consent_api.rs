@@ -26,7 +26,7 @@ use crate::gate::rules::{decide, Decision, DecisionRequest, Reason, SubjectFacts
 use crate::http::responses::{AuthProblems, BodyProblems, SubjectNotFound};
 use crate::http::{ApiError, AppState, FieldError, Problem, ValidJson};
 use crate::policy::{Basis, Policies};
-use crate::storage::{DbConnection, StorageError};
+use crate::storage::StorageError;
 
 const READERS: [Role; 2] = [Role::Service, Role::Compliance];
 const WRITERS: [Role; 1] = [Role::Service];
@@ -172,23 +172,6 @@ pub fn consent_views(
         .collect()
 }
 
-/// Loads a subject and its states, recording a GPC opt-out first if the request carries
-/// one (`request.gpc`) that is not yet recorded.
-fn load_with_gpc(
-    conn: &mut DbConnection,
-    policies: &Policies,
-    request: &ConsentWrite<'_>,
-) -> Result<Option<(Subject, ConsentStates)>, ConsentError> {
-    let Some(subject) = subject::find(conn, request.subject)? else {
-        return Ok(None);
-    };
-    let states = ledger::states(conn, request.subject)?;
-    if request.gpc && !write::pending_gpc(conn, policies, request.subject, &states)?.is_empty() {
-        return write::write(conn, policies, request).map(|w| Some((w.subject, w.states)));
-    }
-    Ok(Some((subject, states)))
-}
-
 /// Every purpose's effective state for a subject, with the reason, basis and record.
 ///
 /// A `Sec-GPC: 1` header records, once, an opt-out of every purpose that GPC governs.
@@ -232,7 +215,7 @@ pub async fn list_consents(
                 gpc,
                 now,
             };
-            load_with_gpc(conn, &policies, &request)
+            write::load_recording_gpc(conn, &policies, &request)
         })
         .await?;
     if gpc {

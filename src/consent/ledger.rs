@@ -400,22 +400,6 @@ pub fn history(
         .collect()
 }
 
-/// Whether a privacy signal has ever been recorded for this purpose.
-pub fn has_signal_record(
-    conn: &mut DbConnection,
-    subject: &SubjectId,
-    purpose: &str,
-    source: ConsentSource,
-) -> Result<bool, StorageError> {
-    let count: i64 = consent_records::table
-        .filter(consent_records::subject_id.eq(subject.as_str()))
-        .filter(consent_records::purpose.eq(purpose))
-        .filter(consent_records::source.eq(source.as_str()))
-        .count()
-        .get_result(conn)?;
-    Ok(count > 0)
-}
-
 /// Purposes a GPC opt-out was ever recorded for: a GPC signal is recorded once.
 pub fn gpc_recorded(
     conn: &mut DbConnection,

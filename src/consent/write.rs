@@ -2,6 +2,8 @@
 //! request carries, appends each change to the ledger, updates the current state and
 //! records the audit event.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
@@ -105,25 +107,48 @@ fn check_change(
 
 /// Purposes a GPC signal should opt out now: `gpc = true`, not already refused, and never
 /// opted out by GPC before (a grant the customer gave after a GPC opt-out stands).
-pub fn pending_gpc<'p>(
-    conn: &mut DbConnection,
+/// `recorded`: the purposes a GPC opt-out was ever recorded for.
+pub fn gpc_pending<'p>(
     policies: &'p Policies,
-    subject: &SubjectId,
     states: &ConsentStates,
-) -> Result<Vec<&'p Purpose>, StorageError> {
-    let mut pending = Vec::new();
-    for purpose in policies.purposes().iter().filter(|p| p.gpc) {
-        if states
-            .get(&purpose.key)
-            .is_some_and(|s| s.status == ConsentStatus::Denied)
-        {
-            continue;
-        }
-        if !ledger::has_signal_record(conn, subject, &purpose.key, ConsentSource::Gpc)? {
-            pending.push(purpose);
-        }
+    recorded: &HashSet<String>,
+) -> Vec<&'p Purpose> {
+    policies
+        .purposes()
+        .iter()
+        .filter(|p| p.gpc)
+        .filter(|p| {
+            states
+                .get(&p.key)
+                .is_none_or(|s| s.status != ConsentStatus::Denied)
+        })
+        .filter(|p| !recorded.contains(&p.key))
+        .collect()
+}
+
+/// The one path by which a `Sec-GPC: 1` request is recorded: loads the subject and their
+/// states, and when the signal still has something to opt out, writes it (audited, in
+/// one transaction). `None`: no such subject.
+pub fn load_recording_gpc(
+    conn: &mut DbConnection,
+    policies: &Policies,
+    request: &ConsentWrite<'_>,
+) -> Result<Option<(Subject, ConsentStates)>, ConsentError> {
+    let Some(subject) = subject::find(conn, request.subject)? else {
+        return Ok(None);
+    };
+    let states = ledger::states(conn, request.subject)?;
+    if request.gpc
+        && !gpc_pending(
+            policies,
+            &states,
+            &ledger::gpc_recorded(conn, request.subject)?,
+        )
+        .is_empty()
+    {
+        return write(conn, policies, request).map(|w| Some((w.subject, w.states)));
     }
-    Ok(pending)
+    Ok(Some((subject, states)))
 }
 
 /// Appends a change and its audit event. The one place consents are written.
@@ -187,7 +212,8 @@ pub fn write(
         }
         let mut gpc_recorded = Vec::new();
         if request.gpc {
-            for purpose in pending_gpc(conn, policies, request.subject, &states)? {
+            let recorded = ledger::gpc_recorded(conn, request.subject)?;
+            for purpose in gpc_pending(policies, &states, &recorded) {
                 let change = signal_change(purpose, ConsentSource::Gpc);
                 let state = append_audited(conn, request, &change, purpose)?;
                 states.insert(state.purpose.clone(), state.clone());

@@ -2,11 +2,10 @@
 //! function, shared by consent reads, decisions, profile reads and surveys; a cache that
 //! a write invalidates at once (and, on PostgreSQL, on every instance); signed decisions.
 
+pub mod api;
 pub mod cache;
 pub mod decision_log;
-pub mod handlers;
 pub mod notify;
-pub mod proxy;
 pub mod rules;
 pub mod service;
 

@@ -10,10 +10,8 @@ use serde::Serialize;
 
 use super::cache::{DecisionCache, SubjectSnapshot};
 use super::rules::{decide, Decision, DecisionRequest, SubjectFacts};
-use crate::audit::Actor;
 use crate::auth::KeyRing;
-use crate::consent::ledger::{ConsentStatus, Evidence};
-use crate::consent::write::{self, ConsentError, ConsentWrite};
+use crate::consent::write;
 use crate::consent::SubjectId;
 use crate::policy::Policies;
 use crate::storage::{Database, StorageError};
@@ -148,41 +146,6 @@ impl Gate {
         Ok(all.remove(id.as_str()).unwrap_or_default())
     }
 
-    /// Records the GPC opt-outs a `Sec-GPC: 1` request carries for a known subject, if any
-    /// are still pending, and answers the fresh snapshot.
-    pub async fn apply_gpc(
-        &self,
-        state: &crate::http::AppState,
-        id: &SubjectId,
-        snapshot: Arc<SubjectSnapshot>,
-        actor: Actor,
-        evidence: Evidence,
-        now: DateTime<Utc>,
-    ) -> Result<Arc<SubjectSnapshot>, ConsentError> {
-        if !pending_gpc(&state.policies, &snapshot) {
-            return Ok(snapshot);
-        }
-        let (policies, subject, pseudonyms) =
-            (state.policies.clone(), id.clone(), state.pseudonyms.clone());
-        state
-            .db
-            .run(move |conn| {
-                let request = ConsentWrite {
-                    subject: &subject,
-                    changes: &[],
-                    actor: &actor,
-                    pseudonyms: &pseudonyms,
-                    evidence: &evidence,
-                    gpc: true,
-                    now,
-                };
-                write::write(conn, &policies, &request)
-            })
-            .await?;
-        self.invalidate(id);
-        Ok(self.snapshot(&state.db, id).await?)
-    }
-
     pub fn count(&self, purpose: &str, decision: &Decision) {
         self.decisions
             .with_label_values(&[
@@ -227,16 +190,11 @@ impl Gate {
     }
 }
 
-/// Whether a GPC signal would record anything for this subject now.
-fn pending_gpc(policies: &Policies, snapshot: &SubjectSnapshot) -> bool {
+/// Whether a GPC signal would record anything for this subject now (no database work:
+/// the snapshot knows what was recorded).
+pub fn pending_gpc(policies: &Policies, snapshot: &SubjectSnapshot) -> bool {
     snapshot.subject.is_some()
-        && policies.purposes().iter().filter(|p| p.gpc).any(|p| {
-            snapshot
-                .consents
-                .get(&p.key)
-                .is_none_or(|s| s.status != ConsentStatus::Denied)
-                && !snapshot.gpc_recorded.contains(&p.key)
-        })
+        && !write::gpc_pending(policies, &snapshot.consents, &snapshot.gpc_recorded).is_empty()
 }
 
 /// The rule function's view of a snapshot; an unknown subject gets the default
@@ -258,53 +216,4 @@ pub fn decide_for(
     request: &DecisionRequest<'_>,
 ) -> Decision {
     decide(policies, &facts(policies, snapshot), request)
-}
-
-/// Counts a decision in the metrics and offers it to the sampled log, as a pseudonym.
-pub fn observe(
-    state: &crate::http::AppState,
-    subject: &SubjectId,
-    purpose: &str,
-    channel: Option<crate::consent::preferences::Channel>,
-    decision: &Decision,
-    now: DateTime<Utc>,
-) {
-    state.gate.count(purpose, decision);
-    if let Some(log) = state.decision_log.as_ref().filter(|l| l.sampled()) {
-        let pseudonym = state.pseudonyms.of(subject.as_str());
-        log.offer(super::decision_log::entry(
-            pseudonym,
-            purpose,
-            channel.map(|c| c.as_str()),
-            decision,
-            now,
-        ));
-    }
-}
-
-/// The subject's snapshot for a request, after recording the GPC opt-outs the request
-/// carries (if any are still pending).
-pub async fn snapshot_for_request(
-    state: &crate::http::AppState,
-    principal: &crate::auth::Principal,
-    req: &actix_web::HttpRequest,
-    subject: &SubjectId,
-    gpc: bool,
-    now: DateTime<Utc>,
-) -> Result<Arc<SubjectSnapshot>, crate::http::ApiError> {
-    let snapshot = state.gate.snapshot(&state.db, subject).await?;
-    if !gpc {
-        return Ok(snapshot);
-    }
-    Ok(state
-        .gate
-        .apply_gpc(
-            state,
-            subject,
-            snapshot,
-            Actor::from(principal),
-            state.evidence.of_request(req),
-            now,
-        )
-        .await?)
 }

@@ -13,10 +13,10 @@ use super::attributes::{self, AttributeChange, Attributes};
 use crate::audit::{self, Actor, AuditEntry};
 use crate::auth::{Principal, Role};
 use crate::consent::handlers::path_subject_id;
-use crate::consent::ledger::{self, lock_subject};
+use crate::consent::ledger::lock_subject;
 use crate::consent::signals::request_gpc;
 use crate::consent::write::{self, ConsentError, ConsentWrite};
-use crate::consent::{subject, SubjectId};
+use crate::consent::SubjectId;
 use crate::gate::rules::{decide, DecisionRequest, SubjectFacts};
 use crate::http::responses::{AuthProblems, BodyProblems, SubjectNotFound};
 use crate::http::{ApiError, AppState, FieldError, Problem, ValidJson};
@@ -122,22 +122,19 @@ pub async fn get_profile(
     let loaded = state
         .db
         .run(move |conn| {
-            let Some(found) = subject::find(conn, &id)? else {
+            let request = ConsentWrite {
+                subject: &id,
+                changes: &[],
+                actor: &actor,
+                pseudonyms: &pseudonyms,
+                evidence: &evidence,
+                gpc,
+                now,
+            };
+            let Some((found, states)) = write::load_recording_gpc(conn, &policies, &request)?
+            else {
                 return Ok::<_, ConsentError>(None);
             };
-            let mut states = ledger::states(conn, &id)?;
-            if gpc && !write::pending_gpc(conn, &policies, &id, &states)?.is_empty() {
-                let request = ConsentWrite {
-                    subject: &id,
-                    changes: &[],
-                    actor: &actor,
-                    pseudonyms: &pseudonyms,
-                    evidence: &evidence,
-                    gpc: true,
-                    now,
-                };
-                states = write::write(conn, &policies, &request)?.states;
-            }
             let prefs = crate::consent::preferences::find(conn, &id)?.map(|(p, _)| p);
             Ok(Some((found, states, prefs, attributes::load(conn, &id)?)))
         })

@@ -10,11 +10,12 @@ use actix_web::{route, web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde_json::{Map, Value};
 
-use super::rules::DecisionRequest;
-use super::service::{decide_for, observe, snapshot_for_request};
+use super::{observe, snapshot_for_request};
 use crate::auth::{Principal, Role};
 use crate::consent::signals::request_gpc;
 use crate::consent::SubjectId;
+use crate::gate::rules::DecisionRequest;
+use crate::gate::service::decide_for;
 use crate::http::extract::BodyLimit;
 use crate::http::responses::AuthProblems;
 use crate::http::{ApiError, AppState, Problem};

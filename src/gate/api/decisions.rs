@@ -8,14 +8,15 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use super::cache::SubjectSnapshot;
-use super::rules::{DecisionRequest, Reason};
-use super::service::{decide_for, observe, snapshot_for_request};
+use super::{apply_gpc, observe, snapshot_for_request};
 use crate::audit::Actor;
 use crate::auth::{Principal, Role};
 use crate::consent::preferences::Channel;
 use crate::consent::signals::request_gpc;
 use crate::consent::SubjectId;
+use crate::gate::cache::SubjectSnapshot;
+use crate::gate::rules::{DecisionRequest, Reason};
+use crate::gate::service::decide_for;
 use crate::http::responses::{AuthProblems, BodyProblems};
 use crate::http::{ApiError, AppState, FieldError, ValidJson};
 use crate::policy::{Basis, Purpose};
@@ -298,17 +299,15 @@ pub async fn decide_batch(
         };
         for id in distinct {
             let snapshot = snapshots.get(id.as_str()).cloned().unwrap_or_default();
-            let fresh = state
-                .gate
-                .apply_gpc(
-                    &state,
-                    &id,
-                    snapshot,
-                    Actor::from(&principal),
-                    state.evidence.of_request(&req),
-                    now,
-                )
-                .await?;
+            let fresh = apply_gpc(
+                &state,
+                &id,
+                snapshot,
+                Actor::from(&principal),
+                state.evidence.of_request(&req),
+                now,
+            )
+            .await?;
             snapshots.insert(id.to_string(), fresh);
         }
     }
