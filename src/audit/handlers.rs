@@ -168,23 +168,34 @@ pub async fn export(
     };
     let now = state.clock.now();
     let (pseudonyms, actor) = (state.pseudonyms.clone(), super::Actor::from(&principal));
-    let recorded_filters = json!({"from": query.from, "to": query.to, "subject": query.subject, "action": query.action, "actor": query.actor});
-    let range_filter = filter.clone();
-    let range = state
+    let (subject, actor_filter) = (query.subject, query.actor);
+    let (filter, range) = state
         .db
         .run(move |conn| {
+            let mut filter = filter;
+            // The export is about the subject it filters on (or the customer it names as
+            // actor, who acted under their pseudonym): its event carries the pseudonym, and
+            // raw ids only where erasure empties them.
+            let mut about = subject;
+            if let Some(id) = actor_filter {
+                if super::names_subject(conn, &pseudonyms, &id)? {
+                    filter.actor = Some(pseudonyms.of(&id));
+                    about = about.or(Some(id));
+                }
+            }
             super::record_alone(
                 conn,
                 &pseudonyms,
                 super::AuditEntry {
                     actor: &actor,
                     action: "audit.exported",
-                    subject_id: None,
-                    payload: recorded_filters,
+                    subject_id: about.as_deref(),
+                    payload: serde_json::to_value(&filter).unwrap_or_default(),
                     at: now,
                 },
             )?;
-            super::export_range(conn, &range_filter)
+            let range = super::export_range(conn, &filter)?;
+            Ok::<_, crate::storage::StorageError>((filter, range))
         })
         .await?;
     let header = ExportLine::Header {
