@@ -397,10 +397,14 @@ pub fn verify(
     }
 }
 
-/// What an export covers.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+/// What an export covers: each filter given, all of them; times inclusive, to the
+/// microsecond. As written in an export's header, every key is present (`null` when not
+/// given).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ExportFilter {
+    #[serde(with = "chain::optional_timestamp")]
     pub from: Option<DateTime<Utc>>,
+    #[serde(with = "chain::optional_timestamp")]
     pub to: Option<DateTime<Utc>>,
     pub subject_pseudonym: Option<String>,
     pub action: Option<String>,
@@ -408,6 +412,11 @@ pub struct ExportFilter {
 }
 
 impl ExportFilter {
+    /// No filter at all: the export is the whole log.
+    pub fn is_everything(&self) -> bool {
+        *self == Self::default()
+    }
+
     pub fn matches(&self, e: &ChainedEvent) -> bool {
         self.from.is_none_or(|from| e.occurred_at >= from)
             && self.to.is_none_or(|to| e.occurred_at <= to)
