@@ -594,3 +594,187 @@ fn seal_claims(claims: serde_json::Value) -> Result<SealClaims, String> {
         _ => Err("`seq`, `hash` or `iat` is missing".into()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The worked example of `docs/audit-export.md`, made here by the code that makes real
+    //! exports: the document must show exactly this, and this verifier must accept it.
+
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use chrono::{TimeZone, Utc};
+    use ring::signature::KeyPair;
+    use serde_json::json;
+
+    use super::*;
+
+    const DOC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/audit-export.md");
+
+    /// The example's key: the Ed25519 seed 00 01 02 … 1f in a PKCS#8 wrapping. Public, so
+    /// never a real key.
+    fn example_key() -> (SigningKey, serde_json::Value) {
+        let mut der = vec![
+            0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22,
+            0x04, 0x20,
+        ];
+        der.extend(0u8..32);
+        let key = SigningKey::from_pkcs8(&der).unwrap();
+        let pair = ring::signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der).unwrap();
+        let jwks = json!({"keys": [{
+            "kty": "OKP", "crv": "Ed25519", "x": URL_SAFE_NO_PAD.encode(pair.public_key()),
+            "kid": key.kid, "alg": "EdDSA", "use": "sig"
+        }]});
+        (key, jwks)
+    }
+
+    /// Three events: a service with a non-ASCII name grants; another customer is created
+    /// (a link in this export); the customer withdraws themselves, and that payload was
+    /// later emptied.
+    fn example_events() -> Vec<ChainedEvent> {
+        let customer = sha256_hex(b"example: the pseudonym of a customer");
+        let other = sha256_hex(b"example: the pseudonym of another customer");
+        let event =
+            |seq: i64, role: &str, actor: &str, action: &str, subject: &str, payload: &str| {
+                ChainedEvent {
+                    seq,
+                    occurred_at: Utc
+                        .with_ymd_and_hms(2026, 11, 23, 12, 0, seq as u32)
+                        .unwrap(),
+                    actor_role: role.into(),
+                    actor_id: Some(actor.into()),
+                    action: action.into(),
+                    subject_pseudonym: Some(subject.into()),
+                    payload: payload.into(),
+                    ..ChainedEvent::default()
+                }
+            };
+        let mut events = vec![
+            event(
+                1,
+                "service",
+                "crm-الرياض",
+                "consent.granted",
+                &customer,
+                r#"{"purpose":"marketing.email","source":"api","note":"Zoë, 1/2"}"#,
+            ),
+            event(
+                2,
+                "service",
+                "billing",
+                "subject.created",
+                &other,
+                r#"{"region":"DE"}"#,
+            ),
+            event(
+                3,
+                "subject",
+                &customer,
+                "consent.denied",
+                &customer,
+                r#"{"purpose":"marketing.email","source":"portal"}"#,
+            ),
+        ];
+        let mut prev = GENESIS.to_owned();
+        for e in &mut events {
+            e.payload_digest = sha256_hex(e.payload.as_bytes());
+            e.prev_hash = prev;
+            e.hash = e.expected_hash();
+            prev = e.hash.clone();
+        }
+        events[2].payload = String::new();
+        events
+    }
+
+    /// The example's blocks, by name, as the document shows them.
+    fn example_blocks() -> Vec<(&'static str, &'static str, String)> {
+        let (key, jwks) = example_key();
+        let events = example_events();
+        let exported = Utc.with_ymd_and_hms(2026, 11, 23, 12, 5, 0).unwrap();
+        let header = ExportHeader {
+            version: EXPORT_VERSION.into(),
+            exported_at: super::super::chain::timestamp(exported),
+            filters: ExportFilter {
+                subject_pseudonym: events[0].subject_pseudonym.clone(),
+                ..ExportFilter::default()
+            },
+            first_seq: Some(1),
+            last_seq: Some(3),
+        };
+        let mut lines = vec![ExportLine::Header(header.clone())];
+        lines.extend(
+            events
+                .iter()
+                .map(|e| ExportLine::within(e, &header.filters)),
+        );
+        let last = &events[2];
+        let seal = ExportLine::seal(&header, last.seq, &last.hash, &key, exported.timestamp());
+        let ExportLine::Checkpoint { signature, .. } = &seal else {
+            unreachable!()
+        };
+        let part = |i: usize| {
+            let text = URL_SAFE_NO_PAD
+                .decode(signature.split('.').nth(i).unwrap())
+                .unwrap();
+            String::from_utf8(text).unwrap() + "\n"
+        };
+        let (jws_header, jws_claims) = (part(0), part(1));
+        lines.push(seal);
+        let export: String = lines
+            .iter()
+            .map(|l| serde_json::to_string(l).unwrap() + "\n")
+            .collect();
+        let first = &events[0];
+        let canonical = json!([
+            super::super::chain::CHAIN_VERSION,
+            first.seq,
+            super::super::chain::timestamp(first.occurred_at),
+            first.actor_role,
+            first.actor_id,
+            first.action,
+            first.subject_pseudonym,
+            first.payload_digest,
+            first.prev_hash
+        ])
+        .to_string();
+        assert_eq!(sha256_hex(canonical.as_bytes()), first.hash);
+        vec![
+            ("export", "jsonl", export),
+            ("jwks", "json", format!("{jwks}\n")),
+            ("canonical", "text", canonical + "\n"),
+            ("hash", "text", first.hash.clone() + "\n"),
+            ("jws-header", "json", jws_header),
+            ("jws-claims", "json", jws_claims),
+        ]
+    }
+
+    #[test]
+    fn the_documented_worked_example_is_what_the_code_makes_and_it_verifies() {
+        let blocks = example_blocks();
+        let doc = std::fs::read_to_string(DOC).unwrap_or_default();
+        let expected: Vec<String> = blocks
+            .iter()
+            .map(|(name, lang, text)| format!("<!-- example: {name} -->\n```{lang}\n{text}```\n"))
+            .collect();
+        let missing: Vec<&String> = expected
+            .iter()
+            .filter(|b| !doc.contains(b.as_str()))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "docs/audit-export.md must show the worked example as the code makes it:\n\n{}",
+            missing
+                .iter()
+                .map(|b| b.as_str())
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        let (export, jwks) = (&blocks[0].2, serde_json::from_str(&blocks[1].2).unwrap());
+        let report = verify_export(export, Some(&jwks)).unwrap();
+        assert_eq!((report.events, report.links, report.head_seq), (2, 1, 3));
+        assert!(report.signature_checked);
+        let tampered = export.replacen("Zoë", "Zoe", 1);
+        assert!(verify_export(&tampered, Some(&jwks))
+            .unwrap_err()
+            .starts_with("line 2:"));
+    }
+}
