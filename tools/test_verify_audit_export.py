@@ -88,6 +88,7 @@ class WorkedExample(unittest.TestCase):
         self.fails(edited, "does not match the export's filters")
         edited = self.export.replace('"from":null', '"from":"2026-11-23T12:00:00.000000Z"', 1)
         self.fails(edited, "line 5: the signature covers other claims")
+        self.fails(self.export.replace(',"actor":null}', "}", 1), "filters must have exactly the keys")
         other = json.loads(self.blocks["jwks"])
         other["keys"][0]["x"] = base64.urlsafe_b64encode(bytes(32)).decode().rstrip("=")
         self.fails(self.export, "does not verify", jwks=other)

@@ -29,7 +29,9 @@ pub struct ExportHeader {
     pub filters: ExportFilter,
     /// The first and last event the export covers (the first and last that match), or
     /// `null` when none matches.
+    #[serde(deserialize_with = "serde::Deserialize::deserialize")]
     pub first_seq: Option<i64>,
+    #[serde(deserialize_with = "serde::Deserialize::deserialize")]
     pub last_seq: Option<i64>,
 }
 
@@ -51,8 +53,10 @@ pub enum ExportLine {
         seq: i64,
         occurred_at: String,
         actor_role: String,
+        #[serde(deserialize_with = "serde::Deserialize::deserialize")]
         actor_id: Option<String>,
         action: String,
+        #[serde(deserialize_with = "serde::Deserialize::deserialize")]
         subject_pseudonym: Option<String>,
         payload: String,
         payload_digest: String,
@@ -776,5 +780,11 @@ mod tests {
         assert!(verify_export(&tampered, Some(&jwks))
             .unwrap_err()
             .starts_with("line 2:"));
+        // Every key is present, null or not: a filter left out is not "no filter".
+        let malformed = export.replacen(r#","actor":null}"#, "}", 1);
+        assert_ne!(&malformed, export);
+        assert!(verify_export(&malformed, Some(&jwks))
+            .unwrap_err()
+            .contains("missing field `actor`"));
     }
 }

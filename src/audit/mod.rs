@@ -406,8 +406,12 @@ pub struct ExportFilter {
     pub from: Option<DateTime<Utc>>,
     #[serde(with = "chain::optional_timestamp")]
     pub to: Option<DateTime<Utc>>,
+    // Present even when null: a missing key is a malformed header, not "no filter".
+    #[serde(deserialize_with = "serde::Deserialize::deserialize")]
     pub subject_pseudonym: Option<String>,
+    #[serde(deserialize_with = "serde::Deserialize::deserialize")]
     pub action: Option<String>,
+    #[serde(deserialize_with = "serde::Deserialize::deserialize")]
     pub actor: Option<String>,
 }
 
