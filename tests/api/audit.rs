@@ -185,7 +185,8 @@ async fn export(app: &TestApp, query: &str) -> String {
     response.text().await.unwrap()
 }
 
-async fn jwks(app: &TestApp) -> Value {
+/// The service's key set, as an auditor fetches it.
+pub async fn jwks(app: &TestApp) -> Value {
     app.client
         .get(app.url("/.well-known/jwks.json"))
         .send()

@@ -271,15 +271,7 @@ async fn an_erased_subject_leaves_no_raw_id_in_the_audit_log_or_its_exports() {
         "the full export names the erased subject"
     );
     assert_eq!(mentions_in_database(&app, ID).await, 0);
-    let keys: Value = app
-        .client
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let keys = crate::audit::jwks(&app).await;
     consentry::audit::export::verify_export(&full, Some(&keys)).unwrap();
     assert_eq!(
         app.get_json("/v1/audit/verify", &compliance).await["ok"],
