@@ -31,6 +31,40 @@ pub fn timestamp(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
+/// Reads a time written by `timestamp`, and only in that form: the text is what is
+/// hashed, signed and compared, so another spelling of the same instant is refused.
+pub fn parse_timestamp(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+        .filter(|t| timestamp(*t) == text)
+}
+
+/// Serde for an optional time in `timestamp`'s form (`null` when absent).
+pub mod optional_timestamp {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(at: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+        match at {
+            Some(at) => s.serialize_str(&super::timestamp(*at)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|text| {
+                super::parse_timestamp(&text).ok_or_else(|| {
+                    serde::de::Error::custom(format!(
+                        "`{text}` is not a UTC time with six fractional digits"
+                    ))
+                })
+            })
+            .transpose()
+    }
+}
+
 impl ChainedEvent {
     /// SHA-256 (hex) of the compact JSON array
     /// `["consentry.audit.v1", seq, occurred_at, actor_role, actor_id|null, action,

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde_json::json;
 
+use crate::auth::keys::SigningKey;
 use crate::auth::KeyRing;
 use crate::clock::SharedClock;
 use crate::storage::schema::audit_checkpoints;
@@ -27,18 +28,24 @@ pub struct Checkpoint {
     pub created_at: chrono::NaiveDateTime,
 }
 
+/// A compact JWS (EdDSA, the key's `kid` in its header) over `claims`.
+pub fn jws<T: serde::Serialize>(key: &SigningKey, claims: &T) -> String {
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+    header.kid = Some(key.kid.clone());
+    jsonwebtoken::encode(&header, claims, key.encoding_key()).unwrap_or_default()
+}
+
 /// Signs `(seq, hash)` with the newest key.
 pub fn sign(keys: &KeyRing, seq: i64, hash: &str, now: DateTime<Utc>) -> Checkpoint {
     let signing = keys.signing();
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
-    header.kid = Some(signing.kid.clone());
-    let claims = json!({"seq": seq, "hash": hash, "iat": now.timestamp()});
     Checkpoint {
         seq,
         hash: hash.to_owned(),
         kid: signing.kid.clone(),
-        signature: jsonwebtoken::encode(&header, &claims, signing.encoding_key())
-            .unwrap_or_default(),
+        signature: jws(
+            signing,
+            &json!({"seq": seq, "hash": hash, "iat": now.timestamp()}),
+        ),
         created_at: now.naive_utc(),
     }
 }

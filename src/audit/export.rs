@@ -1,31 +1,62 @@
-//! Export lines and their offline check. An export is a header, then one line per event
-//! in the covered range — the whole event when it matches the filters, only its link
-//! (`seq`, `prev_hash`, `hash`) when it does not, so the chain can be checked across the
-//! gaps — and a checkpoint signed with the service's key that pins the last hash.
+//! Export lines and their offline check (`docs/audit-export.md` specifies the format). An
+//! export is a header naming its filters and range, then one line per event in the
+//! range — the whole event when it matches the filters, only its link (`seq`,
+//! `prev_hash`, `hash`) when it does not, so the chain can be checked across the gaps —
+//! and a closing checkpoint whose signature covers the last event's hash and the
+//! header's claims.
 
 use std::collections::HashMap;
 use std::io::BufRead;
 
 use serde::{Deserialize, Serialize};
 
-use super::chain::{ChainedEvent, CHAIN_VERSION};
+use super::chain::{parse_timestamp, ChainedEvent, GENESIS};
+use super::ExportFilter;
+use crate::auth::keys::SigningKey;
 use crate::crypto::sha256_hex;
 
+/// The export format. v1 (whose header said `consentry.audit.v1`) signed only the last
+/// hash: its header, and so its filters and first event, could be changed unseen.
+pub const EXPORT_VERSION: &str = "consentry.audit.export.v2";
+
+/// What an export claims about itself; the closing signature covers all of it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ExportHeader {
+    pub version: String,
+    pub exported_at: String,
+    /// The filters the export was made with.
+    pub filters: ExportFilter,
+    /// The first and last event the export covers (the first and last that match), or
+    /// `null` when none matches.
+    #[serde(deserialize_with = "serde::Deserialize::deserialize")]
+    pub first_seq: Option<i64>,
+    #[serde(deserialize_with = "serde::Deserialize::deserialize")]
+    pub last_seq: Option<i64>,
+}
+
+/// The claims of the closing checkpoint's signature: the header's, and the head it pins.
+#[derive(Debug, Clone, Serialize)]
+pub struct SealClaims {
+    #[serde(flatten)]
+    pub header: ExportHeader,
+    pub seq: i64,
+    pub hash: String,
+    pub iat: i64,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ExportLine {
-    Header {
-        version: String,
-        /// The filters the export was made with.
-        filters: serde_json::Value,
-        exported_at: String,
-    },
+    Header(ExportHeader),
     Event {
         seq: i64,
         occurred_at: String,
         actor_role: String,
+        #[serde(deserialize_with = "serde::Deserialize::deserialize")]
         actor_id: Option<String>,
         action: String,
+        #[serde(deserialize_with = "serde::Deserialize::deserialize")]
         subject_pseudonym: Option<String>,
         payload: String,
         payload_digest: String,
@@ -41,7 +72,7 @@ pub enum ExportLine {
         seq: i64,
         hash: String,
         kid: String,
-        /// A JWS (EdDSA) over `{seq, hash, iat}`.
+        /// A compact JWS (EdDSA) over `SealClaims`.
         signature: String,
     },
 }
@@ -69,10 +100,38 @@ impl ExportLine {
             hash: e.hash.clone(),
         }
     }
+
+    /// The line for an event in an export's range: whole when it matches the filters,
+    /// its link otherwise.
+    pub fn within(e: &ChainedEvent, filters: &ExportFilter) -> Self {
+        if filters.matches(e) {
+            Self::event(e)
+        } else {
+            Self::link(e)
+        }
+    }
+
+    /// The closing line: `(seq, hash)` is the last event's (or, when none matched, the
+    /// chain's head), signed together with the header's claims.
+    pub fn seal(header: &ExportHeader, seq: i64, hash: &str, key: &SigningKey, iat: i64) -> Self {
+        let claims = SealClaims {
+            header: header.clone(),
+            seq,
+            hash: hash.to_owned(),
+            iat,
+        };
+        Self::Checkpoint {
+            seq,
+            hash: hash.to_owned(),
+            kid: key.kid.clone(),
+            signature: super::checkpoint::jws(key, &claims),
+        }
+    }
 }
 
-/// CSV columns; a link leaves the event's fields empty, a checkpoint puts its signature
-/// in `payload` and its key id in `actor_id`.
+/// CSV columns; the header row holds its JSON Lines object in `payload`, a link leaves
+/// the event's fields empty, a checkpoint puts its signature in `payload` and its key id
+/// in `actor_id`.
 pub const CSV_HEADER: [&str; 11] = [
     "type",
     "seq",
@@ -91,19 +150,15 @@ pub fn csv_record(line: &ExportLine) -> [String; 11] {
     let s = |v: &str| v.to_owned();
     let o = |v: &Option<String>| v.clone().unwrap_or_default();
     match line {
-        ExportLine::Header {
-            version,
-            filters,
-            exported_at,
-        } => [
+        ExportLine::Header(_) => [
             "header".into(),
             String::new(),
-            s(exported_at),
             String::new(),
             String::new(),
-            s(version),
             String::new(),
-            filters.to_string(),
+            String::new(),
+            String::new(),
+            serde_json::to_string(line).unwrap_or_default(),
             String::new(),
             String::new(),
             String::new(),
@@ -179,10 +234,10 @@ fn from_csv(record: &csv::StringRecord) -> Result<ExportLine, String> {
             .map_err(|_| "seq is not a number".to_owned())
     };
     Ok(match field(0).as_str() {
-        "header" => ExportLine::Header {
-            version: field(5),
-            filters: serde_json::from_str(&field(7)).unwrap_or_default(),
-            exported_at: field(2),
+        "header" => match serde_json::from_str(&field(7)) {
+            Ok(header @ ExportLine::Header(_)) => header,
+            Ok(_) => return Err("the header row's payload is not a header".into()),
+            Err(e) => return Err(format!("the header row's payload: {e}")),
         },
         "event" => ExportLine::Event {
             seq: seq()?,
@@ -216,6 +271,8 @@ fn from_csv(record: &csv::StringRecord) -> Result<ExportLine, String> {
 pub struct OfflineReport {
     pub events: u64,
     pub links: u64,
+    /// The header's claims (proven only when `signature_checked`).
+    pub header: ExportHeader,
     pub head_seq: i64,
     pub head_hash: String,
     /// Whether the closing checkpoint's signature was checked against a key set.
@@ -233,7 +290,8 @@ pub fn verify_export(
 type Lines<'r> = Box<dyn Iterator<Item = Result<(usize, ExportLine), String>> + 'r>;
 
 /// Checks an export line by line, with constant memory, and names the first bad line
-/// (1-based).
+/// (1-based). Without a key set the closing signature is not checked, so nothing the
+/// header claims (filters, range) is proven: only the chain between its lines.
 pub fn verify_reader<'r, R: BufRead + 'r>(
     mut reader: R,
     jwks: Option<&serde_json::Value>,
@@ -273,53 +331,105 @@ pub fn verify_reader<'r, R: BufRead + 'r>(
     check_lines(lines, jwks)
 }
 
+/// The header, checked on its own: the right version and a range that makes sense.
+fn check_header(first: Option<(usize, ExportLine)>) -> Result<ExportHeader, String> {
+    let (n, header) = match first {
+        Some((n, ExportLine::Header(header))) => (n, header),
+        Some((n, _)) => return Err(format!("line {n}: the export must start with its header")),
+        None => return Err("the export is empty".into()),
+    };
+    if header.version != EXPORT_VERSION {
+        return Err(format!(
+            "line {n}: the export's format is `{}`; this verifier reads {EXPORT_VERSION}",
+            header.version
+        ));
+    }
+    match (header.first_seq, header.last_seq) {
+        (Some(first), Some(last)) if 1 <= first && first <= last => {}
+        (None, None) if !header.filters.is_everything() => {}
+        (None, None) => return Err(format!("line {n}: an unfiltered export cannot be empty")),
+        _ => return Err(format!("line {n}: first_seq and last_seq are not a range")),
+    }
+    if header.filters.is_everything() && header.first_seq != Some(1) {
+        return Err(format!(
+            "line {n}: an unfiltered export must start at event 1"
+        ));
+    }
+    Ok(header)
+}
+
+/// An event line, checked on its own: digest, canonical time, hash, and the filters.
+fn check_event(line: &ExportLine, filters: &ExportFilter) -> Result<(), String> {
+    let ExportLine::Event {
+        seq,
+        occurred_at,
+        actor_role,
+        actor_id,
+        action,
+        subject_pseudonym,
+        payload,
+        payload_digest,
+        prev_hash,
+        hash,
+    } = line
+    else {
+        return Ok(());
+    };
+    if !payload.is_empty() && sha256_hex(payload.as_bytes()) != *payload_digest {
+        return Err(format!(
+            "event {seq}: the payload does not match its digest"
+        ));
+    }
+    let at = parse_timestamp(occurred_at).ok_or_else(|| {
+        format!("event {seq}: occurred_at is not a UTC time with six fractional digits")
+    })?;
+    let event = ChainedEvent {
+        seq: *seq,
+        occurred_at: at,
+        actor_role: actor_role.clone(),
+        actor_id: actor_id.clone(),
+        action: action.clone(),
+        subject_pseudonym: subject_pseudonym.clone(),
+        payload: payload.clone(),
+        payload_digest: payload_digest.clone(),
+        prev_hash: prev_hash.clone(),
+        hash: hash.clone(),
+    };
+    if event.expected_hash() != *hash {
+        return Err(format!(
+            "event {seq}: the hash does not match the event's fields"
+        ));
+    }
+    if !filters.matches(&event) {
+        return Err(format!("event {seq} does not match the export's filters"));
+    }
+    Ok(())
+}
+
 fn check_lines(
-    lines: Lines<'_>,
+    mut lines: Lines<'_>,
     jwks: Option<&serde_json::Value>,
 ) -> Result<OfflineReport, String> {
-    let mut iter = lines;
-    match iter.next().transpose()? {
-        Some((_, ExportLine::Header { version, .. })) if version == CHAIN_VERSION => {}
-        Some((n, _)) => {
-            return Err(format!(
-                "line {n}: the export must start with a {CHAIN_VERSION} header"
-            ))
-        }
-        None => return Err("the export is empty".into()),
-    }
-    let mut report = OfflineReport {
-        events: 0,
-        links: 0,
-        head_seq: 0,
-        head_hash: String::new(),
-        signature_checked: false,
-    };
-    let mut previous: Option<(i64, String)> = None;
-    let mut checkpoint_seen = false;
-    for item in iter {
+    let header = check_header(lines.next().transpose()?)?;
+    let (mut events, mut links) = (0, 0);
+    // The previous line's seq and hash, and whether it was a whole event.
+    let mut previous: Option<(i64, String, bool)> = None;
+    let mut closing = None;
+    for item in lines {
         let (n, line) = item?;
-        if checkpoint_seen {
+        if closing.is_some() {
             return Err(format!("line {n}: nothing may follow the checkpoint"));
         }
-        let (seq, prev_hash, hash) = match &line {
-            ExportLine::Header { .. } => return Err(format!("line {n}: a second header")),
+        check_event(&line, &header.filters).map_err(|e| format!("line {n}: {e}"))?;
+        let (seq, prev_hash, hash, whole) = match line {
+            ExportLine::Header(_) => return Err(format!("line {n}: a second header")),
             ExportLine::Checkpoint {
                 seq,
                 hash,
                 kid,
                 signature,
             } => {
-                if previous.is_some() && Some((*seq, hash.clone())) != previous {
-                    return Err(format!(
-                        "line {n}: the checkpoint does not pin the last event"
-                    ));
-                }
-                if let Some(jwks) = jwks {
-                    check_signature(jwks, kid, signature, *seq, hash)
-                        .map_err(|e| format!("line {n}: {e}"))?;
-                    report.signature_checked = true;
-                }
-                checkpoint_seen = true;
+                closing = Some((n, seq, hash, kid, signature));
                 continue;
             }
             ExportLine::Link {
@@ -327,82 +437,116 @@ fn check_lines(
                 prev_hash,
                 hash,
             } => {
-                report.links += 1;
-                (*seq, prev_hash, hash)
+                links += 1;
+                (seq, prev_hash, hash, false)
             }
             ExportLine::Event {
                 seq,
-                occurred_at,
-                actor_role,
-                actor_id,
-                action,
-                subject_pseudonym,
-                payload,
-                payload_digest,
                 prev_hash,
                 hash,
+                ..
             } => {
-                if !payload.is_empty() && sha256_hex(payload.as_bytes()) != *payload_digest {
-                    return Err(format!(
-                        "line {n}: event {seq}: the payload does not match its digest"
-                    ));
-                }
-                let at = chrono::DateTime::parse_from_rfc3339(occurred_at)
-                    .map_err(|_| format!("line {n}: event {seq}: occurred_at is not RFC 3339"))?
-                    .with_timezone(&chrono::Utc);
-                let event = ChainedEvent {
-                    seq: *seq,
-                    occurred_at: at,
-                    actor_role: actor_role.clone(),
-                    actor_id: actor_id.clone(),
-                    action: action.clone(),
-                    subject_pseudonym: subject_pseudonym.clone(),
-                    payload: payload.clone(),
-                    payload_digest: payload_digest.clone(),
-                    prev_hash: prev_hash.clone(),
-                    hash: hash.clone(),
-                };
-                if event.expected_hash() != *hash {
-                    return Err(format!(
-                        "line {n}: event {seq}: the hash does not match the event's fields"
-                    ));
-                }
-                report.events += 1;
-                (*seq, prev_hash, hash)
+                events += 1;
+                (seq, prev_hash, hash, true)
             }
         };
-        if let Some((previous_seq, previous_hash)) = &previous {
-            if seq != previous_seq + 1 {
+        match &previous {
+            None => {
+                if Some(seq) != header.first_seq {
+                    return Err(format!(
+                        "line {n}: the header says the export starts at event {}, found {seq}",
+                        header.first_seq.map_or("none".into(), |s| s.to_string())
+                    ));
+                }
+                if !whole {
+                    return Err(format!(
+                        "line {n}: the export must start with a whole event, not a link"
+                    ));
+                }
+                if seq == 1 && prev_hash != GENESIS {
+                    return Err(format!("line {n}: event 1 must follow the zero hash"));
+                }
+            }
+            Some((previous_seq, previous_hash, _)) => {
+                if seq != previous_seq + 1 {
+                    return Err(format!(
+                        "line {n}: expected event {} here, found {seq}",
+                        previous_seq + 1
+                    ));
+                }
+                if prev_hash != *previous_hash {
+                    return Err(format!(
+                        "line {n}: event {seq}: prev_hash is not the previous event's hash"
+                    ));
+                }
+            }
+        }
+        previous = Some((seq, hash, whole));
+    }
+    let Some((n, seq, hash, kid, signature)) = closing else {
+        return Err("the export has no closing checkpoint (it was cut short)".into());
+    };
+    match previous {
+        Some((last, last_hash, whole)) => {
+            if Some(last) != header.last_seq {
                 return Err(format!(
-                    "line {n}: expected event {} here, found {seq}",
-                    previous_seq + 1
+                    "line {n}: the header says the export ends at event {}, found {last}",
+                    header.last_seq.map_or("none".into(), |s| s.to_string())
                 ));
             }
-            if prev_hash != previous_hash {
+            if !whole {
                 return Err(format!(
-                    "line {n}: event {seq}: prev_hash is not the previous event's hash"
+                    "line {n}: the export must end with a whole event, not a link"
+                ));
+            }
+            if (seq, &hash) != (last, &last_hash) {
+                return Err(format!(
+                    "line {n}: the checkpoint does not pin the last event"
                 ));
             }
         }
-        previous = Some((seq, hash.clone()));
+        None if header.first_seq.is_some() => {
+            return Err(format!(
+                "line {n}: the header promises events, and there are none"
+            ))
+        }
+        None => {}
     }
-    if !checkpoint_seen {
-        return Err("the export has no closing checkpoint (it was cut short)".into());
-    }
-    if let Some((seq, hash)) = previous {
-        report.head_seq = seq;
-        report.head_hash = hash;
-    }
-    Ok(report)
+    let signature_checked = match jwks {
+        Some(jwks) => {
+            let claims =
+                check_signature(jwks, &kid, &signature).map_err(|e| format!("line {n}: {e}"))?;
+            if claims.header != header {
+                return Err(format!(
+                    "line {n}: the signature is for other header claims (filters, range or time) than this header's"
+                ));
+            }
+            if (claims.seq, &claims.hash) != (seq, &hash) {
+                return Err(format!(
+                    "line {n}: the checkpoint's signature is for another head"
+                ));
+            }
+            true
+        }
+        None => false,
+    };
+    Ok(OfflineReport {
+        events,
+        links,
+        header,
+        head_seq: seq,
+        head_hash: hash,
+        signature_checked,
+    })
 }
 
+/// The closing signature's claims, once the signature verifies with the key set's key
+/// `kid` (EdDSA only, and the JWS header must name the same key).
 fn check_signature(
     jwks: &serde_json::Value,
     kid: &str,
     signature: &str,
-    seq: i64,
-    hash: &str,
-) -> Result<(), String> {
+) -> Result<SealClaims, String> {
     let keys: HashMap<&str, &str> = jwks["keys"]
         .as_array()
         .map(|keys| {
@@ -416,14 +560,231 @@ fn check_signature(
         .ok_or_else(|| format!("the checkpoint's key `{kid}` is not in the key set"))?;
     let key = jsonwebtoken::DecodingKey::from_ed_components(x)
         .map_err(|_| "the key set holds a bad key".to_owned())?;
+    let named = jsonwebtoken::decode_header(signature)
+        .map_err(|_| "the checkpoint's signature is not a JWS".to_owned())?
+        .kid;
+    if named.as_deref() != Some(kid) {
+        return Err("the checkpoint's signature names another key".into());
+    }
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
     validation.required_spec_claims.clear();
     validation.validate_exp = false;
     let claims = jsonwebtoken::decode::<serde_json::Value>(signature, &key, &validation)
         .map_err(|_| "the checkpoint's signature does not verify".to_owned())?
         .claims;
-    if claims["seq"] != seq || claims["hash"] != hash {
-        return Err("the checkpoint's signature is for another head".into());
+    seal_claims(claims)
+        .map_err(|e| format!("the checkpoint's signature is not over an export's claims: {e}"))
+}
+
+/// Reads signed claims: the header's fields, and `seq`, `hash` and `iat`, nothing else.
+fn seal_claims(claims: serde_json::Value) -> Result<SealClaims, String> {
+    let serde_json::Value::Object(mut fields) = claims else {
+        return Err("not a JSON object".into());
+    };
+    let seq = fields.remove("seq").and_then(|v| v.as_i64());
+    let hash = fields
+        .remove("hash")
+        .and_then(|v| v.as_str().map(str::to_owned));
+    let iat = fields.remove("iat").and_then(|v| v.as_i64());
+    let header =
+        serde_json::from_value(serde_json::Value::Object(fields)).map_err(|e| e.to_string())?;
+    match (seq, hash, iat) {
+        (Some(seq), Some(hash), Some(iat)) => Ok(SealClaims {
+            header,
+            seq,
+            hash,
+            iat,
+        }),
+        _ => Err("`seq`, `hash` or `iat` is missing".into()),
     }
-    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    //! The worked example of `docs/audit-export.md`, made here by the code that makes real
+    //! exports: the document must show exactly this, and this verifier must accept it.
+
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use chrono::{TimeZone, Utc};
+    use ring::signature::KeyPair;
+    use serde_json::json;
+
+    use super::*;
+
+    const DOC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/audit-export.md");
+
+    /// The example's key: the Ed25519 seed 00 01 02 … 1f in a PKCS#8 wrapping. Public, so
+    /// never a real key.
+    fn example_key() -> (SigningKey, serde_json::Value) {
+        let mut der = vec![
+            0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22,
+            0x04, 0x20,
+        ];
+        der.extend(0u8..32);
+        let key = SigningKey::from_pkcs8(&der).unwrap();
+        let pair = ring::signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der).unwrap();
+        let jwks = json!({"keys": [{
+            "kty": "OKP", "crv": "Ed25519", "x": URL_SAFE_NO_PAD.encode(pair.public_key()),
+            "kid": key.kid, "alg": "EdDSA", "use": "sig"
+        }]});
+        (key, jwks)
+    }
+
+    /// Three events: a service with a non-ASCII name grants; another customer is created
+    /// (a link in this export); the customer withdraws themselves, and that payload was
+    /// later emptied.
+    fn example_events() -> Vec<ChainedEvent> {
+        let customer = sha256_hex(b"example: the pseudonym of a customer");
+        let other = sha256_hex(b"example: the pseudonym of another customer");
+        let event =
+            |seq: i64, role: &str, actor: &str, action: &str, subject: &str, payload: &str| {
+                ChainedEvent {
+                    seq,
+                    occurred_at: Utc
+                        .with_ymd_and_hms(2026, 11, 23, 12, 0, seq as u32)
+                        .unwrap(),
+                    actor_role: role.into(),
+                    actor_id: Some(actor.into()),
+                    action: action.into(),
+                    subject_pseudonym: Some(subject.into()),
+                    payload: payload.into(),
+                    ..ChainedEvent::default()
+                }
+            };
+        let mut events = vec![
+            event(
+                1,
+                "service",
+                "crm-الرياض",
+                "consent.granted",
+                &customer,
+                r#"{"purpose":"marketing.email","source":"api","note":"Zoë, 1/2"}"#,
+            ),
+            event(
+                2,
+                "service",
+                "billing",
+                "subject.created",
+                &other,
+                r#"{"region":"DE"}"#,
+            ),
+            event(
+                3,
+                "subject",
+                &customer,
+                "consent.denied",
+                &customer,
+                r#"{"purpose":"marketing.email","source":"portal"}"#,
+            ),
+        ];
+        let mut prev = GENESIS.to_owned();
+        for e in &mut events {
+            e.payload_digest = sha256_hex(e.payload.as_bytes());
+            e.prev_hash = prev;
+            e.hash = e.expected_hash();
+            prev = e.hash.clone();
+        }
+        events[2].payload = String::new();
+        events
+    }
+
+    /// The example's blocks, by name, as the document shows them.
+    fn example_blocks() -> Vec<(&'static str, &'static str, String)> {
+        let (key, jwks) = example_key();
+        let events = example_events();
+        let exported = Utc.with_ymd_and_hms(2026, 11, 23, 12, 5, 0).unwrap();
+        let header = ExportHeader {
+            version: EXPORT_VERSION.into(),
+            exported_at: super::super::chain::timestamp(exported),
+            filters: ExportFilter {
+                subject_pseudonym: events[0].subject_pseudonym.clone(),
+                ..ExportFilter::default()
+            },
+            first_seq: Some(1),
+            last_seq: Some(3),
+        };
+        let mut lines = vec![ExportLine::Header(header.clone())];
+        lines.extend(
+            events
+                .iter()
+                .map(|e| ExportLine::within(e, &header.filters)),
+        );
+        let last = &events[2];
+        let seal = ExportLine::seal(&header, last.seq, &last.hash, &key, exported.timestamp());
+        let ExportLine::Checkpoint { signature, .. } = &seal else {
+            unreachable!()
+        };
+        let part = |i: usize| {
+            let text = URL_SAFE_NO_PAD
+                .decode(signature.split('.').nth(i).unwrap())
+                .unwrap();
+            String::from_utf8(text).unwrap() + "\n"
+        };
+        let (jws_header, jws_claims) = (part(0), part(1));
+        lines.push(seal);
+        let export: String = lines
+            .iter()
+            .map(|l| serde_json::to_string(l).unwrap() + "\n")
+            .collect();
+        let first = &events[0];
+        let canonical = json!([
+            super::super::chain::CHAIN_VERSION,
+            first.seq,
+            super::super::chain::timestamp(first.occurred_at),
+            first.actor_role,
+            first.actor_id,
+            first.action,
+            first.subject_pseudonym,
+            first.payload_digest,
+            first.prev_hash
+        ])
+        .to_string();
+        assert_eq!(sha256_hex(canonical.as_bytes()), first.hash);
+        vec![
+            ("export", "jsonl", export),
+            ("jwks", "json", format!("{jwks}\n")),
+            ("canonical", "text", canonical + "\n"),
+            ("hash", "text", first.hash.clone() + "\n"),
+            ("jws-header", "json", jws_header),
+            ("jws-claims", "json", jws_claims),
+        ]
+    }
+
+    #[test]
+    fn the_documented_worked_example_is_what_the_code_makes_and_it_verifies() {
+        let blocks = example_blocks();
+        let doc = std::fs::read_to_string(DOC).unwrap_or_default();
+        let expected: Vec<String> = blocks
+            .iter()
+            .map(|(name, lang, text)| format!("<!-- example: {name} -->\n```{lang}\n{text}```\n"))
+            .collect();
+        let missing: Vec<&String> = expected
+            .iter()
+            .filter(|b| !doc.contains(b.as_str()))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "docs/audit-export.md must show the worked example as the code makes it:\n\n{}",
+            missing
+                .iter()
+                .map(|b| b.as_str())
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        let (export, jwks) = (&blocks[0].2, serde_json::from_str(&blocks[1].2).unwrap());
+        let report = verify_export(export, Some(&jwks)).unwrap();
+        assert_eq!((report.events, report.links, report.head_seq), (2, 1, 3));
+        assert!(report.signature_checked);
+        let tampered = export.replacen("Zoë", "Zoe", 1);
+        assert!(verify_export(&tampered, Some(&jwks))
+            .unwrap_err()
+            .starts_with("line 2:"));
+        // Every key is present, null or not: a filter left out is not "no filter".
+        let malformed = export.replacen(r#","actor":null}"#, "}", 1);
+        assert_ne!(&malformed, export);
+        assert!(verify_export(&malformed, Some(&jwks))
+            .unwrap_err()
+            .contains("missing field `actor`"));
+    }
 }

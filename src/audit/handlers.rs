@@ -108,9 +108,10 @@ pub enum ExportFormat {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ExportQuery {
-    /// Events at or after this time (RFC 3339).
+    /// Events at or after this time: a date (midnight UTC) or RFC 3339, at most six
+    /// fractional digits.
     pub from: Option<String>,
-    /// Events at or before this time (RFC 3339).
+    /// Events at or before this time (inclusive), in the same forms.
     pub to: Option<String>,
     /// Only events about this subject id (matched by its pseudonym).
     pub subject: Option<String>,
@@ -133,8 +134,9 @@ enum Phase {
 
 /// Streams the audit log (constant memory), with what is needed to verify it offline:
 /// every event in the covered range, in full when it matches and as a link otherwise, and
-/// a closing checkpoint signed with the service's key. `consentry audit verify FILE
-/// --jwks JWKS` checks it. The export is itself audited.
+/// a closing checkpoint whose signature (the service's key) covers the last hash and the
+/// header's filters and range. `consentry audit verify FILE --jwks JWKS` checks it; the
+/// format is in `docs/audit-export.md`. The export is itself audited.
 #[utoipa::path(
     tag = "audit",
     params(ExportQuery),
@@ -153,45 +155,71 @@ pub async fn export(
 ) -> Result<HttpResponse, ApiError> {
     use futures_util::stream;
 
-    use super::export::{csv_record, ExportLine, CSV_HEADER};
+    use super::export::{csv_record, ExportHeader, ExportLine, CSV_HEADER, EXPORT_VERSION};
 
     principal.require(&READERS)?;
     let query = query.into_inner();
     let format = query.format.unwrap_or(ExportFormat::Jsonl);
+    // Events are timed to the microsecond, and the export states its times that way.
+    let time = |field: &str, value: Option<&str>| -> Result<Option<_>, ApiError> {
+        query_time(field, value)
+            .map_err(|e| ApiError::Validation(vec![e]))?
+            .map(|t| {
+                if t.timestamp_subsec_nanos() % 1_000 == 0 {
+                    Ok(t)
+                } else {
+                    Err(ApiError::invalid(field, "at most six fractional digits"))
+                }
+            })
+            .transpose()
+    };
     let filter = super::ExportFilter {
-        from: query_time("from", query.from.as_deref())
-            .map_err(|e| ApiError::Validation(vec![e]))?,
-        to: query_time("to", query.to.as_deref()).map_err(|e| ApiError::Validation(vec![e]))?,
+        from: time("from", query.from.as_deref())?,
+        to: time("to", query.to.as_deref())?,
         subject_pseudonym: query.subject.as_deref().map(|s| state.pseudonyms.of(s)),
         action: query.action.clone(),
         actor: query.actor.clone(),
     };
     let now = state.clock.now();
     let (pseudonyms, actor) = (state.pseudonyms.clone(), super::Actor::from(&principal));
-    let recorded_filters = json!({"from": query.from, "to": query.to, "subject": query.subject, "action": query.action, "actor": query.actor});
-    let range_filter = filter.clone();
-    let range = state
+    let (subject, actor_filter) = (query.subject, query.actor);
+    let (filter, range) = state
         .db
         .run(move |conn| {
+            let mut filter = filter;
+            // The export is about the subject it filters on (or the customer it names as
+            // actor, who acted under their pseudonym): its event carries the pseudonym, and
+            // raw ids only where erasure empties them.
+            let mut about = subject;
+            if let Some(id) = actor_filter {
+                if super::names_subject(conn, &pseudonyms, &id)? {
+                    filter.actor = Some(pseudonyms.of(&id));
+                    about = about.or(Some(id));
+                }
+            }
             super::record_alone(
                 conn,
                 &pseudonyms,
                 super::AuditEntry {
                     actor: &actor,
                     action: "audit.exported",
-                    subject_id: None,
-                    payload: recorded_filters,
+                    subject_id: about.as_deref(),
+                    payload: serde_json::to_value(&filter).unwrap_or_default(),
                     at: now,
                 },
             )?;
-            super::export_range(conn, &range_filter)
+            let range = super::export_range(conn, &filter)?;
+            Ok::<_, crate::storage::StorageError>((filter, range))
         })
         .await?;
-    let header = ExportLine::Header {
-        version: super::chain::CHAIN_VERSION.to_owned(),
-        filters: serde_json::to_value(&filter).unwrap_or_default(),
+    let claims = ExportHeader {
+        version: EXPORT_VERSION.to_owned(),
         exported_at: super::chain::timestamp(now),
+        filters: filter.clone(),
+        first_seq: range.map(|(first, _)| first),
+        last_seq: range.map(|(_, last)| last),
     };
+    let header = ExportLine::Header(claims.clone());
     let encode = move |lines: &[ExportLine], with_columns: bool| -> web::Bytes {
         match format {
             ExportFormat::Jsonl => {
@@ -219,10 +247,11 @@ pub async fn export(
     let state = state.into_inner();
     let last_link = std::rc::Rc::new(std::cell::RefCell::new(None::<(i64, String)>));
     let body = stream::unfold(Phase::Header, move |phase| {
-        let (state, filter, header, last_link) = (
+        let (state, filter, header, claims, last_link) = (
             state.clone(),
             filter.clone(),
             header.clone(),
+            claims.clone(),
             last_link.clone(),
         );
         async move {
@@ -252,13 +281,7 @@ pub async fn export(
                     };
                     let lines: Vec<ExportLine> = rows
                         .iter()
-                        .map(|e| {
-                            if filter.matches(e) {
-                                ExportLine::event(e)
-                            } else {
-                                ExportLine::link(e)
-                            }
-                        })
+                        .map(|e| ExportLine::within(e, &filter))
                         .collect();
                     let next_phase = match rows.last() {
                         Some(e) => {
@@ -286,14 +309,10 @@ pub async fn export(
                             .await
                             .unwrap_or((0, super::chain::GENESIS.to_owned())),
                     };
-                    // The closing checkpoint is stored too: every export pins the head.
-                    let checkpoint = super::checkpoint::sign(
-                        &state.keys,
-                        pinned.0,
-                        &pinned.1,
-                        state.clock.now(),
-                    );
-                    let stored = checkpoint.clone();
+                    let now = state.clock.now();
+                    // A checkpoint of what the export pins is stored too: every export
+                    // pins the head.
+                    let stored = super::checkpoint::sign(&state.keys, pinned.0, &pinned.1, now);
                     if pinned.0 > 0 {
                         if let Err(e) = state
                             .db
@@ -303,12 +322,13 @@ pub async fn export(
                             tracing::warn!(error = %e, "could not store the export's checkpoint");
                         }
                     }
-                    let line = ExportLine::Checkpoint {
-                        seq: checkpoint.seq,
-                        hash: checkpoint.hash,
-                        kid: checkpoint.kid,
-                        signature: checkpoint.signature,
-                    };
+                    let line = ExportLine::seal(
+                        &claims,
+                        pinned.0,
+                        &pinned.1,
+                        state.keys.signing(),
+                        now.timestamp(),
+                    );
                     Some((Ok(encode(&[line], false)), Phase::Done))
                 }
                 Phase::Done => None,

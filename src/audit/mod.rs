@@ -17,7 +17,7 @@ use crate::auth::keys::KeyError;
 use crate::auth::Principal;
 use crate::crypto::sha256_hex;
 use crate::crypto::KeyedHasher;
-use crate::storage::schema::audit_events;
+use crate::storage::schema::{audit_events, subjects};
 use crate::storage::{write_transaction, DbConnection, StorageError};
 
 const PSEUDONYM_SECRET_FILE: &str = "secrets/audit-pseudonym.key";
@@ -152,10 +152,16 @@ pub fn record(
     entry: AuditEntry<'_>,
 ) -> Result<(), StorageError> {
     lock_chain(conn)?;
+    // Erasure empties the raw ids of the events it finds; for a subject already erased it
+    // has run, so an event about them keeps no raw id from the start.
+    let erased = match entry.subject_id {
+        Some(id) => crate::dsar::erasure::is_erased(conn, &pseudonyms.of(id))?,
+        None => false,
+    };
     let (prev_seq, prev_hash) = chain_head(conn)?;
     let seq = prev_seq + 1;
     let at = entry.at.trunc_subsecs(6);
-    let event = link(
+    let mut event = link(
         ChainedEvent {
             seq,
             occurred_at: at,
@@ -169,6 +175,12 @@ pub fn record(
         prev_hash,
         pseudonyms,
     );
+    let subject_id = entry.subject_id.filter(|_| !erased);
+    if let Some(id) = entry.subject_id.filter(|_| erased) {
+        if mentions(&event.payload, id) {
+            event.payload = String::new();
+        }
+    }
     diesel::insert_into(audit_events::table)
         .values(NewAuditEvent {
             seq,
@@ -176,7 +188,7 @@ pub fn record(
             actor_role: &event.actor_role,
             actor_id: event.actor_id.as_deref(),
             action: &event.action,
-            subject_id: entry.subject_id,
+            subject_id,
             payload: event.payload.clone(),
             subject_pseudonym: event.subject_pseudonym.clone(),
             payload_digest: event.payload_digest.clone(),
@@ -187,8 +199,20 @@ pub fn record(
     Ok(())
 }
 
+/// Whether a JSON payload's text holds `id`, as JSON escapes it inside a string.
+fn mentions(payload: &str, id: &str) -> bool {
+    let quoted = serde_json::to_string(id).unwrap_or_default();
+    let escaped = quoted
+        .strip_prefix('"')
+        .and_then(|s| s.strip_suffix('"'))
+        .unwrap_or(id);
+    payload.contains(escaped)
+}
+
 /// Fills in what the chain derives from an event's fields: the payload's digest, the
 /// subject's keyed pseudonym, the link to the previous hash and the event's own hash.
+/// A subject acting for themselves is recorded under their pseudonym too: the actor is
+/// hashed into the chain, so a raw id there could never be erased.
 fn link(
     mut event: ChainedEvent,
     subject_id: Option<&str>,
@@ -197,6 +221,9 @@ fn link(
 ) -> ChainedEvent {
     event.payload_digest = sha256_hex(event.payload.as_bytes());
     event.subject_pseudonym = subject_id.map(|s| pseudonyms.of(s));
+    if event.actor_role == crate::auth::Role::Subject.as_str() {
+        event.actor_id = event.actor_id.map(|id| pseudonyms.of(&id));
+    }
     event.prev_hash = prev_hash;
     event.hash = event.expected_hash();
     event
@@ -209,6 +236,21 @@ pub fn record_alone(
     entry: AuditEntry<'_>,
 ) -> Result<(), StorageError> {
     write_transaction(conn, |conn| record(conn, pseudonyms, entry))
+}
+
+/// Whether `id` is a customer's id, of a subject that exists or was erased.
+pub fn names_subject(
+    conn: &mut DbConnection,
+    pseudonyms: &Pseudonymizer,
+    id: &str,
+) -> Result<bool, StorageError> {
+    let present = subjects::table
+        .find(id)
+        .select(subjects::id)
+        .first::<String>(conn)
+        .optional()?
+        .is_some();
+    Ok(present || crate::dsar::erasure::is_erased(conn, &pseudonyms.of(id))?)
 }
 
 /// An event from before the chain: seq, time, role, actor id, action, subject id, payload.
@@ -279,6 +321,7 @@ pub fn seal_unchained(
             );
             diesel::update(audit_events::table.find(*seq))
                 .set((
+                    audit_events::actor_id.eq(&event.actor_id),
                     audit_events::subject_pseudonym.eq(&event.subject_pseudonym),
                     audit_events::payload_digest.eq(&event.payload_digest),
                     audit_events::prev_hash.eq(&event.prev_hash),
@@ -354,17 +397,30 @@ pub fn verify(
     }
 }
 
-/// What an export covers.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+/// What an export covers: each filter given, all of them; times inclusive, to the
+/// microsecond. As written in an export's header, every key is present (`null` when not
+/// given).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ExportFilter {
+    #[serde(with = "chain::optional_timestamp")]
     pub from: Option<DateTime<Utc>>,
+    #[serde(with = "chain::optional_timestamp")]
     pub to: Option<DateTime<Utc>>,
+    // Present even when null: a missing key is a malformed header, not "no filter".
+    #[serde(deserialize_with = "serde::Deserialize::deserialize")]
     pub subject_pseudonym: Option<String>,
+    #[serde(deserialize_with = "serde::Deserialize::deserialize")]
     pub action: Option<String>,
+    #[serde(deserialize_with = "serde::Deserialize::deserialize")]
     pub actor: Option<String>,
 }
 
 impl ExportFilter {
+    /// No filter at all: the export is the whole log.
+    pub fn is_everything(&self) -> bool {
+        *self == Self::default()
+    }
+
     pub fn matches(&self, e: &ChainedEvent) -> bool {
         self.from.is_none_or(|from| e.occurred_at >= from)
             && self.to.is_none_or(|to| e.occurred_at <= to)

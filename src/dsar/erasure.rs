@@ -2,10 +2,11 @@
 //! preferences, customer events, and survey displays, responses and follow-ups go;
 //! consent records and requests keep only what proves consent — the purpose, status,
 //! time, version and notice digest — under the subject's keyed pseudonym, without the
-//! client IP hash or user agent; audit events keep their digests and pseudonym but lose
-//! their payloads and the raw id, so the chain still verifies; a
-//! tombstone under the pseudonym makes the gate deny all but strictly necessary
-//! processing.
+//! client IP hash or user agent, and what the subject did themselves names them by the
+//! pseudonym too; audit events keep their digests and pseudonym but lose their payloads
+//! and the raw id, so the chain still verifies (events recorded later about an erased
+//! subject never hold the raw id: see `audit::record`); a tombstone under the pseudonym
+//! makes the gate deny all but strictly necessary processing.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -14,8 +15,8 @@ use serde_json::json;
 use crate::audit::{self, Actor, AuditEntry, Pseudonymizer};
 use crate::consent::subject::SubjectId;
 use crate::storage::schema::{
-    audit_events, consent_records, consent_states, dsar_requests, erasures, preferences,
-    profile_attributes, subjects,
+    audit_events, consent_records, consent_states, dsar_requests, dsar_steps, erasures,
+    preferences, profile_attributes, subjects,
 };
 use crate::storage::{write_transaction, DbConnection, StorageError};
 
@@ -64,6 +65,22 @@ pub fn erase(
                 consent_records::user_agent.eq(None::<String>),
             ))
             .execute(conn)?;
+        // What the subject did themselves is kept under their pseudonym too.
+        let subject_role = crate::auth::Role::Subject.as_str();
+        diesel::update(
+            consent_records::table
+                .filter(consent_records::actor_role.eq(subject_role))
+                .filter(consent_records::actor_id.eq(id.as_str())),
+        )
+        .set(consent_records::actor_id.eq(&pseudonym))
+        .execute(conn)?;
+        diesel::update(
+            dsar_steps::table
+                .filter(dsar_steps::actor_role.eq(subject_role))
+                .filter(dsar_steps::actor_id.eq(id.as_str())),
+        )
+        .set(dsar_steps::actor_id.eq(&pseudonym))
+        .execute(conn)?;
         diesel::update(consent_states::table.filter(consent_states::subject_id.eq(id.as_str())))
             .set(consent_states::subject_id.eq(&pseudonym))
             .execute(conn)?;

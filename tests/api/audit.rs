@@ -185,7 +185,8 @@ async fn export(app: &TestApp, query: &str) -> String {
     response.text().await.unwrap()
 }
 
-async fn jwks(app: &TestApp) -> Value {
+/// The service's key set, as an auditor fetches it.
+pub async fn jwks(app: &TestApp) -> Value {
     app.client
         .get(app.url("/.well-known/jwks.json"))
         .send()
@@ -223,10 +224,15 @@ async fn exports_verify_offline_in_both_formats() {
     let report = verify_export(&csv, Some(&keys)).unwrap();
     assert_eq!(report.events, 8);
 
-    // A filtered export keeps the links of what it leaves out.
+    // A filtered export keeps the links of what it leaves out; the events about x1 now
+    // include the export of them itself.
     let x1 = export(&app, "?subject=x1").await;
     let report = verify_export(&x1, Some(&keys)).unwrap();
-    assert_eq!((report.events, report.links), (3, 2), "{x1}");
+    assert_eq!((report.events, report.links), (4, 4), "{x1}");
+    assert_eq!(
+        (report.header.first_seq, report.header.last_seq),
+        (Some(2), Some(9))
+    );
     assert!(!x1.contains("\"x1\""), "subjects appear only as pseudonyms");
     let denied = export(&app, "?action=consent.denied").await;
     assert_eq!(verify_export(&denied, Some(&keys)).unwrap().events, 1);
@@ -258,13 +264,19 @@ async fn exports_verify_offline_in_both_formats() {
     .await;
 }
 
-#[tokio::test]
-async fn every_kind_of_tampering_with_an_export_is_named() {
-    use consentry::audit::export::verify_export;
+/// An app with `some_history`, its key set, and an unfiltered export.
+async fn exported_history() -> (TestApp, Value, String) {
     let app = spawn_app().await;
     some_history(&app).await;
     let keys = jwks(&app).await;
-    let good = export(&app, "").await;
+    let whole = export(&app, "").await;
+    (app, keys, whole)
+}
+
+#[tokio::test]
+async fn every_kind_of_tampering_with_an_export_is_named() {
+    use consentry::audit::export::verify_export;
+    let (_app, keys, good) = exported_history().await;
     let lines: Vec<&str> = good.lines().collect();
     let join = |lines: Vec<&str>| lines.join("\n");
 
@@ -317,6 +329,86 @@ async fn every_kind_of_tampering_with_an_export_is_named() {
             .contains("signature"),
         "another key"
     );
+}
+
+#[tokio::test]
+async fn an_export_proves_where_it_starts_and_what_its_header_claims() {
+    use consentry::audit::export::verify_export;
+    let (app, keys, whole) = exported_history().await;
+    let lines: Vec<&str> = whole.lines().collect();
+    let fails = |text: String, expected: &str, what: &str| {
+        let problem = verify_export(&text, Some(&keys)).expect_err(what);
+        assert!(problem.contains(expected), "{what}: {problem}");
+    };
+
+    // The first event, or the first three, deleted: the chain that is left still links up.
+    let mut first_gone = lines.clone();
+    first_gone.remove(1);
+    fails(
+        first_gone.join("\n"),
+        "starts at event 1",
+        "first event deleted",
+    );
+    let mut three_gone = lines.clone();
+    three_gone.drain(1..4);
+    fails(three_gone.join("\n"), "line 2:", "first three deleted");
+    // ...and the header edited to match: an unfiltered export starts at event 1, with or
+    // without the key set.
+    let edited = three_gone
+        .join("\n")
+        .replacen(r#""first_seq":1,"#, r#""first_seq":4,"#, 1);
+    fails(edited.clone(), "must start at event 1", "range edited");
+    assert!(verify_export(&edited, None).is_err());
+    let unchecked = verify_export(&whole, None).unwrap();
+    assert!(!unchecked.signature_checked);
+
+    // The filters in the header are signed too.
+    let denied = export(&app, "?action=consent.denied").await;
+    assert_eq!(verify_export(&denied, Some(&keys)).unwrap().events, 1);
+    let edited = denied.replacen(
+        r#""action":"consent.denied","actor":null"#,
+        r#""action":"consent.denied","actor":"recommendations""#,
+        1,
+    );
+    assert_ne!(edited, denied);
+    fails(edited, "other header claims", "filters edited");
+    let narrowed = whole.replacen(
+        r#""action":null,"actor""#,
+        r#""action":"policy.loaded","actor""#,
+        1,
+    );
+    fails(
+        narrowed,
+        "does not match the export's filters",
+        "filters added",
+    );
+
+    // A filtered export that lost its first lines no longer starts where it says, and
+    // its range is signed.
+    let x1 = export(&app, "?subject=x1").await;
+    let mut x1_lines: Vec<&str> = x1.lines().collect();
+    x1_lines.drain(1..3);
+    let cut = x1_lines.join("\n");
+    fails(cut.clone(), "starts at event 2", "filtered, first deleted");
+    let moved = cut.replacen(r#""first_seq":2,"#, r#""first_seq":4,"#, 1);
+    assert_ne!(moved, cut);
+    fails(moved, "other header claims", "filtered, range edited");
+
+    // Times in the filters are stated to the microsecond, inclusive.
+    let at = "2026-11-23T12:00:00.000000Z";
+    let timed = export(&app, &format!("?from={at}&to={at}")).await;
+    let report = verify_export(&timed, Some(&keys)).unwrap();
+    assert!(report.events >= 1, "{timed}");
+    assert!(timed.contains(&format!(r#""from":"{at}","to":"{at}""#)));
+    let token = app.token(Role::Compliance, Some("officer"));
+    problem(
+        app.get("/v1/audit/events?from=2026-11-23T12:00:00.0000001Z", &token)
+            .send()
+            .await
+            .unwrap(),
+        422,
+    )
+    .await;
 }
 
 /// Rewrites event 3 and recomputes every hash after it, as someone with database access

@@ -304,10 +304,38 @@ async fn audit_verify_checks_an_export_file_offline() {
     let ok = consentry(&args, &[]);
     assert!(ok.status.success(), "{}", text(&ok.stderr));
     assert!(
-        text(&ok.stdout).contains("checkpoint signature verified"),
+        text(&ok.stdout).contains("signature verified"),
         "{}",
         text(&ok.stdout)
     );
+    // Without keys it fails, unless the caller says they check the chain alone.
+    let keyless = consentry(&["audit", "verify", file.to_str().unwrap()], &[]);
+    assert_eq!(keyless.status.code(), Some(2), "{}", text(&keyless.stdout));
+    assert!(
+        text(&keyless.stderr).contains("--no-signature"),
+        "{}",
+        text(&keyless.stderr)
+    );
+    let chain_only = ["audit", "verify", file.to_str().unwrap(), "--no-signature"];
+    let unsigned = consentry(&chain_only, &[]);
+    assert!(unsigned.status.success(), "{}", text(&unsigned.stderr));
+    assert!(
+        text(&unsigned.stdout).contains("signature NOT checked"),
+        "{}",
+        text(&unsigned.stdout)
+    );
+    // An export whose first event was deleted does not pass, with keys or without.
+    let mut lines: Vec<&str> = export.lines().collect();
+    lines.remove(1);
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let headless = consentry(&args, &[]);
+    assert_eq!(headless.status.code(), Some(1));
+    assert!(
+        text(&headless.stderr).contains("starts at event 1"),
+        "{}",
+        text(&headless.stderr)
+    );
+    assert_eq!(consentry(&chain_only, &[]).status.code(), Some(1));
 
     let tampered = export.replacen(
         "\"action\":\"consent.granted\"",

@@ -182,3 +182,99 @@ async fn completing_an_erasure_request_erases() {
         true
     );
 }
+
+/// How many values, in every text-like column of every table, contain `needle`.
+async fn mentions_in_database(app: &TestApp, needle: &'static str) -> i64 {
+    #[derive(diesel::QueryableByName)]
+    struct Column {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        t: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        c: String,
+    }
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let listing = if app.db.is_postgres() {
+        "SELECT table_name::text AS t, column_name::text AS c FROM information_schema.columns \
+         WHERE table_schema = current_schema()"
+    } else {
+        "SELECT m.name AS t, p.name AS c FROM sqlite_master m \
+         JOIN pragma_table_info(m.name) p WHERE m.type = 'table'"
+    };
+    app.app_db
+        .run(move |conn| {
+            use diesel::RunQueryDsl;
+            let mut total = 0;
+            for Column { t, c } in diesel::sql_query(listing).load::<Column>(conn)? {
+                total += diesel::sql_query(format!(
+                    "SELECT COUNT(*) AS n FROM \"{t}\" WHERE CAST(\"{c}\" AS TEXT) LIKE '%{needle}%'"
+                ))
+                .get_result::<Count>(conn)?
+                .n;
+            }
+            Ok::<_, consentry::storage::StorageError>(total)
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_erased_subject_leaves_no_raw_id_in_the_audit_log_or_its_exports() {
+    const ID: &str = "cust-erase-7f3a";
+    let app = spawn_app().await;
+    app.create_subject(ID, json!({"region": "DE"})).await;
+    app.put_consent(ID, "analytics", "granted").await;
+    let own = app.token(Role::Subject, Some(ID));
+    let response = app
+        .put_json(
+            &format!("/v1/subjects/{ID}/consents/marketing"),
+            &own,
+            &json!({"status": "denied", "source": "portal"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "the subject withdraws themselves");
+    let compliance = app.token(Role::Compliance, Some("officer"));
+    let export = |query: String| {
+        let request = app.get(&format!("/v1/audit/events{query}"), &compliance);
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            response.text().await.unwrap()
+        }
+    };
+    // Exports about the subject before the erasure, by subject and by actor...
+    export(format!("?subject={ID}")).await;
+    export(format!("?actor={ID}")).await;
+    let response = app
+        .client
+        .delete(app.url(&format!("/v1/subjects/{ID}")))
+        .bearer_auth(&compliance)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    // ...and after it: none of them may bring the raw id back.
+    let after = export(format!("?subject={ID}")).await;
+    assert!(
+        after.lines().count() > 2,
+        "the erased subject's events: {after}"
+    );
+    export(format!("?actor={ID}&format=csv")).await;
+    let full = export(String::new()).await;
+    assert!(
+        !full.contains(ID),
+        "the full export names the erased subject"
+    );
+    assert_eq!(mentions_in_database(&app, ID).await, 0);
+    let keys = crate::audit::jwks(&app).await;
+    consentry::audit::export::verify_export(&full, Some(&keys)).unwrap();
+    assert_eq!(
+        app.get_json("/v1/audit/verify", &compliance).await["ok"],
+        true
+    );
+}
