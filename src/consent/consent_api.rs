@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use super::handlers::path_subject_id;
+use super::handlers::{path_subject_id, SubjectPath};
 use super::ledger::{
     self, ConsentChange, ConsentRecord, ConsentSource, ConsentState, ConsentStates, ConsentStatus,
 };
@@ -20,7 +20,7 @@ use super::write::{self, subject_facts, ConsentError, ConsentWrite};
 use crate::audit::Actor;
 use crate::auth::{Principal, Role};
 use crate::gate::rules::{decide, Decision, DecisionRequest, Reason};
-use crate::http::responses::{AuthProblems, BodyProblems, SubjectNotFound};
+use crate::http::responses::{AuthProblems, BodyProblems, ParameterProblems, SubjectNotFound};
 use crate::http::{ApiError, AppState, FieldError, Problem, ValidJson};
 use crate::policy::{Basis, Policies};
 use crate::storage::{DbConnection, StorageError};
@@ -192,10 +192,10 @@ fn load_with_gpc(
 #[utoipa::path(
     tag = "consents",
     params(
-        ("id" = String, Path, description = "The subject id"),
+        SubjectPath,
         ("Sec-GPC" = Option<String>, Header, description = "`1`: a Global Privacy Control signal"),
     ),
-    responses((status = 200, description = "Effective state per purpose", body = ConsentList), SubjectNotFound, AuthProblems),
+    responses((status = 200, description = "Effective state per purpose", body = ConsentList), SubjectNotFound, ParameterProblems, AuthProblems),
     security(("bearer" = [])),
 )]
 #[get("/v1/subjects/{id}/consents")]
@@ -292,18 +292,21 @@ pub struct ConsentRequest {
     pub source: WriteSource,
     /// SHA-256 (hex) of the privacy notice text the customer was shown.
     #[validate(custom(function = "validate_digest"))]
+    #[schema(pattern = "^[0-9a-fA-F]{64}$", min_length = 64, max_length = 64)]
     pub notice_digest: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchConsentItem {
-    #[schema(example = "marketing.email")]
+    #[schema(example = "marketing.email", min_length = 1, max_length = 200)]
     #[validate(length(min = 1, max = 200))]
     pub purpose: String,
     pub status: ConsentStatus,
     pub source: WriteSource,
+    /// SHA-256 (hex) of the privacy notice text the customer was shown.
     #[validate(custom(function = "validate_digest"))]
+    #[schema(pattern = "^[0-9a-fA-F]{64}$", min_length = 64, max_length = 64)]
     pub notice_digest: Option<String>,
 }
 
@@ -316,6 +319,7 @@ pub struct BatchConsentItem {
 pub struct BatchConsentRequest {
     /// 1–100 purposes, each at most once; written all or nothing.
     #[validate(length(min = 1, max = 100), nested)]
+    #[schema(min_items = 1, max_items = 100)]
     pub consents: Vec<BatchConsentItem>,
 }
 
@@ -382,7 +386,7 @@ async fn write_consents(
 #[utoipa::path(
     tag = "consents",
     params(
-        ("id" = String, Path, description = "The subject id"),
+        SubjectPath,
         ("purpose" = String, Path, description = "A purpose key"),
         ("Sec-GPC" = Option<String>, Header, description = "`1`: a Global Privacy Control signal"),
     ),
@@ -419,7 +423,7 @@ pub async fn put_consent(
 #[utoipa::path(
     tag = "consents",
     params(
-        ("id" = String, Path, description = "The subject id"),
+        SubjectPath,
         ("Sec-GPC" = Option<String>, Header, description = "`1`: a Global Privacy Control signal"),
     ),
     request_body = BatchConsentRequest,
@@ -475,6 +479,7 @@ pub async fn post_consents(
 pub struct HistoryQuery {
     /// Rows per page (1–200, default 50).
     #[validate(range(min = 1, max = 200))]
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// `next_cursor` from the previous page.
     pub cursor: Option<String>,
@@ -551,7 +556,7 @@ fn decode_cursor(cursor: &str) -> Result<i64, ApiError> {
 /// The consent ledger, newest first, paginated by cursor.
 #[utoipa::path(
     tag = "consents",
-    params(("id" = String, Path, description = "The subject id"), HistoryQuery),
+    params(SubjectPath, HistoryQuery),
     responses(
         (status = 200, description = "A page of the ledger", body = ConsentHistory),
         (status = 422, description = "A bad limit, cursor or purpose", body = Problem, content_type = "application/problem+json"),
@@ -622,7 +627,7 @@ pub struct ConsentReceipt {
 /// A signed receipt for the current consent record of one purpose.
 #[utoipa::path(
     tag = "consents",
-    params(("id" = String, Path, description = "The subject id"), ("purpose" = String, Path, description = "A purpose key")),
+    params(SubjectPath, ("purpose" = String, Path, description = "A purpose key")),
     responses(
         (status = 200, description = "The signed receipt", body = ConsentReceipt),
         (status = 422, description = "Unknown purpose", body = Problem, content_type = "application/problem+json"),
@@ -686,9 +691,11 @@ pub async fn consent_receipt(
 pub struct SignalsRequest {
     /// An IAB US Privacy string, e.g. `1YYN`.
     #[validate(length(max = 16))]
+    #[schema(max_length = 16)]
     pub usp: Option<String>,
     /// An IAB Global Privacy Platform string; its usnat, usca and uspv1 sections are read.
     #[validate(length(max = 8192))]
+    #[schema(max_length = 8192)]
     pub gpp: Option<String>,
     /// A Global Privacy Control signal relayed by a service.
     pub gpc: Option<bool>,
@@ -717,7 +724,7 @@ pub struct SignalsResponse {
 #[utoipa::path(
     tag = "consents",
     params(
-        ("id" = String, Path, description = "The subject id"),
+        SubjectPath,
         ("Sec-GPC" = Option<String>, Header, description = "`1`: a Global Privacy Control signal"),
     ),
     request_body = SignalsRequest,

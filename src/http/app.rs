@@ -100,12 +100,12 @@ fn api(cfg: &mut ServiceConfig) {
 
 /// The OpenAPI document the server serves, built without starting it.
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    App::new()
+    let (_, document) = App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
         .configure(api)
-        .split_for_parts()
-        .1
+        .split_for_parts();
+    super::openapi::finish(document)
 }
 
 pub struct Application {
