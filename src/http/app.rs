@@ -4,7 +4,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpResponse};
 use anyhow::Context;
 use utoipa::OpenApi;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -14,7 +14,6 @@ use utoipa_swagger_ui::SwaggerUi;
 use super::extract::{path_error, query_error, BodyLimit};
 use super::observe::{observe, Metrics};
 use super::openapi::ApiDoc;
-use super::problem::ApiError;
 use crate::audit::Pseudonymizer;
 use crate::auth::{Authenticator, KeyRing};
 use crate::clock::SharedClock;
@@ -220,7 +219,7 @@ impl Application {
         let body_limit = web::Data::new(BodyLimit(config.max_body_bytes));
         let openapi = Arc::new(openapi_document());
 
-        let mut server = HttpServer::new(move || {
+        let server = super::head::serve(listener, config.workers, move || {
             let (app, _) = App::new()
                 .into_utoipa_app()
                 .openapi(ApiDoc::openapi())
@@ -245,19 +244,12 @@ impl Application {
                             .finish()
                     }),
                 )
-                .default_service(web::to(|| async {
-                    Err::<HttpResponse, _>(ApiError::NotFound("There is no such endpoint.".into()))
-                }))
+                .default_service(web::to(super::head::unrouted))
                 .wrap_fn(observe(metrics.clone()))
-        })
-        .listen(listener)?
-        .shutdown_timeout(10);
-        if let Some(workers) = config.workers {
-            server = server.workers(workers.max(1));
-        }
+        })?;
         Ok(Self {
             port,
-            server: server.run(),
+            server,
             keys,
             policies,
             db,

@@ -2,6 +2,7 @@
 
 mod app;
 pub mod extract;
+pub mod head;
 pub mod health;
 pub mod observe;
 pub mod openapi;
