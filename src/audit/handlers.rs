@@ -17,6 +17,7 @@ const READERS: [Role; 1] = [Role::Compliance];
 #[into_params(parameter_in = Query)]
 pub struct VerifyQuery {
     /// First event to check (its predecessor anchors it); default the first.
+    #[param(minimum = 1)]
     pub from_seq: Option<i64>,
     /// Last event to check; default the newest.
     pub to_seq: Option<i64>,
@@ -141,7 +142,7 @@ enum Phase {
     tag = "audit",
     params(ExportQuery),
     responses(
-        (status = 200, description = "JSON Lines (`application/jsonl`) or CSV, streamed", content_type = "application/jsonl"),
+        (status = 200, description = "JSON Lines (`application/jsonl`) or CSV, streamed", content((String = "application/jsonl"), (String = "text/csv"))),
         (status = 422, description = "A bad time or format", body = Problem, content_type = "application/problem+json"),
         AuthProblems,
     ),

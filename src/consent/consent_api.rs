@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use super::handlers::path_subject_id;
+use super::handlers::{path_subject_id, SubjectPath};
 use super::ledger::{
     self, ConsentChange, ConsentRecord, ConsentSource, ConsentState, ConsentStates, ConsentStatus,
     IpSource,
@@ -23,7 +23,7 @@ use super::write::{self, ConsentError, ConsentWrite};
 use crate::audit::Actor;
 use crate::auth::{Principal, Role};
 use crate::gate::rules::{decide, Decision, DecisionRequest, Reason, SubjectFacts};
-use crate::http::responses::{AuthProblems, BodyProblems, SubjectNotFound};
+use crate::http::responses::{AuthProblems, BodyProblems, ParameterProblems, SubjectNotFound};
 use crate::http::{ApiError, AppState, FieldError, Problem, ValidJson};
 use crate::policy::{Basis, Policies};
 use crate::storage::StorageError;
@@ -178,10 +178,10 @@ pub fn consent_views(
 #[utoipa::path(
     tag = "consents",
     params(
-        ("id" = String, Path, description = "The subject id"),
+        SubjectPath,
         ("Sec-GPC" = Option<String>, Header, description = "`1`: a Global Privacy Control signal"),
     ),
-    responses((status = 200, description = "Effective state per purpose", body = ConsentList), SubjectNotFound, AuthProblems),
+    responses((status = 200, description = "Effective state per purpose", body = ConsentList), SubjectNotFound, ParameterProblems, AuthProblems),
     security(("bearer" = [])),
 )]
 #[get("/v1/subjects/{id}/consents")]
@@ -278,6 +278,7 @@ pub struct ConsentRequest {
     pub source: WriteSource,
     /// SHA-256 (hex) of the privacy notice text the customer was shown.
     #[validate(custom(function = "validate_digest"))]
+    #[schema(pattern = "^[0-9a-fA-F]{64}$", min_length = 64, max_length = 64)]
     pub notice_digest: Option<String>,
     /// The customer's IP address, stated by a service that records the consent on their
     /// behalf (services only). Kept hashed, marked as asserted by that service; without
@@ -289,12 +290,14 @@ pub struct ConsentRequest {
 #[derive(Debug, Serialize, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchConsentItem {
-    #[schema(example = "marketing.email")]
+    #[schema(example = "marketing.email", min_length = 1, max_length = 200)]
     #[validate(length(min = 1, max = 200))]
     pub purpose: String,
     pub status: ConsentStatus,
     pub source: WriteSource,
+    /// SHA-256 (hex) of the privacy notice text the customer was shown.
     #[validate(custom(function = "validate_digest"))]
+    #[schema(pattern = "^[0-9a-fA-F]{64}$", min_length = 64, max_length = 64)]
     pub notice_digest: Option<String>,
 }
 
@@ -307,6 +310,7 @@ pub struct BatchConsentItem {
 pub struct BatchConsentRequest {
     /// 1–100 purposes, each at most once; written all or nothing.
     #[validate(length(min = 1, max = 100), nested)]
+    #[schema(min_items = 1, max_items = 100)]
     pub consents: Vec<BatchConsentItem>,
     /// The customer's IP address, stated by a service that records the consent on their
     /// behalf (services only). Kept hashed, marked as asserted by that service; without
@@ -385,7 +389,7 @@ async fn write_consents(
 #[utoipa::path(
     tag = "consents",
     params(
-        ("id" = String, Path, description = "The subject id"),
+        SubjectPath,
         ("purpose" = String, Path, description = "A purpose key"),
         ("Sec-GPC" = Option<String>, Header, description = "`1`: a Global Privacy Control signal"),
     ),
@@ -423,7 +427,7 @@ pub async fn put_consent(
 #[utoipa::path(
     tag = "consents",
     params(
-        ("id" = String, Path, description = "The subject id"),
+        SubjectPath,
         ("Sec-GPC" = Option<String>, Header, description = "`1`: a Global Privacy Control signal"),
     ),
     request_body = BatchConsentRequest,
@@ -482,6 +486,7 @@ pub async fn post_consents(
 pub struct HistoryQuery {
     /// Rows per page (1–200, default 50).
     #[validate(range(min = 1, max = 200))]
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// `next_cursor` from the previous page.
     pub cursor: Option<String>,
@@ -562,7 +567,7 @@ fn decode_cursor(cursor: &str) -> Result<i64, ApiError> {
 /// The consent ledger, newest first, paginated by cursor.
 #[utoipa::path(
     tag = "consents",
-    params(("id" = String, Path, description = "The subject id"), HistoryQuery),
+    params(SubjectPath, HistoryQuery),
     responses(
         (status = 200, description = "A page of the ledger", body = ConsentHistory),
         (status = 422, description = "A bad limit, cursor or purpose", body = Problem, content_type = "application/problem+json"),
@@ -633,7 +638,7 @@ pub struct ConsentReceipt {
 /// A signed receipt for the current consent record of one purpose.
 #[utoipa::path(
     tag = "consents",
-    params(("id" = String, Path, description = "The subject id"), ("purpose" = String, Path, description = "A purpose key")),
+    params(SubjectPath, ("purpose" = String, Path, description = "A purpose key")),
     responses(
         (status = 200, description = "The signed receipt", body = ConsentReceipt),
         (status = 422, description = "Unknown purpose", body = Problem, content_type = "application/problem+json"),
@@ -697,9 +702,11 @@ pub async fn consent_receipt(
 pub struct SignalsRequest {
     /// An IAB US Privacy string, e.g. `1YYN`.
     #[validate(length(max = 16))]
+    #[schema(max_length = 16)]
     pub usp: Option<String>,
     /// An IAB Global Privacy Platform string; its usnat, usca and uspv1 sections are read.
     #[validate(length(max = 8192))]
+    #[schema(max_length = 8192)]
     pub gpp: Option<String>,
     /// A Global Privacy Control signal relayed by a service.
     pub gpc: Option<bool>,
@@ -728,7 +735,7 @@ pub struct SignalsResponse {
 #[utoipa::path(
     tag = "consents",
     params(
-        ("id" = String, Path, description = "The subject id"),
+        SubjectPath,
         ("Sec-GPC" = Option<String>, Header, description = "`1`: a Global Privacy Control signal"),
     ),
     request_body = SignalsRequest,

@@ -7,13 +7,14 @@ use actix_web::{get, put, web, HttpResponse};
 use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use utoipa::ToSchema;
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
+use utoipa::{IntoParams, ToSchema};
 use validator::{Validate, ValidationError};
 
 use super::subject::{self, Subject, SubjectChanges, SubjectId};
 use crate::audit::{self, Actor, AuditEntry};
 use crate::auth::{Principal, Role};
-use crate::http::responses::{AuthProblems, BodyProblems, SubjectNotFound};
+use crate::http::responses::{AuthProblems, BodyProblems, ParameterProblems, SubjectNotFound};
 use crate::http::{ApiError, AppState, ValidJson};
 use crate::policy::locale::parse_locale;
 use crate::policy::Region;
@@ -35,7 +36,7 @@ pub struct SubjectRequest {
     pub locale: Option<String>,
     /// Known birth year; decides whether the subject is a minor. Not in the future.
     #[validate(range(min = 1900, max = 9999))]
-    #[schema(example = 2009)]
+    #[schema(example = 2009, minimum = 1900, maximum = 9999)]
     pub birth_year: Option<i32>,
 }
 
@@ -101,6 +102,28 @@ impl SubjectView {
     }
 }
 
+/// The OpenAPI schema of a subject id, as `SubjectId::parse` takes it.
+pub fn subject_id_schema() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(SubjectId::MAX_CHARS))
+        .description(Some(
+            "The subject's opaque id: 1–128 characters, none of them a control character.",
+        ))
+        .build()
+}
+
+/// The subject a path names, for the OpenAPI document (`{id}`); a malformed id is 422.
+#[derive(IntoParams)]
+#[into_params(names("id"), parameter_in = Path)]
+#[allow(dead_code)]
+pub struct SubjectPath(
+    /// The subject's opaque id: 1–128 characters, none of them a control character.
+    #[param(min_length = 1, max_length = 128)]
+    String,
+);
+
 /// A subject id from the path, or 422 naming it.
 pub fn path_subject_id(raw: &str) -> Result<SubjectId, ApiError> {
     SubjectId::parse(raw).map_err(|m| ApiError::invalid("id", m))
@@ -111,7 +134,7 @@ pub fn path_subject_id(raw: &str) -> Result<SubjectId, ApiError> {
 /// Fields left out are cleared: PUT sends the whole subject.
 #[utoipa::path(
     tag = "subjects",
-    params(("id" = String, Path, description = "The subject's opaque id (1–128 printable characters)")),
+    params(SubjectPath),
     request_body = SubjectRequest,
     responses(
         (status = 201, description = "Created", body = SubjectView,
@@ -189,10 +212,11 @@ pub async fn put_subject(
 /// Reads a subject with its derived jurisdiction.
 #[utoipa::path(
     tag = "subjects",
-    params(("id" = String, Path, description = "The subject's opaque id")),
+    params(SubjectPath),
     responses(
         (status = 200, description = "The subject", body = SubjectView),
         SubjectNotFound,
+        ParameterProblems,
         AuthProblems,
     ),
     security(("bearer" = [])),

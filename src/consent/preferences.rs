@@ -65,7 +65,7 @@ impl fmt::Display for Channel {
 pub struct ChannelPreference {
     pub opted_in: bool,
     /// At most this many messages a week on this channel (1–100).
-    #[schema(example = 3)]
+    #[schema(example = 3, minimum = 1, maximum = 100)]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_per_week: Option<u32>,
 }
@@ -74,9 +74,10 @@ pub struct ChannelPreference {
 #[serde(deny_unknown_fields)]
 pub struct QuietHours {
     /// Local time `HH:MM` in the subject's time zone.
-    #[schema(example = "22:00")]
+    #[schema(example = "22:00", pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$")]
     pub start: String,
-    #[schema(example = "08:00")]
+    /// Local time `HH:MM`, not the start.
+    #[schema(example = "08:00", pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$")]
     pub end: String,
 }
 
@@ -97,8 +98,9 @@ pub struct Preferences {
     /// By channel: `email`, `sms`, `push`, `whatsapp`, `phone`, `in_app`.
     #[serde(default)]
     pub channels: BTreeMap<String, ChannelPreference>,
-    /// Preferred channels, most preferred first.
+    /// Preferred channels, most preferred first, each at most once.
     #[serde(default)]
+    #[schema(max_items = 6)]
     pub channel_order: Vec<Channel>,
     /// BCP 47 language tag.
     #[serde(default)]

@@ -6,13 +6,13 @@ use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::handlers::path_subject_id;
+use super::handlers::{path_subject_id, SubjectPath};
 use super::preferences::{self, Preferences};
 use super::subject;
 use crate::audit::{self, Actor, AuditEntry};
 use crate::auth::{Principal, Role};
 use crate::consent::ledger::lock_subject;
-use crate::http::responses::{AuthProblems, BodyProblems, SubjectNotFound};
+use crate::http::responses::{AuthProblems, BodyProblems, ParameterProblems, SubjectNotFound};
 use crate::http::{ApiError, AppState, ValidJson};
 use crate::storage::{write_transaction, StorageError};
 
@@ -30,8 +30,8 @@ pub struct PreferencesView {
 /// A subject's channel preferences (defaults until first set).
 #[utoipa::path(
     tag = "preferences",
-    params(("id" = String, Path, description = "The subject id")),
-    responses((status = 200, description = "The preferences", body = PreferencesView), SubjectNotFound, AuthProblems),
+    params(SubjectPath),
+    responses((status = 200, description = "The preferences", body = PreferencesView), SubjectNotFound, ParameterProblems, AuthProblems),
     security(("bearer" = [])),
 )]
 #[get("/v1/subjects/{id}/preferences")]
@@ -69,7 +69,7 @@ pub async fn get_preferences(
 /// Replaces a subject's channel preferences; the gate honours a channel opt-out at once.
 #[utoipa::path(
     tag = "preferences",
-    params(("id" = String, Path, description = "The subject id")),
+    params(SubjectPath),
     request_body = Preferences,
     responses((status = 200, description = "The new preferences", body = PreferencesView), SubjectNotFound, BodyProblems, AuthProblems),
     security(("bearer" = [])),

@@ -10,10 +10,10 @@ use utoipa::ToSchema;
 use crate::audit::{self, Actor, AuditEntry};
 use crate::auth::{Principal, Role};
 use crate::consent::consent_api::{consent_views, ConsentRecordView, ConsentView};
-use crate::consent::handlers::{path_subject_id, SubjectView};
+use crate::consent::handlers::{path_subject_id, SubjectPath, SubjectView};
 use crate::consent::preferences::{self, Preferences};
 use crate::consent::{ledger, subject};
-use crate::http::responses::{AuthProblems, SubjectNotFound};
+use crate::http::responses::{AuthProblems, ParameterProblems, SubjectNotFound};
 use crate::http::{ApiError, AppState};
 use crate::profiles::attributes;
 use crate::profiles::handlers::{view as profile_view, ProfileView};
@@ -29,7 +29,8 @@ pub struct AuditEventView {
     pub occurred_at: DateTime<Utc>,
     pub actor_role: String,
     pub action: String,
-    #[schema(value_type = Object)]
+    /// The event's payload; null once erasure blanked it.
+    #[schema(value_type = Value)]
     pub payload: Value,
 }
 
@@ -60,11 +61,11 @@ pub struct AccessBundle {
 /// The export is recorded in the audit log.
 #[utoipa::path(
     tag = "subjects",
-    params(("id" = String, Path, description = "The subject id")),
+    params(SubjectPath),
     responses(
         (status = 200, description = "The bundle", body = AccessBundle,
          headers(("Content-Disposition" = String, description = "attachment; filename=…"))),
-        SubjectNotFound, AuthProblems,
+        SubjectNotFound, ParameterProblems, AuthProblems,
     ),
     security(("bearer" = [])),
 )]

@@ -11,8 +11,9 @@ use super::requests::{self, DataSubjectRequest, ListFilter, Step};
 use super::rules::{due_date, extended_due_date, RequestKind, RequestStatus};
 use crate::audit::Actor;
 use crate::auth::{Principal, Role};
+use crate::consent::handlers::subject_id_schema;
 use crate::consent::{subject, SubjectId};
-use crate::http::responses::{AuthProblems, BodyProblems};
+use crate::http::responses::{AuthProblems, BodyProblems, ParameterProblems};
 use crate::http::{ApiError, AppState, FieldError, Problem, ValidJson};
 
 const FILERS: [Role; 2] = [Role::Service, Role::Compliance];
@@ -22,10 +23,11 @@ const HANDLERS: [Role; 1] = [Role::Compliance];
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"subject_id": "cust-8412", "kind": "access"}))]
 pub struct NewRequest {
+    #[schema(schema_with = subject_id_schema)]
     pub subject_id: String,
     pub kind: RequestKind,
     /// Anything the request says (e.g. what to rectify), as a JSON object.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub details: Option<Value>,
 }
 
@@ -200,7 +202,7 @@ pub struct RequestList {
 #[utoipa::path(
     tag = "dsar",
     params(ListQuery),
-    responses((status = 200, description = "Requests, soonest due first", body = RequestList), AuthProblems),
+    responses((status = 200, description = "Requests, soonest due first", body = RequestList), ParameterProblems, AuthProblems),
     security(("bearer" = [])),
 )]
 #[get("/v1/dsar")]
@@ -274,6 +276,7 @@ pub async fn get_request(
 pub struct Extension {
     /// Why more time is needed (told to the subject).
     #[validate(length(min = 1, max = 2000))]
+    #[schema(min_length = 1, max_length = 2000)]
     pub reason: String,
 }
 
@@ -286,6 +289,7 @@ pub struct RequestChange {
     #[validate(nested)]
     pub extend: Option<Extension>,
     #[validate(length(max = 2000))]
+    #[schema(max_length = 2000)]
     pub note: Option<String>,
 }
 
@@ -440,11 +444,11 @@ pub async fn change_request(
 /// tombstone so that the gate denies all but strictly necessary processing.
 #[utoipa::path(
     tag = "dsar",
-    params(("id" = String, Path, description = "The subject id")),
+    params(crate::consent::handlers::SubjectPath),
     responses(
         (status = 204, description = "Erased"),
         (status = 404, description = "No such subject", body = Problem, content_type = "application/problem+json"),
-        AuthProblems,
+        ParameterProblems, AuthProblems,
     ),
     security(("bearer" = [])),
 )]

@@ -4,7 +4,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpResponse};
 use anyhow::Context;
 use utoipa::OpenApi;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -100,12 +100,12 @@ fn api(cfg: &mut ServiceConfig) {
 
 /// The OpenAPI document the server serves, built without starting it.
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    App::new()
+    let (_, document) = App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
         .configure(api)
-        .split_for_parts()
-        .1
+        .split_for_parts();
+    super::openapi::finish(document)
 }
 
 pub struct Application {
@@ -224,7 +224,7 @@ impl Application {
         let openapi = Arc::new(openapi_document());
         let allowed_methods = web::Data::new(Arc::new(AllowedMethods::from_document(&openapi)));
 
-        let mut server = HttpServer::new(move || {
+        let server = super::head::serve(listener, config.workers, move || {
             let (app, _) = App::new()
                 .into_utoipa_app()
                 .openapi(ApiDoc::openapi())
@@ -252,15 +252,10 @@ impl Application {
                 .app_data(allowed_methods.clone())
                 .default_service(web::to(fallback::no_such_route))
                 .wrap_fn(observe(metrics.clone()))
-        })
-        .listen(listener)?
-        .shutdown_timeout(10);
-        if let Some(workers) = config.workers {
-            server = server.workers(workers.max(1));
-        }
+        })?;
         Ok(Self {
             port,
-            server: server.run(),
+            server,
             keys,
             policies,
             db,

@@ -1,5 +1,6 @@
-//! What answers when no handler does: 405 with `Allow` for a method a known path does not
-//! take, 404 for a path nobody serves.
+//! What answers when no handler does: the refusal of a request head that was too long
+//! or malformed, 405 with `Allow` for a method a known path does not take, 404 for a path
+//! nobody serves.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -71,11 +72,14 @@ fn documented_pattern(pattern: &str) -> String {
     out
 }
 
-/// The app's default service.
+/// The app's default service; also answers for a request head refused before routing.
 pub async fn no_such_route(
     req: HttpRequest,
     allowed: web::Data<Arc<AllowedMethods>>,
 ) -> Result<actix_web::HttpResponse, ApiError> {
+    if let Some(refused) = super::head::RefusedHead::of(&req) {
+        return Err(refused);
+    }
     match req.resource_map().match_pattern(req.path()) {
         Some(pattern) => Err(ApiError::MethodNotAllowed {
             allow: allowed.for_pattern(&pattern),

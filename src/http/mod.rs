@@ -4,6 +4,7 @@ mod app;
 pub mod client_ip;
 pub mod extract;
 mod fallback;
+pub mod head;
 mod headers;
 pub mod health;
 pub mod observe;

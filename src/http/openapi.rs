@@ -10,6 +10,14 @@ use utoipa::{Modify, OpenApi};
         description = "Consents and data-use preferences under GDPR and CCPA/CPRA, the consent gate other services ask before they personalize, surveys, and a tamper-evident audit log.\n\nErrors are RFC 9457 `application/problem+json` documents; invalid fields are listed in `errors`.",
         license(name = "Apache-2.0"),
     ),
+    // Schemas only query parameters or hand-written schemas refer to: utoipa collects
+    // those the bodies' types reach, so without these their `$ref`s would point nowhere.
+    components(schemas(
+        crate::profiles::handlers::AttributeInput,
+        crate::audit::handlers::ExportFormat,
+        crate::surveys::report::Interval,
+        crate::surveys::report_api::ResponseFormat,
+    )),
     modifiers(&BearerAuth),
     tags(
         (name = "health", description = "Liveness, readiness and metrics"),
@@ -41,4 +49,53 @@ impl Modify for BearerAuth {
         );
         components.add_security_scheme("bearer", SecurityScheme::Http(bearer));
     }
+}
+
+/// Completes the document the handlers give:
+/// - each operation gets its own id: one handler serving several methods (the proxy
+///   gate) shares one, and client generators keep a single operation per id, silently
+///   dropping the others; the first keeps the id, the rest add their method;
+/// - a parameter declared by a shared `IntoParams` type (the subject in the path) is
+///   added again, plainly, for the handler's `web::Path` argument; the declared one is
+///   kept (a repeated parameter makes clients skip the operation).
+pub fn finish(mut document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    let mut ids = std::collections::HashSet::new();
+    for (_, item) in document.paths.paths.iter_mut() {
+        for (method, operation) in operations_mut(item) {
+            if let Some(id) = operation.operation_id.clone() {
+                if !ids.insert(id.clone()) {
+                    let unique = format!("{id}_{method}");
+                    ids.insert(unique.clone());
+                    operation.operation_id = Some(unique);
+                }
+            }
+            if let Some(parameters) = operation.parameters.as_mut() {
+                let mut seen = Vec::new();
+                parameters.retain(|p| {
+                    let key = (p.name.clone(), p.parameter_in.clone());
+                    let first = !seen.contains(&key);
+                    seen.push(key);
+                    first
+                });
+            }
+        }
+    }
+    document
+}
+
+fn operations_mut(
+    item: &mut utoipa::openapi::PathItem,
+) -> impl Iterator<Item = (&'static str, &mut utoipa::openapi::path::Operation)> {
+    [
+        ("get", &mut item.get),
+        ("put", &mut item.put),
+        ("post", &mut item.post),
+        ("delete", &mut item.delete),
+        ("options", &mut item.options),
+        ("head", &mut item.head),
+        ("patch", &mut item.patch),
+        ("trace", &mut item.trace),
+    ]
+    .into_iter()
+    .filter_map(|(method, operation)| operation.as_mut().map(|o| (method, o)))
 }

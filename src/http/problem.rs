@@ -96,6 +96,10 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("unsupported media type: {0}")]
     UnsupportedMediaType(String),
+    #[error("request line too long")]
+    UriTooLong { limit: usize },
+    #[error("request headers too large")]
+    HeadersTooLarge { limit: usize, fields: usize },
     #[error("service unavailable: {0}")]
     Unavailable(String),
     #[error("bad gateway: {0}")]
@@ -134,6 +138,11 @@ impl ApiError {
             Self::Conflict { .. } => ("conflict", "Conflict"),
             Self::PayloadTooLarge { .. } => ("payload-too-large", "Request body too large"),
             Self::UnsupportedMediaType(_) => ("unsupported-media-type", "Unsupported media type"),
+            Self::UriTooLong { .. } => ("uri-too-long", "Request line too long"),
+            Self::HeadersTooLarge { .. } => (
+                "request-header-fields-too-large",
+                "Request headers too large",
+            ),
             Self::Unavailable(_) => ("unavailable", "Service unavailable"),
             Self::BadGateway(_) => ("bad-gateway", "Upstream unreachable"),
             Self::GatewayTimeout(_) => ("gateway-timeout", "Upstream timed out"),
@@ -178,6 +187,12 @@ impl ApiError {
             Self::PayloadTooLarge { limit } => {
                 format!("The request body is larger than the limit of {limit} bytes.")
             }
+            Self::UriTooLong { limit } => {
+                format!("The request line is longer than the limit of {limit} bytes.")
+            }
+            Self::HeadersTooLarge { limit, fields } => format!(
+                "The request head is larger than the limit of {limit} bytes or {fields} header fields."
+            ),
             // Nothing about the cause leaks to the client; it is logged instead.
             Self::Internal(_) => "An unexpected error occurred.".into(),
         };
@@ -204,6 +219,8 @@ impl ResponseError for ApiError {
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
+            Self::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Self::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,

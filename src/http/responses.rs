@@ -45,3 +45,12 @@ pub enum SubjectNotFound {
     #[response(status = 404, content_type = "application/problem+json")]
     NotFound(Problem),
 }
+
+/// A path or query parameter that is unknown, malformed or out of range.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum ParameterProblems {
+    /// A parameter is unknown, of the wrong type or out of range; `errors` names it.
+    #[response(status = 422, content_type = "application/problem+json")]
+    Invalid(Problem),
+}

@@ -6,13 +6,14 @@ use actix_web::{get, patch, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
+use utoipa::openapi::schema::{Object, ObjectBuilder, OneOfBuilder, Ref, Schema, Type};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use super::attributes::{self, AttributeChange, Attributes};
 use crate::audit::{self, Actor, AuditEntry};
 use crate::auth::{Principal, Role};
-use crate::consent::handlers::path_subject_id;
+use crate::consent::handlers::{path_subject_id, SubjectPath};
 use crate::consent::ledger::lock_subject;
 use crate::consent::signals::request_gpc;
 use crate::consent::write::{self, ConsentError, ConsentWrite};
@@ -29,7 +30,8 @@ const MAX_VALUE_BYTES: usize = 4096;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AttributeView {
-    #[schema(value_type = Object, example = json!("pro"))]
+    /// Any JSON value but null.
+    #[schema(value_type = Value)]
     pub value: Value,
     #[schema(example = "user.account")]
     pub category: String,
@@ -82,7 +84,7 @@ pub struct ProfileQuery {
 /// categories it declares.
 #[utoipa::path(
     tag = "profiles",
-    params(("id" = String, Path, description = "The subject id"), ProfileQuery,
+    params(SubjectPath, ProfileQuery,
            ("Sec-GPC" = Option<String>, Header, description = "`1`: a Global Privacy Control signal")),
     responses(
         (status = 200, description = "The attributes", body = ProfileView),
@@ -192,10 +194,10 @@ pub async fn get_profile(
 #[serde(deny_unknown_fields)]
 pub struct AttributeInput {
     /// Any JSON value but null, at most 4 KiB.
-    #[schema(value_type = Object, example = json!("pro"))]
+    #[schema(value_type = Value)]
     pub value: Value,
     /// A data category from the policies' taxonomy.
-    #[schema(example = "user.account")]
+    #[schema(example = "user.account", min_length = 1, max_length = 200)]
     pub category: String,
 }
 
@@ -220,13 +222,27 @@ impl AttributeSource {
     }
 }
 
+/// The OpenAPI schema of a patch's attributes: 1–100, each an `AttributeInput` or null.
+fn patch_attributes_schema() -> Object {
+    let attribute_or_null = OneOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .item(Ref::from_schema_name("AttributeInput"));
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .additional_properties(Some(Schema::OneOf(attribute_or_null.build())))
+        .min_properties(Some(1))
+        .max_properties(Some(100))
+        .build()
+}
+
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"attributes": {"plan": {"value": "pro", "category": "user.account"}, "old_key": null}}))]
 pub struct ProfilePatch {
-    /// 1–100 attributes; `null` instead of an attribute removes it.
+    /// 1–100 attributes by key (dotted lower-case words, at most 100 characters);
+    /// `null` instead of an attribute removes it.
     #[validate(length(min = 1, max = 100))]
-    #[schema(value_type = BTreeMap<String, AttributeInput>)]
+    #[schema(schema_with = patch_attributes_schema)]
     pub attributes: BTreeMap<String, Option<AttributeInput>>,
     #[serde(default)]
     pub source: AttributeSource,
@@ -235,7 +251,7 @@ pub struct ProfilePatch {
 /// Sets or removes attributes, each with its data category.
 #[utoipa::path(
     tag = "profiles",
-    params(("id" = String, Path, description = "The subject id")),
+    params(SubjectPath),
     request_body = ProfilePatch,
     responses((status = 200, description = "The whole profile after the change", body = ProfileView), SubjectNotFound, BodyProblems, AuthProblems),
     security(("bearer" = [])),

@@ -25,9 +25,12 @@ use crate::storage::{write_transaction, DbConnection, StorageError};
         "write_back": {"attribute": "nps.score", "category": "user.behavior.feedback"}}],
     "targeting": {"trigger_events": ["onboarding.completed"], "sample_percent": 100}}))]
 pub struct NewSurvey {
-    /// Unique: lower-case letters, digits, `-`, `_` and `.`, 1–100 characters.
+    /// Unique: lower-case letters, digits, `-`, `_` and `.`, 1–100 characters, not
+    /// shaped like a UUID.
+    #[schema(min_length = 1, max_length = 100, pattern = "^[a-z0-9._-]+$")]
     pub key: String,
     #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     pub kind: SurveyKind,
     /// The purpose whose permission it needs (default: the feedback-survey purpose).
@@ -36,10 +39,12 @@ pub struct NewSurvey {
     /// Higher first when several are eligible; −1000 to 1000.
     #[serde(default)]
     #[validate(range(min = -1000, max = 1000))]
+    #[schema(minimum = -1000, maximum = 1000)]
     pub priority: i32,
     /// `draft` (default) or `active`.
     #[serde(default)]
     pub status: Option<SurveyStatus>,
+    #[schema(min_items = 1, max_items = 50)]
     pub questions: Vec<Question>,
     #[serde(default)]
     pub targeting: Targeting,
@@ -53,13 +58,16 @@ pub struct NewSurvey {
 #[schema(example = json!({"status": "active"}))]
 pub struct SurveyPatch {
     #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
     pub status: Option<SurveyStatus>,
     pub purpose: Option<String>,
     #[validate(range(min = -1000, max = 1000))]
+    #[schema(minimum = -1000, maximum = 1000)]
     pub priority: Option<i32>,
-    /// Replaces every question; once the current version has answers, this makes a
-    /// new version.
+    /// Replaces every question (1–50); once the current version has answers, this
+    /// makes a new version.
+    #[schema(min_items = 1, max_items = 50)]
     pub questions: Option<Vec<Question>>,
     pub targeting: Option<Targeting>,
     pub throttling: Option<Throttling>,

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::openapi::schema::{ArrayBuilder, Object, ObjectBuilder, OneOfBuilder, Schema, Type};
 use utoipa::ToSchema;
 
 use crate::http::FieldError;
@@ -95,6 +96,65 @@ impl SurveyStatus {
 
 /// Text per language tag; `en` is required and is the fallback.
 pub type Localized = BTreeMap<String, String>;
+/// The longest question prompt and choice label, in characters.
+const MAX_PROMPT_CHARS: usize = 1000;
+const MAX_LABEL_CHARS: usize = 200;
+
+/// The OpenAPI schema of localized text, as `check_localized` takes it.
+fn localized_schema(max_chars: usize) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(format!(
+            "Text by BCP 47 language tag, `en` required (the fallback); each 1–{max_chars} characters."
+        )))
+        .additional_properties(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(max_chars)),
+        ))
+        .required("en")
+        .build()
+}
+
+fn prompt_schema() -> Object {
+    localized_schema(MAX_PROMPT_CHARS)
+}
+
+fn label_schema() -> Object {
+    localized_schema(MAX_LABEL_CHARS)
+}
+
+/// A score or an option id.
+fn score_or_option() -> OneOfBuilder {
+    OneOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::Integer))
+        .item(ObjectBuilder::new().schema_type(Type::String))
+}
+
+/// The OpenAPI schema of an answer value in a report: a score, an option id or yes/no.
+pub fn answer_value_schema() -> Schema {
+    Schema::OneOf(
+        score_or_option()
+            .item(ObjectBuilder::new().schema_type(Type::Boolean))
+            .description(Some("A score, an option id, or `true`/`false`."))
+            .build(),
+    )
+}
+
+/// The OpenAPI schema of a condition's value: an answer value, or for `in` a list of
+/// scores or option ids.
+fn condition_value_schema() -> Schema {
+    Schema::OneOf(
+        score_or_option()
+            .item(ObjectBuilder::new().schema_type(Type::Boolean))
+            .item(ArrayBuilder::new().items(score_or_option()))
+            .description(Some(
+                "What the answer is compared with: a score, an option id, or `true`/`false`; for `in`, a list of scores or option ids; none for `answered`.",
+            ))
+            .build(),
+    )
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -113,9 +173,15 @@ pub enum QuestionType {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChoiceOption {
-    #[schema(example = "admin")]
+    /// 1–64 characters: lower-case letters, digits and `_`; unique within the question.
+    #[schema(
+        example = "admin",
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[a-z0-9_]+$"
+    )]
     pub id: String,
-    #[schema(value_type = BTreeMap<String, String>, example = json!({"en": "Administrator", "ar": "مسؤول"}))]
+    #[schema(schema_with = label_schema)]
     pub label: Localized,
 }
 
@@ -138,10 +204,11 @@ pub enum ShowIfOp {
 #[serde(deny_unknown_fields)]
 pub struct ShowIf {
     /// An earlier question's id.
+    #[schema(min_length = 1, max_length = 64)]
     pub question: String,
     pub op: ShowIfOp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Object)]
+    #[schema(schema_with = condition_value_schema)]
     pub value: Option<Value>,
 }
 
@@ -149,8 +216,10 @@ pub struct ShowIf {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WriteBack {
-    #[schema(example = "onboarding.role")]
+    /// A profile attribute key: dotted lower-case words, at most 100 characters.
+    #[schema(example = "onboarding.role", min_length = 1, max_length = 100)]
     pub attribute: String,
+    /// A data category of the policies' taxonomy, declared by the survey's purpose.
     #[schema(example = "user.demographic.profile")]
     pub category: String,
 }
@@ -158,22 +227,31 @@ pub struct WriteBack {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Question {
-    #[schema(example = "score")]
+    /// 1–64 characters: lower-case letters, digits and `_`; unique within the survey.
+    #[schema(
+        example = "score",
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[a-z0-9_]+$"
+    )]
     pub id: String,
     #[serde(rename = "type")]
     pub kind: QuestionType,
     #[serde(default)]
     pub required: bool,
-    #[schema(value_type = BTreeMap<String, String>, example = json!({"en": "How likely are you to recommend us?"}))]
+    #[schema(schema_with = prompt_schema)]
     pub prompt: Localized,
     /// Rating questions: 5 or 7.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 5, maximum = 7)]
     pub scale: Option<u8>,
     /// Choice questions: 2–50 options.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_items = 2, max_items = 50)]
     pub options: Option<Vec<ChoiceOption>>,
     /// Text questions: 1–10000 characters (default 2000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 10000)]
     pub max_length: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub show_if: Option<ShowIf>,
@@ -218,11 +296,14 @@ pub enum FilterOp {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AttributeFilter {
-    #[schema(example = "plan")]
+    /// A profile attribute key: dotted lower-case words, at most 100 characters.
+    #[schema(example = "plan", min_length = 1, max_length = 100)]
     pub key: String,
     pub op: FilterOp,
+    /// Any JSON value for `eq` and `neq`, a list for `in`, a number for `gt` and `lt`,
+    /// `true` or `false` for `exists`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Object, example = json!("pro"))]
+    #[schema(value_type = Option<Value>)]
     pub value: Option<Value>,
 }
 
@@ -233,14 +314,17 @@ fn hundred() -> f64 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Targeting {
-    /// Events that trigger the survey; none: it may be shown on any call.
+    /// Events that trigger the survey (at most 20); none: it may be shown on any call.
     #[serde(default)]
+    #[schema(max_items = 20)]
     pub trigger_events: Vec<String>,
     /// 0–100; sticky per subject (raising it only adds people).
     #[serde(default = "hundred")]
+    #[schema(minimum = 0, maximum = 100)]
     pub sample_percent: f64,
-    /// Offered only this long after the triggering event.
+    /// Offered only this long after the triggering event (at most 366 days).
     #[serde(default)]
+    #[schema(maximum = 31622400)]
     pub delay_seconds: u32,
     /// Every filter must hold.
     #[serde(default)]
@@ -279,12 +363,15 @@ fn two() -> u32 {
 pub struct Throttling {
     /// Not offered within this many days of the subject's last display of any survey.
     #[serde(default = "fourteen")]
+    #[schema(maximum = 365)]
     pub recontact_days: u32,
     /// Displays of this survey per subject.
     #[serde(default = "three")]
+    #[schema(minimum = 1, maximum = 100)]
     pub max_displays: u32,
     /// Never offered again after this many dismissals.
     #[serde(default = "two")]
+    #[schema(minimum = 1, maximum = 100)]
     pub max_dismissals: u32,
 }
 
@@ -302,6 +389,7 @@ impl Default for Throttling {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Definition {
+    #[schema(min_items = 1, max_items = 50)]
     pub questions: Vec<Question>,
     #[serde(default)]
     pub targeting: Targeting,
@@ -386,7 +474,7 @@ pub fn check(
         } else if !seen.insert(&q.id) {
             err(at("id"), "duplicate", format!("`{}` is used twice", q.id));
         }
-        check_localized(&q.prompt, &at("prompt"), 1000, &mut err);
+        check_localized(&q.prompt, &at("prompt"), MAX_PROMPT_CHARS, &mut err);
         check_shape(q, &at, &mut err);
         if let Some(show_if) = &q.show_if {
             match questions[..i].iter().find(|e| e.id == show_if.question) {
@@ -557,7 +645,12 @@ fn check_shape(
                             format!("`{}` is used twice", option.id),
                         );
                     }
-                    check_localized(&option.label, &at(&format!("options[{j}].label")), 200, err);
+                    check_localized(
+                        &option.label,
+                        &at(&format!("options[{j}].label")),
+                        MAX_LABEL_CHARS,
+                        err,
+                    );
                 }
             }
             _ => err(at("options"), "length", "2 to 50 options".into()),

@@ -11,7 +11,7 @@ use super::store::{self, Survey};
 use super::SurveyError;
 use crate::audit::Actor;
 use crate::auth::{Principal, Role};
-use crate::http::responses::{AuthProblems, BodyProblems};
+use crate::http::responses::{AuthProblems, BodyProblems, ParameterProblems};
 use crate::http::{ApiError, AppState, Problem, ValidJson};
 
 const EDITORS: [Role; 1] = [Role::Admin];
@@ -126,7 +126,7 @@ pub struct SurveyList {
 #[utoipa::path(
     tag = "surveys",
     params(ListQuery),
-    responses((status = 200, description = "Surveys", body = SurveyList), AuthProblems),
+    responses((status = 200, description = "Surveys", body = SurveyList), ParameterProblems, AuthProblems),
     security(("bearer" = [])),
 )]
 #[get("/v1/surveys")]

@@ -12,6 +12,7 @@ use super::definition::is_event_name;
 use super::events::{self, Event, Feed};
 use super::SurveyError;
 use crate::auth::{Principal, Role};
+use crate::consent::handlers::subject_id_schema;
 use crate::consent::ledger::lock_subject;
 use crate::consent::SubjectId;
 use crate::http::responses::{AuthProblems, BodyProblems};
@@ -27,11 +28,13 @@ const MAX_CLOCK_SKEW: TimeDelta = TimeDelta::minutes(5);
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"subject_id": "cust-8412", "name": "onboarding.completed", "properties": {"steps": 5}}))]
 pub struct NewEvent {
+    #[schema(schema_with = subject_id_schema)]
     pub subject_id: String,
-    /// Dotted lower-case words, e.g. `onboarding.completed`.
+    /// Dotted lower-case words of at most 100 characters, e.g. `onboarding.completed`.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// A JSON object of at most 8 KiB.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub properties: Option<Value>,
     /// When it happened (default: now); not in the future.
     pub occurred_at: Option<DateTime<Utc>>,
@@ -160,8 +163,10 @@ pub struct FeedQuery {
     pub name: Option<String>,
     pub subject_id: Option<String>,
     /// The last id already read (default 0: from the start).
+    #[param(minimum = 0)]
     pub after: Option<i64>,
     /// 1–1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 

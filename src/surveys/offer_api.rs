@@ -11,7 +11,7 @@ use super::eligibility::{self, Context};
 use super::store::{self, Display};
 use super::SurveyError;
 use crate::auth::{Principal, Role, SubjectAccess};
-use crate::consent::handlers::path_subject_id;
+use crate::consent::handlers::{path_subject_id, SubjectPath};
 use crate::consent::ledger::lock_subject;
 use crate::gate::cache::SubjectSnapshot;
 use crate::http::responses::{AuthProblems, SubjectNotFound};
@@ -26,7 +26,8 @@ pub(super) const TAKERS: [Role; 1] = [Role::Service];
 pub struct NextQuery {
     /// The event that just happened, e.g. `onboarding.completed`: only surveys it
     /// triggers are considered. Without it, surveys triggered by any event the subject
-    /// has had (and surveys without triggers).
+    /// has had (and surveys without triggers). At most 100 characters.
+    #[param(min_length = 1, max_length = 100)]
     pub event: Option<String>,
 }
 
@@ -137,7 +138,7 @@ enum Offered {
 /// survey is offered within `CONSENTRY_SURVEY_RECONTACT_DAYS` of the last display.
 #[utoipa::path(
     tag = "surveys",
-    params(("id" = String, Path, description = "The subject id"), NextQuery),
+    params(SubjectPath, NextQuery),
     responses(
         (status = 200, description = "A survey to show now", body = OfferView),
         (status = 204, description = "None to show"),

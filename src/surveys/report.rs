@@ -172,7 +172,7 @@ pub struct TrendPoint {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BreakdownRow {
     /// The attribute's current value (JSON); null for subjects without it.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub value: Value,
     pub n: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -215,7 +215,7 @@ pub struct QuestionReport {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ValueCount {
-    #[schema(value_type = Object)]
+    #[schema(schema_with = super::definition::answer_value_schema)]
     pub value: Value,
     pub count: i64,
 }

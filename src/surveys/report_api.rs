@@ -15,7 +15,7 @@ use super::SurveyError;
 use crate::audit::{self, Actor, AuditEntry};
 use crate::auth::Principal;
 use crate::http::extract::query_time;
-use crate::http::responses::AuthProblems;
+use crate::http::responses::{AuthProblems, ParameterProblems};
 use crate::http::{ApiError, AppState, FieldError, Problem};
 use crate::policy::key::is_valid_key;
 
@@ -39,6 +39,7 @@ pub struct ReportQuery {
     /// The trend's interval (default `week`; weeks start on Monday, UTC).
     pub interval: Option<Interval>,
     /// A profile attribute to break the score down by (its current value).
+    #[param(min_length = 1, max_length = 200)]
     pub by: Option<String>,
     /// Only this version of the questions (default: all, with the current questions).
     pub version: Option<i32>,
@@ -171,9 +172,9 @@ const FIXED_COLUMNS: [&str; 8] = [
     tag = "surveys",
     params(("id" = String, Path, description = "The survey's id or key"), ExportQuery),
     responses(
-        (status = 200, description = "JSON Lines (`application/jsonl`) or CSV, streamed", content_type = "application/jsonl"),
+        (status = 200, description = "JSON Lines (`application/jsonl`) or CSV, streamed", content((String = "application/jsonl"), (String = "text/csv"))),
         (status = 404, description = "No such survey", body = Problem, content_type = "application/problem+json"),
-        AuthProblems,
+        ParameterProblems, AuthProblems,
     ),
     security(("bearer" = [])),
 )]

@@ -14,8 +14,9 @@ use super::store::{self, Followup, ResponseRow};
 use super::SurveyError;
 use crate::audit::{self, Actor, AuditEntry};
 use crate::auth::{Principal, Role};
+use crate::consent::handlers::subject_id_schema;
 use crate::consent::SubjectId;
-use crate::http::responses::{AuthProblems, BodyProblems};
+use crate::http::responses::{AuthProblems, BodyProblems, ParameterProblems};
 use crate::http::{ApiError, AppState, Problem, ValidJson};
 use crate::storage::write_transaction;
 
@@ -26,6 +27,7 @@ const FOLLOWUP_READERS: [Role; 3] = [Role::Admin, Role::Service, Role::Complianc
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"subject_id": "cust-8412", "display_id": "3f0c…", "answers": {"score": 4}, "finished": false}))]
 pub struct NewAnswers {
+    #[schema(schema_with = subject_id_schema)]
     pub subject_id: String,
     /// The display the answers come from, if any.
     pub display_id: Option<String>,
@@ -218,7 +220,7 @@ pub struct FollowupList {
     responses(
         (status = 200, description = "Follow-ups", body = FollowupList),
         (status = 404, description = "No such survey", body = Problem, content_type = "application/problem+json"),
-        AuthProblems,
+        ParameterProblems, AuthProblems,
     ),
     security(("bearer" = [])),
 )]
@@ -254,6 +256,7 @@ pub struct FollowupChange {
     /// Only `closed`.
     pub status: FollowupStatus,
     #[validate(length(min = 1, max = 2000))]
+    #[schema(min_length = 1, max_length = 2000)]
     pub resolution: Option<String>,
 }
 

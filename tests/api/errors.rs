@@ -201,3 +201,128 @@ async fn authentication_is_checked_before_the_body() {
         .unwrap();
     problem(response, 401).await;
 }
+
+/// Sends `request` on a connection of its own (from another thread, so that a server
+/// that answers before reading everything is not blocked) and reads until the server
+/// closes: every response on the connection, as text.
+async fn raw_exchange(address: &str, request: Vec<u8>) -> String {
+    use std::io::{Read, Write};
+    let addr = address.trim_start_matches("http://").to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
+        let mut writer = stream.try_clone().unwrap();
+        let sender = std::thread::spawn(move || {
+            // The server may stop reading once it has answered.
+            let _ = writer.write_all(&request);
+        });
+        let mut received = Vec::new();
+        let mut chunk = [0u8; 8192];
+        loop {
+            match stream.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => received.extend_from_slice(&chunk[..n]),
+                Err(e) if !received.is_empty() => {
+                    eprintln!("after {} bytes: {e}", received.len());
+                    break;
+                }
+                Err(e) => panic!("no answer: {e}"),
+            }
+        }
+        drop(stream);
+        let _ = sender.join();
+        String::from_utf8_lossy(&received).into_owned()
+    })
+    .await
+    .unwrap()
+}
+
+/// The status, headers and body of the last response in `raw`; checks it is a
+/// problem document of that status.
+fn raw_problem(raw: &str, status: u16) -> serde_json::Value {
+    let last = raw.rfind("HTTP/1.1 ").expect("a response");
+    let (head, body) = raw[last..].split_once("\r\n\r\n").expect("a whole head");
+    assert!(head.starts_with(&format!("HTTP/1.1 {status} ")), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/problem+json"),
+        "{head}"
+    );
+    let problem: serde_json::Value = serde_json::from_str(body).expect(body);
+    assert_eq!(problem["status"], status, "{problem}");
+    problem
+}
+
+#[tokio::test]
+async fn an_oversized_request_line_is_a_414_problem() {
+    let app = spawn_app().await;
+    let path = format!("/v1/subjects/{}", "a".repeat(100_000));
+    let raw = raw_exchange(
+        &app.address,
+        format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").into_bytes(),
+    )
+    .await;
+    let problem = raw_problem(&raw, 414);
+    assert_eq!(problem["type"], "urn:consentry:problem:uri-too-long");
+}
+
+#[tokio::test]
+async fn an_oversized_header_set_is_a_431_problem() {
+    let app = spawn_app().await;
+    let mut request = b"GET /healthz HTTP/1.1\r\nhost: x\r\n".to_vec();
+    for i in 0..16 {
+        request.extend_from_slice(format!("x-filler-{i}: {}\r\n", "f".repeat(65_536)).as_bytes());
+    }
+    request.extend_from_slice(b"\r\n");
+    assert!(request.len() > 1_000_000);
+    let raw = raw_exchange(&app.address, request).await;
+    let problem = raw_problem(&raw, 431);
+    assert_eq!(
+        problem["type"],
+        "urn:consentry:problem:request-header-fields-too-large"
+    );
+    // Too many fields, however short, is the same answer.
+    let fields: String = (0..200).map(|i| format!("x-{i}: 1\r\n")).collect();
+    let raw = raw_exchange(
+        &app.address,
+        format!("GET /healthz HTTP/1.1\r\nhost: x\r\n{fields}\r\n").into_bytes(),
+    )
+    .await;
+    raw_problem(&raw, 431);
+}
+
+#[tokio::test]
+async fn a_malformed_request_line_is_a_400_problem() {
+    let app = spawn_app().await;
+    let raw = raw_exchange(
+        &app.address,
+        b"GET /a\x01b HTTP/1.1\r\nhost: x\r\n\r\n".to_vec(),
+    )
+    .await;
+    raw_problem(&raw, 400);
+}
+
+#[tokio::test]
+async fn heads_after_bodies_on_one_connection_are_checked_too() {
+    let app = spawn_app().await;
+    let body = r#"{"region": "DE"}"#;
+    let mut request = format!(
+        "PUT /v1/subjects/s1 HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        app.service(),
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n");
+    request.extend_from_slice(
+        format!("GET /{} HTTP/1.1\r\nhost: x\r\n\r\n", "a".repeat(20_000)).as_bytes(),
+    );
+    let raw = raw_exchange(&app.address, request).await;
+    let statuses: Vec<&str> = raw
+        .match_indices("HTTP/1.1 ")
+        .map(|(i, _)| &raw[i + 9..i + 12])
+        .collect();
+    assert_eq!(statuses, ["201", "200", "414"], "{raw}");
+    raw_problem(&raw, 414);
+}

@@ -1,21 +1,13 @@
 use serde_json::Value;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, TestApp};
 
 const CHECKED_IN: &str = include_str!("../../openapi/openapi.json");
 
 #[tokio::test]
 async fn the_checked_in_document_is_what_the_server_serves() {
     let app = spawn_app().await;
-    let served: Value = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let served = served_document(&app).await;
     let checked_in: Value = serde_json::from_str(CHECKED_IN).unwrap();
     assert!(
         served == checked_in,
@@ -53,6 +45,94 @@ fn every_operation_documents_its_failures() {
                         "{method} {path} lacks {status}"
                     );
                 }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_reference_in_the_served_document_resolves() {
+    let app = spawn_app().await;
+    let served = served_document(&app).await;
+    let mut references = Vec::new();
+    collect_references(&served, "", &mut references);
+    assert!(references.len() > 50, "{references:?}");
+    let dangling: Vec<String> = references
+        .into_iter()
+        .filter(|(_, target)| {
+            target
+                .strip_prefix('#')
+                .and_then(|pointer| served.pointer(pointer))
+                .is_none()
+        })
+        .map(|(at, target)| format!("{at} -> {target}"))
+        .collect();
+    assert!(dangling.is_empty(), "dangling references: {dangling:#?}");
+}
+
+async fn served_document(app: &TestApp) -> Value {
+    let response = app.client.get(app.url("/openapi.json")).send().await;
+    response.unwrap().json().await.unwrap()
+}
+
+/// Every `$ref` in `value`, with the JSON pointer of the object holding it.
+fn collect_references(value: &Value, at: &str, out: &mut Vec<(String, String)>) {
+    match value {
+        Value::Object(map) => {
+            for (key, inner) in map {
+                match (key.as_str(), inner) {
+                    ("$ref", Value::String(target)) => out.push((at.to_owned(), target.clone())),
+                    _ => collect_references(inner, &format!("{at}/{key}"), out),
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, inner) in items.iter().enumerate() {
+                collect_references(inner, &format!("{at}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn every_operation_has_its_own_id_sound_parameters_and_documents_422_for_input() {
+    let document: Value = serde_json::from_str(CHECKED_IN).unwrap();
+    let limits = ["minLength", "maxLength", "pattern", "minimum", "maximum"];
+    let mut ids = std::collections::HashSet::new();
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let id = operation["operationId"].as_str().unwrap_or_default();
+            assert!(
+                ids.insert(id.to_owned()),
+                "{method} {path}: operationId `{id}` is taken"
+            );
+            let parameters = operation["parameters"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let mut declared = std::collections::HashSet::new();
+            for parameter in &parameters {
+                let (name, place) = (&parameter["name"], &parameter["in"]);
+                assert!(
+                    declared.insert((name.to_string(), place.to_string())),
+                    "{method} {path} declares {place} parameter {name} twice"
+                );
+                if place == "path" {
+                    assert_eq!(parameter["required"], true, "{method} {path}: {name}");
+                }
+            }
+            let queried = parameters.iter().any(|p| p["in"] == "query");
+            // A path parameter with limits is checked, and a bad one is 422 too.
+            let checked_path = parameters
+                .iter()
+                .any(|p| p["in"] == "path" && limits.iter().any(|l| p["schema"].get(l).is_some()));
+            if operation.get("requestBody").is_some() || queried || checked_path {
+                assert!(
+                    operation["responses"]["422"]["content"]["application/problem+json"]
+                        .is_object(),
+                    "{method} {path} takes input but does not document 422"
+                );
             }
         }
     }

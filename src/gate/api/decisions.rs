@@ -11,6 +11,7 @@ use validator::Validate;
 use super::{apply_gpc, observe, snapshot_for_request};
 use crate::audit::Actor;
 use crate::auth::{Principal, Role};
+use crate::consent::handlers::subject_id_schema;
 use crate::consent::preferences::Channel;
 use crate::consent::signals::request_gpc;
 use crate::consent::SubjectId;
@@ -29,12 +30,17 @@ const MAX_CATEGORIES: usize = 50;
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"subject_id": "cust-8412", "purpose": "marketing.email", "channel": "email", "data_categories": ["user.contact.email"], "token": true}))]
 pub struct DecisionInput {
+    #[schema(schema_with = subject_id_schema)]
     pub subject_id: String,
+    #[schema(min_length = 1, max_length = 200)]
     pub purpose: String,
     /// `email`, `sms`, `push`, `whatsapp`, `phone` or `in_app`.
+    #[schema(value_type = Option<Channel>)]
     pub channel: Option<String>,
-    /// Data categories the caller will use; each must be declared by the purpose.
+    /// Data categories the caller will use (at most 50); each must be declared by the
+    /// purpose.
     #[validate(length(max = 50))]
+    #[schema(max_items = 50)]
     pub data_categories: Option<Vec<String>>,
     /// Also return a signed decision token.
     #[serde(default)]
@@ -240,6 +246,7 @@ pub async fn decide_one(
 #[serde(deny_unknown_fields)]
 pub struct BatchInput {
     /// 1–1,000 decisions.
+    #[schema(min_items = 1, max_items = 1000)]
     pub items: Vec<DecisionInput>,
 }
 
