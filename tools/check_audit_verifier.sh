@@ -45,9 +45,9 @@ export CONSENTRY_POLICIES_DIR="$ROOT/policies"
 export CONSENTRY_BIND="127.0.0.1:$PORT"
 export CONSENTRY_LOG=warn
 mkdir -p "$CONSENTRY_DATA_DIR"
-SERVICE="$("$BIN" token --role service --sub 'crm-الرياض')"
+SERVICE="$("$BIN" token --role service --sub crm-riyadh)"
 CUSTOMER="$("$BIN" token --role subject --sub cust-1)"
-OFFICER="$("$BIN" token --role compliance --sub 'officer-Zoë')"
+OFFICER="$("$BIN" token --role compliance --sub officer-zoe)"
 "$BIN" serve > "$WORK/server.log" 2>&1 &
 SERVER=$!
 BASE="http://127.0.0.1:$PORT"
