@@ -5,6 +5,7 @@ pub mod chain;
 pub mod checkpoint;
 pub mod export;
 pub mod handlers;
+pub mod tombstones;
 
 use std::path::Path;
 
@@ -155,7 +156,7 @@ pub fn record(
     // Erasure empties the raw ids of the events it finds; for a subject already erased it
     // has run, so an event about them keeps no raw id from the start.
     let erased = match entry.subject_id {
-        Some(id) => crate::dsar::erasure::is_erased(conn, &pseudonyms.of(id))?,
+        Some(id) => tombstones::is_erased(conn, &pseudonyms.of(id))?,
         None => false,
     };
     let (prev_seq, prev_hash) = chain_head(conn)?;
@@ -250,7 +251,7 @@ pub fn names_subject(
         .first::<String>(conn)
         .optional()?
         .is_some();
-    Ok(present || crate::dsar::erasure::is_erased(conn, &pseudonyms.of(id))?)
+    Ok(present || tombstones::is_erased(conn, &pseudonyms.of(id))?)
 }
 
 /// An event from before the chain: seq, time, role, actor id, action, subject id, payload.

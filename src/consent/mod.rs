@@ -9,7 +9,9 @@ pub mod preferences;
 pub mod preferences_api;
 pub mod receipt;
 pub mod signals;
+mod snapshot;
 pub mod subject;
 pub mod write;
 
+pub use snapshot::SubjectSnapshot;
 pub use subject::{Subject, SubjectId};

@@ -15,19 +15,10 @@ use serde_json::json;
 use crate::audit::{self, Actor, AuditEntry, Pseudonymizer};
 use crate::consent::subject::SubjectId;
 use crate::storage::schema::{
-    audit_events, consent_records, consent_states, dsar_requests, dsar_steps, erasures,
-    preferences, profile_attributes, subjects,
+    audit_events, consent_records, consent_states, dsar_requests, dsar_steps, preferences,
+    profile_attributes, subjects,
 };
 use crate::storage::{write_transaction, DbConnection, StorageError};
-
-pub fn is_erased(conn: &mut DbConnection, pseudonym: &str) -> Result<bool, StorageError> {
-    Ok(erasures::table
-        .find(pseudonym)
-        .select(erasures::pseudonym)
-        .first::<String>(conn)
-        .optional()?
-        .is_some())
-}
 
 /// Erases a subject; answers whether there was one.
 pub fn erase(
@@ -95,22 +86,7 @@ pub fn erase(
         crate::surveys::store::erase_subject(conn, id.as_str())?;
         crate::surveys::events::erase_subject(conn, id.as_str())?;
         diesel::delete(subjects::table.find(id.as_str())).execute(conn)?;
-        match conn {
-            DbConnection::Postgres(c) => diesel::insert_into(erasures::table)
-                .values((
-                    erasures::pseudonym.eq(&pseudonym),
-                    erasures::erased_at.eq(now.naive_utc()),
-                ))
-                .on_conflict_do_nothing()
-                .execute(c)?,
-            DbConnection::Sqlite(c) => diesel::insert_into(erasures::table)
-                .values((
-                    erasures::pseudonym.eq(&pseudonym),
-                    erasures::erased_at.eq(now.naive_utc()),
-                ))
-                .on_conflict_do_nothing()
-                .execute(c)?,
-        };
+        audit::tombstones::record(conn, &pseudonym, now)?;
         audit::record(
             conn,
             pseudonyms,

@@ -7,55 +7,14 @@
 //! the entry under the same lock. So once `invalidate` returns (before a write's response
 //! goes out), no decision on this instance can use the old state.
 
-use std::collections::HashSet;
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
 
 use quick_cache::sync::Cache;
 
-use crate::consent::ledger::{self, ConsentStates};
-use crate::consent::preferences::{self, Preferences};
-use crate::consent::subject::{self, Subject, SubjectId};
-use crate::storage::{DbConnection, StorageError};
+use crate::consent::SubjectSnapshot;
 
 const STRIPES: usize = 1024;
-
-/// Everything the rules need about one subject.
-#[derive(Debug, Clone, Default)]
-pub struct SubjectSnapshot {
-    /// `None`: no such subject; the default jurisdiction decides.
-    pub subject: Option<Subject>,
-    pub consents: ConsentStates,
-    pub preferences: Option<Preferences>,
-    /// Purposes a GPC opt-out was ever recorded for.
-    pub gpc_recorded: HashSet<String>,
-    /// No such subject, because it was erased (a tombstone under its pseudonym).
-    pub erased: bool,
-}
-
-impl SubjectSnapshot {
-    /// The subject's state; for an absent subject, whether its tombstone (under its
-    /// keyed pseudonym, computed only then) says it was erased.
-    pub fn load(
-        conn: &mut DbConnection,
-        id: &SubjectId,
-        pseudonyms: &crate::audit::Pseudonymizer,
-    ) -> Result<Self, StorageError> {
-        let Some(found) = subject::find(conn, id)? else {
-            return Ok(Self {
-                erased: crate::dsar::erasure::is_erased(conn, &pseudonyms.of(id.as_str()))?,
-                ..Self::default()
-            });
-        };
-        Ok(Self {
-            consents: ledger::states(conn, id)?,
-            preferences: preferences::find(conn, id)?.map(|(p, _)| p),
-            gpc_recorded: ledger::gpc_recorded(conn, id)?,
-            subject: Some(found),
-            erased: false,
-        })
-    }
-}
 
 pub struct DecisionCache {
     entries: Cache<String, Arc<SubjectSnapshot>>,

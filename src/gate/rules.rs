@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use crate::consent::ledger::{ConsentSource, ConsentState, ConsentStates, ConsentStatus};
 use crate::consent::preferences::{Channel, Preferences};
-use crate::consent::Subject;
+use crate::consent::{Subject, SubjectSnapshot};
 use crate::policy::key::self_and_ancestors;
 use crate::policy::taxonomy::category_covers;
 use crate::policy::{Basis, PersonFacts, Policies, Purpose};
@@ -113,6 +113,23 @@ impl<'a> SubjectFacts<'a> {
             },
         }
     }
+}
+
+/// Decides one request against a subject's snapshot (an unknown subject gets the default
+/// jurisdiction and no records).
+pub fn decide_for(
+    policies: &Policies,
+    snapshot: &SubjectSnapshot,
+    request: &DecisionRequest<'_>,
+) -> Decision {
+    let facts = SubjectFacts::new(
+        policies,
+        snapshot.subject.as_ref(),
+        snapshot.erased,
+        &snapshot.consents,
+        snapshot.preferences.as_ref(),
+    );
+    decide(policies, &facts, request)
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -8,11 +8,12 @@ use chrono::{DateTime, TimeDelta, Utc};
 use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 use serde::Serialize;
 
-use super::cache::{DecisionCache, SubjectSnapshot};
-use super::rules::{decide, Decision, DecisionRequest, SubjectFacts};
+use super::cache::DecisionCache;
+use super::rules::Decision;
 use crate::auth::KeyRing;
 use crate::consent::write;
 use crate::consent::SubjectId;
+use crate::consent::SubjectSnapshot;
 use crate::policy::Policies;
 use crate::storage::{Database, StorageError};
 
@@ -195,25 +196,4 @@ impl Gate {
 pub fn pending_gpc(policies: &Policies, snapshot: &SubjectSnapshot) -> bool {
     snapshot.subject.is_some()
         && !write::gpc_pending(policies, &snapshot.consents, &snapshot.gpc_recorded).is_empty()
-}
-
-/// The rule function's view of a snapshot; an unknown subject gets the default
-/// jurisdiction and no records.
-pub fn facts<'a>(policies: &'a Policies, snapshot: &'a SubjectSnapshot) -> SubjectFacts<'a> {
-    SubjectFacts::new(
-        policies,
-        snapshot.subject.as_ref(),
-        snapshot.erased,
-        &snapshot.consents,
-        snapshot.preferences.as_ref(),
-    )
-}
-
-/// Decides one request against a snapshot.
-pub fn decide_for(
-    policies: &Policies,
-    snapshot: &SubjectSnapshot,
-    request: &DecisionRequest<'_>,
-) -> Decision {
-    decide(policies, &facts(policies, snapshot), request)
 }

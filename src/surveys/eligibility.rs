@@ -8,9 +8,9 @@ use ring::digest;
 use serde_json::Value;
 
 use super::definition::{AttributeFilter, Definition, FilterOp};
-use crate::gate::cache::SubjectSnapshot;
+use crate::consent::SubjectSnapshot;
+use crate::gate::rules::decide_for;
 use crate::gate::rules::DecisionRequest;
-use crate::gate::service::decide_for;
 use crate::policy::Policies;
 use crate::profiles::attributes::Attributes;
 

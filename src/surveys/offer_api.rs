@@ -13,7 +13,7 @@ use super::SurveyError;
 use crate::auth::{Principal, Role, SubjectAccess};
 use crate::consent::handlers::{path_subject_id, SubjectPath};
 use crate::consent::ledger::lock_subject;
-use crate::gate::cache::SubjectSnapshot;
+use crate::consent::SubjectSnapshot;
 use crate::http::responses::{AuthProblems, SubjectNotFound};
 use crate::http::{ApiError, AppState, Problem};
 use crate::storage::write_transaction;

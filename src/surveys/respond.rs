@@ -17,7 +17,7 @@ use super::SurveyError;
 use crate::audit::{self, Actor, AuditEntry, Pseudonymizer};
 use crate::consent::ledger::lock_subject;
 use crate::consent::SubjectId;
-use crate::gate::cache::SubjectSnapshot;
+use crate::consent::SubjectSnapshot;
 use crate::policy::Policies;
 use crate::profiles::attributes::{self, AttributeChange};
 use crate::storage::{write_transaction, DbConnection};

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use actix_web::HttpRequest;
 use chrono::{DateTime, Utc};
 
-use super::cache::SubjectSnapshot;
 use super::decision_log;
 use super::rules::Decision;
 use super::service::pending_gpc;
@@ -20,6 +19,7 @@ use crate::consent::ledger::Evidence;
 use crate::consent::preferences::Channel;
 use crate::consent::write::{self, ConsentError, ConsentWrite};
 use crate::consent::SubjectId;
+use crate::consent::SubjectSnapshot;
 use crate::http::{ApiError, AppState};
 
 /// Records the GPC opt-outs a `Sec-GPC: 1` request carries for a known subject, if any

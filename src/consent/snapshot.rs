@@ -1,0 +1,47 @@
+//! A subject's whole state as the rules see it, loaded in one go: the gate caches it,
+//! surveys judge eligibility on it.
+
+use std::collections::HashSet;
+
+use super::ledger::{self, ConsentStates};
+use super::preferences::{self, Preferences};
+use super::subject::{self, Subject, SubjectId};
+use crate::audit::{tombstones, Pseudonymizer};
+use crate::storage::{DbConnection, StorageError};
+
+/// Everything the rules need about one subject.
+#[derive(Debug, Clone, Default)]
+pub struct SubjectSnapshot {
+    /// `None`: no such subject; the default jurisdiction decides.
+    pub subject: Option<Subject>,
+    pub consents: ConsentStates,
+    pub preferences: Option<Preferences>,
+    /// Purposes a GPC opt-out was ever recorded for.
+    pub gpc_recorded: HashSet<String>,
+    /// No such subject, because it was erased (a tombstone under its pseudonym).
+    pub erased: bool,
+}
+
+impl SubjectSnapshot {
+    /// The subject's state; for an absent subject, whether its tombstone (under its
+    /// keyed pseudonym, computed only then) says it was erased.
+    pub fn load(
+        conn: &mut DbConnection,
+        id: &SubjectId,
+        pseudonyms: &Pseudonymizer,
+    ) -> Result<Self, StorageError> {
+        let Some(found) = subject::find(conn, id)? else {
+            return Ok(Self {
+                erased: tombstones::is_erased(conn, &pseudonyms.of(id.as_str()))?,
+                ..Self::default()
+            });
+        };
+        Ok(Self {
+            consents: ledger::states(conn, id)?,
+            preferences: preferences::find(conn, id)?.map(|(p, _)| p),
+            gpc_recorded: ledger::gpc_recorded(conn, id)?,
+            subject: Some(found),
+            erased: false,
+        })
+    }
+}
