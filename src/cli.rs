@@ -13,7 +13,7 @@ use crate::audit::{self, Actor, AuditEntry};
 use crate::auth::{keys, token, KeyRing, Role};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, Settings};
-use crate::http::{openapi_document, Application};
+use crate::server::{openapi_document, Application};
 use crate::storage::{self, Database, StorageError};
 
 #[derive(Debug, Parser)]

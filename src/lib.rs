@@ -16,6 +16,8 @@ pub mod http;
 pub mod identifier;
 pub mod policy;
 pub mod profiles;
+pub mod server;
 pub mod storage;
 pub mod surveys;
 pub mod telemetry;
+pub mod validation;

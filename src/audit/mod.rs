@@ -1,10 +1,10 @@
 //! The audit log: every change is recorded here, by `record`, in the same transaction as
 //! the change, as the next link of a hash chain. Nothing else writes audit rows.
 
+pub mod api;
 pub mod chain;
 pub mod checkpoint;
 pub mod export;
-pub mod handlers;
 pub mod tombstones;
 
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! Who is calling and what they may do: JWT verification, roles, the extractor handlers
 //! use, and the service's keys with their JWKS.
 
-pub mod handlers;
+pub mod api;
 pub mod keys;
 pub mod token;
 

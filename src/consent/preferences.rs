@@ -10,10 +10,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::subject::SubjectId;
-use crate::http::FieldError;
 use crate::policy::locale::parse_locale;
 use crate::storage::schema::preferences;
 use crate::storage::{DbConnection, StorageError};
+use crate::validation::FieldError;
 
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,

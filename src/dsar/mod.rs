@@ -1,10 +1,9 @@
 //! Data subject requests: the access and portability bundle, requests with their
 //! jurisdiction deadlines and status history. Erasure and restriction come next.
 
-pub mod access;
+pub mod api;
 pub mod effects;
 pub mod erasure;
-pub mod handlers;
 pub mod rectification;
 pub mod requests;
 pub mod retention;

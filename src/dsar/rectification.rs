@@ -10,11 +10,11 @@ use serde_json::{json, Value};
 use crate::audit::{self, Actor, AuditEntry, Pseudonymizer};
 use crate::consent::ledger::lock_subject;
 use crate::consent::SubjectId;
-use crate::http::FieldError;
 use crate::policy::Policies;
+use crate::profiles::api::{check_changes, AttributeInput};
 use crate::profiles::attributes::{self, AttributeChange};
-use crate::profiles::handlers::{check_changes, AttributeInput};
 use crate::storage::{DbConnection, StorageError};
+use crate::validation::FieldError;
 
 /// `details.attributes` of a rectification request: `{"key": {"value", "category"} |
 /// null}` (null: the attribute is wrong and should go).

@@ -1,22 +1,21 @@
 //! The HTTP layer: app factory, error mapping, extractors, OpenAPI, health and metrics.
 
-mod app;
+pub mod api;
 pub mod client_ip;
 pub mod extract;
-mod fallback;
+pub mod fallback;
 pub mod head;
 mod headers;
-pub mod health;
 pub mod observe;
-pub mod openapi;
 mod principal;
 mod printable;
 pub mod problem;
 pub mod responses;
+mod state;
 
-pub use app::{openapi_document, AppState, Application};
 pub use extract::ValidJson;
 pub use problem::{ApiError, FieldError, Problem};
+pub use state::AppState;
 
 /// The one answer to a request without a valid token.
 pub const UNAUTHORIZED_DETAIL: &str =

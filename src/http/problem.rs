@@ -10,36 +10,9 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use crate::storage::StorageError;
+pub use crate::validation::FieldError;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
-
-/// One invalid field of a request.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, ToSchema)]
-pub struct FieldError {
-    /// Dotted path of the field in the request (`region`, `channels.email.max_per_week`),
-    /// or the name of a path or query parameter.
-    #[schema(example = "region")]
-    pub field: String,
-    #[schema(example = "`XX` is not an ISO 3166-1 alpha-2 country code")]
-    pub message: String,
-    /// A stable machine-readable code (`invalid`, `required`, `unknown_field`, `type`...).
-    #[schema(example = "invalid")]
-    pub code: String,
-}
-
-impl FieldError {
-    pub fn new(
-        field: impl Into<String>,
-        code: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
-        Self {
-            field: field.into(),
-            code: code.into(),
-            message: message.into(),
-        }
-    }
-}
 
 /// An RFC 9457 problem document.
 #[derive(Debug, Serialize, ToSchema)]

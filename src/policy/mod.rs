@@ -1,7 +1,7 @@
 //! Policies are files: purposes, jurisdictions, the data-category taxonomy and the
 //! privacy notices, loaded and checked at start (`consentry policies check` offline).
 
-pub mod handlers;
+pub mod api;
 pub mod jurisdiction;
 pub mod key;
 mod load;

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::definition::{Question, QuestionType, ShowIf, ShowIfOp};
-use crate::http::FieldError;
+use crate::validation::FieldError;
 
 pub type Answers = Map<String, Value>;
 

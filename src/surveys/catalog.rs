@@ -100,7 +100,7 @@ pub fn create(
     if !is_survey_key(&new.key) {
         errors.insert(
             0,
-            crate::http::FieldError::new(
+            crate::validation::FieldError::new(
                 "key",
                 "invalid",
                 "1–100 characters: lower-case letters, digits, `-`, `_` and `.`, not shaped like a UUID",
@@ -109,7 +109,7 @@ pub fn create(
     }
     let status = new.status.unwrap_or(SurveyStatus::Draft);
     if !matches!(status, SurveyStatus::Draft | SurveyStatus::Active) {
-        errors.push(crate::http::FieldError::new(
+        errors.push(crate::validation::FieldError::new(
             "status",
             "invalid",
             "a new survey is `draft` or `active`",
@@ -238,7 +238,7 @@ pub fn change(
                     .question(&q.id)
                     .filter(|b| b.kind != q.kind)
                 {
-                    errors.push(crate::http::FieldError::new(
+                    errors.push(crate::validation::FieldError::new(
                         format!("questions[{i}].type"),
                         "changed_type",
                         format!(

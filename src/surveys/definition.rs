@@ -9,10 +9,10 @@ use serde_json::Value;
 use utoipa::openapi::schema::{ArrayBuilder, Object, ObjectBuilder, OneOfBuilder, Schema, Type};
 use utoipa::ToSchema;
 
-use crate::http::FieldError;
 use crate::policy::key::is_valid_key;
 use crate::policy::taxonomy::category_covers;
 use crate::policy::{Basis, Policies};
+use crate::validation::FieldError;
 
 /// The purpose a survey needs when its definition names none.
 pub const DEFAULT_PURPOSE: &str = "functional.service.improve.feedback_surveys";

@@ -4,9 +4,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::api::events::{view as event_view, EventView};
+use super::api::responses::{followup_view, response_view, FollowupView, ResponseView};
 use super::events;
-use super::events_api::{view as event_view, EventView};
-use super::responses_api::{followup_view, response_view, FollowupView, ResponseView};
 use super::store;
 use crate::storage::{DbConnection, StorageError};
 

@@ -3,19 +3,15 @@
 //! follow-ups for detractors, and reports computed in SQL.
 
 pub mod answers;
+pub mod api;
 pub mod catalog;
 pub mod definition;
-pub mod definitions_api;
 pub mod eligibility;
 pub mod events;
-pub mod events_api;
 pub mod held;
 pub mod metrics;
-pub mod offer_api;
 pub mod report;
-pub mod report_api;
 pub mod respond;
-pub mod responses_api;
 pub mod score;
 pub mod store;
 pub mod templates;

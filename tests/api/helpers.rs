@@ -9,7 +9,7 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use consentry::auth::{token, AcceptedAlgorithms, JwtSettings, KeyRing, Role};
 use consentry::clock::{Clock, ManualClock};
 use consentry::config::Config;
-use consentry::http::Application;
+use consentry::server::Application;
 use consentry::storage::{DatabaseUrl, PoolSettings};
 use diesel::{Connection, RunQueryDsl};
 use reqwest::{RequestBuilder, Response};

@@ -11,7 +11,7 @@ use validator::Validate;
 use super::{apply_gpc, observe, snapshot_for_request};
 use crate::audit::Actor;
 use crate::auth::{Principal, Role};
-use crate::consent::handlers::subject_id_schema;
+use crate::consent::api::subjects::subject_id_schema;
 use crate::consent::preferences::Channel;
 use crate::consent::signals::request_gpc;
 use crate::consent::SubjectId;

@@ -6,18 +6,18 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::IntoParams;
 
-use super::definition::Definition;
-use super::definitions_api::READERS;
-use super::report::{self, Interval, Report, Scope, VersionCount};
-use super::responses_api::response_view;
-use super::store;
-use super::SurveyError;
+use super::definitions::READERS;
+use super::responses::response_view;
 use crate::audit::{self, Actor, AuditEntry};
 use crate::auth::Principal;
 use crate::http::extract::query_time;
 use crate::http::responses::{AuthProblems, ParameterProblems};
 use crate::http::{ApiError, AppState, FieldError, Problem};
 use crate::policy::key::is_valid_key;
+use crate::surveys::definition::Definition;
+use crate::surveys::report::{self, Interval, Report, Scope, VersionCount};
+use crate::surveys::store;
+use crate::surveys::SurveyError;
 
 const PAGE: i64 = 1_000;
 /// Report bounds without `from`/`to` that both backends compare correctly (SQLite

@@ -11,9 +11,9 @@ use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 use utoipa::{IntoParams, ToSchema};
 use validator::{Validate, ValidationError};
 
-use super::subject::{self, Subject, SubjectChanges, SubjectId};
 use crate::audit::{self, Actor, AuditEntry};
 use crate::auth::{Principal, Role};
+use crate::consent::subject::{self, Subject, SubjectChanges, SubjectId};
 use crate::http::responses::{AuthProblems, BodyProblems, ParameterProblems, SubjectNotFound};
 use crate::http::{ApiError, AppState, ValidJson};
 use crate::policy::locale::parse_locale;

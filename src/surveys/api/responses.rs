@@ -8,17 +8,17 @@ use serde_json::{json, Map, Value};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use super::offer_api::TAKERS;
-use super::respond::{self, Submission};
-use super::store::{self, Followup, ResponseRow};
-use super::SurveyError;
+use super::offers::TAKERS;
 use crate::audit::{self, Actor, AuditEntry};
 use crate::auth::{Principal, Role};
-use crate::consent::handlers::subject_id_schema;
+use crate::consent::api::subjects::subject_id_schema;
 use crate::consent::SubjectId;
 use crate::http::responses::{AuthProblems, BodyProblems, ParameterProblems};
 use crate::http::{ApiError, AppState, Problem, ValidJson};
 use crate::storage::write_transaction;
+use crate::surveys::respond::{self, Submission};
+use crate::surveys::store::{self, Followup, ResponseRow};
+use crate::surveys::SurveyError;
 
 const SUPPORT: [Role; 2] = [Role::Admin, Role::Service];
 const FOLLOWUP_READERS: [Role; 3] = [Role::Admin, Role::Service, Role::Compliance];

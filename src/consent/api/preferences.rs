@@ -6,12 +6,12 @@ use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::handlers::{path_subject_id, SubjectPath};
-use super::preferences::{self, Preferences};
-use super::subject;
+use super::subjects::{path_subject_id, SubjectPath};
 use crate::audit::{self, Actor, AuditEntry};
 use crate::auth::{Principal, Role};
 use crate::consent::ledger::lock_subject;
+use crate::consent::preferences::{self, Preferences};
+use crate::consent::subject;
 use crate::http::responses::{AuthProblems, BodyProblems, ParameterProblems, SubjectNotFound};
 use crate::http::{ApiError, AppState, ValidJson};
 use crate::storage::{write_transaction, StorageError};

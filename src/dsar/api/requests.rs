@@ -7,12 +7,12 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use super::requests::{self, DataSubjectRequest, ListFilter, Step};
-use super::rules::{due_date, extended_due_date, RequestKind, RequestStatus};
 use crate::audit::Actor;
 use crate::auth::{Principal, Role};
-use crate::consent::handlers::subject_id_schema;
+use crate::consent::api::subjects::subject_id_schema;
 use crate::consent::{subject, SubjectId};
+use crate::dsar::requests::{self, DataSubjectRequest, ListFilter, Step};
+use crate::dsar::rules::{due_date, extended_due_date, RequestKind, RequestStatus};
 use crate::http::responses::{AuthProblems, BodyProblems, ParameterProblems};
 use crate::http::{ApiError, AppState, FieldError, Problem, ValidJson};
 
@@ -126,7 +126,8 @@ pub async fn file_request(
     }
     if body.kind == RequestKind::Rectification {
         let details = body.details.clone().unwrap_or(Value::Null);
-        super::rectification::changes(&state.policies, &details).map_err(ApiError::Validation)?;
+        crate::dsar::rectification::changes(&state.policies, &details)
+            .map_err(ApiError::Validation)?;
     }
     let lookup = subject_id.clone();
     let found = state
@@ -161,7 +162,7 @@ pub async fn file_request(
         .run(move |conn| {
             requests::create(conn, &pseudonyms, &actor, &stored)?;
             match &found {
-                Some(found) => super::effects::on_filing(
+                Some(found) => crate::dsar::effects::on_filing(
                     conn,
                     &policies,
                     &pseudonyms,
@@ -373,7 +374,7 @@ pub async fn change_request(
     let rectification = (request.kind == RequestKind::Rectification
         && request.status == RequestStatus::Completed
         && change.status.is_some())
-    .then(|| super::rectification::changes(&state.policies, &request.details))
+    .then(|| crate::dsar::rectification::changes(&state.policies, &request.details))
     .transpose()
     .map_err(ApiError::Validation)?
     .flatten();
@@ -392,7 +393,7 @@ pub async fn change_request(
         .run(move |conn| {
             crate::storage::write_transaction(conn, |conn| {
                 if let Some(changes) = &rectification {
-                    if !super::rectification::apply(
+                    if !crate::dsar::rectification::apply(
                         conn,
                         &pseudonyms,
                         &actor,
@@ -422,7 +423,7 @@ pub async fn change_request(
                 Ok(())
             })?;
             if lifts_restriction {
-                super::effects::restrict(conn, &pseudonyms, &actor, &lifted_id, None, now)?;
+                crate::dsar::effects::restrict(conn, &pseudonyms, &actor, &lifted_id, None, now)?;
             }
             Ok::<_, ApiError>(())
         })
@@ -444,7 +445,7 @@ pub async fn change_request(
 /// tombstone so that the gate denies all but strictly necessary processing.
 #[utoipa::path(
     tag = "dsar",
-    params(crate::consent::handlers::SubjectPath),
+    params(crate::consent::api::subjects::SubjectPath),
     responses(
         (status = 204, description = "Erased"),
         (status = 404, description = "No such subject", body = Problem, content_type = "application/problem+json"),
@@ -459,7 +460,7 @@ pub async fn erase_subject(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(&HANDLERS)?;
-    let id = crate::consent::handlers::path_subject_id(&path)?;
+    let id = crate::consent::api::subjects::path_subject_id(&path)?;
     erase(&state, &principal, &id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -473,7 +474,7 @@ async fn erase(state: &AppState, principal: &Principal, id: &SubjectId) -> Resul
     );
     let erased = state
         .db
-        .run(move |conn| super::erasure::erase(conn, &pseudonyms, &actor, &target, now))
+        .run(move |conn| crate::dsar::erasure::erase(conn, &pseudonyms, &actor, &target, now))
         .await?;
     state.gate.invalidate(id);
     if erased {
@@ -491,7 +492,7 @@ async fn erase(state: &AppState, principal: &Principal, id: &SubjectId) -> Resul
     tag = "dsar",
     params(("id" = String, Path, description = "The request id")),
     responses(
-        (status = 200, description = "The bundle", body = crate::dsar::access::AccessBundle,
+        (status = 200, description = "The bundle", body = crate::dsar::api::access::AccessBundle,
          headers(("Content-Disposition" = String, description = "attachment; filename=…"))),
         (status = 404, description = "No such request, or its subject is gone", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not an access or portability request, or not verified (or rejected)", body = Problem, content_type = "application/problem+json"),

@@ -6,17 +6,19 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::definition::{is_event_name, localize, Question, QuestionType, ShowIf, SurveyKind};
-use super::eligibility::{self, Context};
-use super::store::{self, Display};
-use super::SurveyError;
 use crate::auth::{Principal, Role, SubjectAccess};
-use crate::consent::handlers::{path_subject_id, SubjectPath};
+use crate::consent::api::subjects::{path_subject_id, SubjectPath};
 use crate::consent::ledger::lock_subject;
 use crate::consent::SubjectSnapshot;
 use crate::http::responses::{AuthProblems, SubjectNotFound};
 use crate::http::{ApiError, AppState, Problem};
 use crate::storage::write_transaction;
+use crate::surveys::definition::{
+    is_event_name, localize, Question, QuestionType, ShowIf, SurveyKind,
+};
+use crate::surveys::eligibility::{self, Context};
+use crate::surveys::store::{self, Display};
+use crate::surveys::SurveyError;
 
 pub(super) const TAKERS: [Role; 1] = [Role::Service];
 

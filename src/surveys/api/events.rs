@@ -8,15 +8,15 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use super::definition::is_event_name;
-use super::events::{self, Event, Feed};
-use super::SurveyError;
 use crate::auth::{Principal, Role};
-use crate::consent::handlers::subject_id_schema;
+use crate::consent::api::subjects::subject_id_schema;
 use crate::consent::ledger::lock_subject;
 use crate::consent::SubjectId;
 use crate::http::responses::{AuthProblems, BodyProblems};
 use crate::http::{ApiError, AppState, FieldError, Problem, ValidJson};
+use crate::surveys::definition::is_event_name;
+use crate::surveys::events::{self, Event, Feed};
+use crate::surveys::SurveyError;
 
 const REPORTERS: [Role; 1] = [Role::Service];
 const FEED_READERS: [Role; 2] = [Role::Service, Role::Admin];

@@ -13,7 +13,7 @@ use validator::Validate;
 use super::attributes::{self, AttributeChange, Attributes};
 use crate::audit::{self, Actor, AuditEntry};
 use crate::auth::{Principal, Role};
-use crate::consent::handlers::{path_subject_id, SubjectPath};
+use crate::consent::api::subjects::{path_subject_id, SubjectPath};
 use crate::consent::ledger::lock_subject;
 use crate::consent::signals::request_gpc;
 use crate::consent::write::{self, ConsentError, ConsentWrite};

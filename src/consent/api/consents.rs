@@ -12,16 +12,16 @@ use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use super::handlers::{path_subject_id, SubjectPath};
-use super::ledger::{
+use super::subjects::{path_subject_id, SubjectPath};
+use crate::audit::Actor;
+use crate::auth::{Principal, Role};
+use crate::consent::ledger::{
     self, ConsentChange, ConsentRecord, ConsentSource, ConsentState, ConsentStates, ConsentStatus,
     IpSource,
 };
-use super::signals::{self, request_gpc};
-use super::subject::{self, Subject, SubjectId};
-use super::write::{self, ConsentError, ConsentWrite};
-use crate::audit::Actor;
-use crate::auth::{Principal, Role};
+use crate::consent::signals::{self, request_gpc};
+use crate::consent::subject::{self, Subject, SubjectId};
+use crate::consent::write::{self, ConsentError, ConsentWrite};
 use crate::gate::rules::{decide, Decision, DecisionRequest, Reason, SubjectFacts};
 use crate::http::responses::{AuthProblems, BodyProblems, ParameterProblems, SubjectNotFound};
 use crate::http::{ApiError, AppState, FieldError, Problem, ValidJson};
@@ -682,7 +682,7 @@ pub async fn consent_receipt(
         )));
     };
     let now = state.clock.now();
-    let claims = super::receipt::claims(&state, &subject, &purpose, record, now);
+    let claims = crate::consent::receipt::claims(&state, &subject, &purpose, record, now);
     let signing = state.keys.signing();
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
     header.kid = Some(signing.kid.clone());

@@ -1,4 +1,7 @@
-//! Builds the app: loads policies and keys, opens the database, binds the listener.
+//! Builds the app: loads policies and keys, opens the database, registers every room's
+//! endpoints and binds the listener.
+
+pub mod openapi;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -11,10 +14,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::extract::{path_error, query_error, BodyLimit};
-use super::fallback::{self, AllowedMethods};
-use super::observe::{observe, Metrics};
-use super::openapi::ApiDoc;
+use self::openapi::ApiDoc;
 use crate::audit::Pseudonymizer;
 use crate::auth::{Authenticator, KeyRing};
 use crate::clock::SharedClock;
@@ -23,41 +23,24 @@ use crate::consent::evidence::EvidenceHasher;
 use crate::consent::receipt::ReceiptSettings;
 use crate::gate::decision_log::DecisionLog;
 use crate::gate::{notify, Gate};
+use crate::http::extract::{path_error, query_error, BodyLimit};
+use crate::http::fallback::{self, AllowedMethods};
+use crate::http::observe::{observe, Metrics};
+use crate::http::AppState;
 use crate::policy::Policies;
 use crate::storage::Database;
 use crate::storage::DatabaseUrl;
 
-/// What every handler can reach.
-pub struct AppState {
-    pub db: Database,
-    pub policies: Arc<Policies>,
-    pub clock: SharedClock,
-    pub metrics: Arc<Metrics>,
-    /// Signs receipts (and, later, decisions and audit checkpoints).
-    pub keys: Arc<KeyRing>,
-    pub evidence: EvidenceHasher,
-    /// Keyed pseudonyms of subjects in the audit chain.
-    pub pseudonyms: Arc<Pseudonymizer>,
-    pub receipts: ReceiptSettings,
-    /// The decision cache and its metrics.
-    pub gate: Arc<Gate>,
-    /// The sampled decision log, when switched on.
-    pub decision_log: Option<Arc<DecisionLog>>,
-    /// The least number of days between two survey displays to one subject.
-    pub survey_recontact_days: u32,
-    pub surveys: Arc<crate::surveys::metrics::SurveyMetrics>,
-}
-
 /// Every documented endpoint. Registered with `.service()` so that utoipa collects it.
 fn api(cfg: &mut ServiceConfig) {
-    use super::health;
-    use crate::consent::{consent_api, handlers as subjects, preferences_api};
+    use crate::consent::api::{consents as consent_api, preferences as preferences_api, subjects};
+    use crate::http::api as health;
     use crate::{auth, gate, policy, profiles};
     cfg.service(health::healthz)
         .service(health::readyz)
         .service(health::metrics)
-        .service(auth::handlers::jwks)
-        .service(policy::handlers::list_purposes)
+        .service(auth::api::jwks)
+        .service(policy::api::list_purposes)
         .service(subjects::put_subject)
         .service(subjects::get_subject)
         // Literal segments before `{purpose}`.
@@ -69,33 +52,33 @@ fn api(cfg: &mut ServiceConfig) {
         .service(consent_api::post_signals)
         .service(preferences_api::get_preferences)
         .service(preferences_api::put_preferences)
-        .service(profiles::handlers::get_profile)
-        .service(profiles::handlers::patch_profile)
+        .service(profiles::api::get_profile)
+        .service(profiles::api::patch_profile)
         .service(gate::api::decisions::decide_one)
         .service(gate::api::decisions::decide_batch)
         .service(gate::api::proxy::gate_proxy)
-        .service(crate::audit::handlers::verify)
-        .service(crate::audit::handlers::export)
-        .service(crate::dsar::access::export_subject)
-        .service(crate::dsar::handlers::file_request)
-        .service(crate::dsar::handlers::list_requests)
-        .service(crate::dsar::handlers::get_request)
-        .service(crate::dsar::handlers::request_bundle)
-        .service(crate::dsar::handlers::change_request)
-        .service(crate::dsar::handlers::erase_subject)
-        .service(crate::surveys::events_api::post_event)
-        .service(crate::surveys::events_api::event_feed)
-        .service(crate::surveys::definitions_api::create_survey)
-        .service(crate::surveys::definitions_api::list_surveys)
-        .service(crate::surveys::definitions_api::get_survey)
-        .service(crate::surveys::definitions_api::change_survey)
-        .service(crate::surveys::offer_api::next_survey)
-        .service(crate::surveys::offer_api::dismiss_display)
-        .service(crate::surveys::responses_api::submit_answers)
-        .service(crate::surveys::responses_api::list_followups)
-        .service(crate::surveys::responses_api::change_followup)
-        .service(crate::surveys::report_api::survey_report)
-        .service(crate::surveys::report_api::export_responses);
+        .service(crate::audit::api::verify)
+        .service(crate::audit::api::export)
+        .service(crate::dsar::api::access::export_subject)
+        .service(crate::dsar::api::requests::file_request)
+        .service(crate::dsar::api::requests::list_requests)
+        .service(crate::dsar::api::requests::get_request)
+        .service(crate::dsar::api::requests::request_bundle)
+        .service(crate::dsar::api::requests::change_request)
+        .service(crate::dsar::api::requests::erase_subject)
+        .service(crate::surveys::api::events::post_event)
+        .service(crate::surveys::api::events::event_feed)
+        .service(crate::surveys::api::definitions::create_survey)
+        .service(crate::surveys::api::definitions::list_surveys)
+        .service(crate::surveys::api::definitions::get_survey)
+        .service(crate::surveys::api::definitions::change_survey)
+        .service(crate::surveys::api::offers::next_survey)
+        .service(crate::surveys::api::offers::dismiss_display)
+        .service(crate::surveys::api::responses::submit_answers)
+        .service(crate::surveys::api::responses::list_followups)
+        .service(crate::surveys::api::responses::change_followup)
+        .service(crate::surveys::api::reports::survey_report)
+        .service(crate::surveys::api::reports::export_responses);
 }
 
 /// The OpenAPI document the server serves, built without starting it.
@@ -105,7 +88,7 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
         .openapi(ApiDoc::openapi())
         .configure(api)
         .split_for_parts();
-    super::openapi::finish(document)
+    openapi::finish(document)
 }
 
 pub struct Application {
@@ -224,7 +207,7 @@ impl Application {
         let openapi = Arc::new(openapi_document());
         let allowed_methods = web::Data::new(Arc::new(AllowedMethods::from_document(&openapi)));
 
-        let server = super::head::serve(listener, config.workers, move || {
+        let server = crate::http::head::serve(listener, config.workers, move || {
             let (app, _) = App::new()
                 .into_utoipa_app()
                 .openapi(ApiDoc::openapi())

@@ -13,10 +13,10 @@ use utoipa::{Modify, OpenApi};
     // Schemas only query parameters or hand-written schemas refer to: utoipa collects
     // those the bodies' types reach, so without these their `$ref`s would point nowhere.
     components(schemas(
-        crate::profiles::handlers::AttributeInput,
-        crate::audit::handlers::ExportFormat,
+        crate::profiles::api::AttributeInput,
+        crate::audit::api::ExportFormat,
         crate::surveys::report::Interval,
-        crate::surveys::report_api::ResponseFormat,
+        crate::surveys::api::reports::ResponseFormat,
     )),
     modifiers(&BearerAuth),
     tags(

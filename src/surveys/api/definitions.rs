@@ -5,14 +5,14 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::catalog::{self, NewSurvey, SurveyPatch};
-use super::definition::{Question, SurveyKind, SurveyStatus, Targeting, Throttling};
-use super::store::{self, Survey};
-use super::SurveyError;
 use crate::audit::Actor;
 use crate::auth::{Principal, Role};
 use crate::http::responses::{AuthProblems, BodyProblems, ParameterProblems};
 use crate::http::{ApiError, AppState, Problem, ValidJson};
+use crate::surveys::catalog::{self, NewSurvey, SurveyPatch};
+use crate::surveys::definition::{Question, SurveyKind, SurveyStatus, Targeting, Throttling};
+use crate::surveys::store::{self, Survey};
+use crate::surveys::SurveyError;
 
 const EDITORS: [Role; 1] = [Role::Admin];
 pub(super) const READERS: [Role; 2] = [Role::Admin, Role::Compliance];

@@ -9,14 +9,14 @@ use utoipa::ToSchema;
 
 use crate::audit::{self, Actor, AuditEntry};
 use crate::auth::{Principal, Role};
-use crate::consent::consent_api::{consent_views, ConsentRecordView, ConsentView};
-use crate::consent::handlers::{path_subject_id, SubjectPath, SubjectView};
+use crate::consent::api::consents::{consent_views, ConsentRecordView, ConsentView};
+use crate::consent::api::subjects::{path_subject_id, SubjectPath, SubjectView};
 use crate::consent::preferences::{self, Preferences};
 use crate::consent::{ledger, subject};
 use crate::http::responses::{AuthProblems, ParameterProblems, SubjectNotFound};
 use crate::http::{ApiError, AppState};
+use crate::profiles::api::{view as profile_view, ProfileView};
 use crate::profiles::attributes;
-use crate::profiles::handlers::{view as profile_view, ProfileView};
 use crate::storage::StorageError;
 
 const STAFF: [Role; 1] = [Role::Compliance];
@@ -49,7 +49,7 @@ pub struct AccessBundle {
     /// The audit events about the subject, oldest first.
     pub audit_events: Vec<AuditEventView>,
     /// Their data subject requests, soonest due first.
-    pub requests: Vec<crate::dsar::handlers::RequestView>,
+    pub requests: Vec<crate::dsar::api::requests::RequestView>,
     /// Customer events and everything about surveys: displays, answers, follow-ups.
     #[serde(flatten)]
     pub surveys: crate::surveys::held::HeldOnSubject,
@@ -156,7 +156,7 @@ pub async fn assemble(
             .collect(),
         requests: requests
             .into_iter()
-            .map(|r| crate::dsar::handlers::request_view(r, now))
+            .map(|r| crate::dsar::api::requests::request_view(r, now))
             .collect(),
         subject: SubjectView::new(&found, state),
         surveys,

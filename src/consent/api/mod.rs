@@ -1,0 +1,6 @@
+//! The consent room's endpoints: subjects, consents (state, writes, the ledger,
+//! receipts, signals) and preferences.
+
+pub mod consents;
+pub mod preferences;
+pub mod subjects;
