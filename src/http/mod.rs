@@ -12,6 +12,7 @@ mod printable;
 pub mod problem;
 pub mod responses;
 mod state;
+pub mod subject_path;
 
 pub use extract::ValidJson;
 pub use problem::{ApiError, FieldError, Problem};

@@ -12,7 +12,6 @@ use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use super::subjects::{path_subject_id, SubjectPath};
 use crate::audit::Actor;
 use crate::auth::{Principal, Role};
 use crate::consent::ledger::{
@@ -24,6 +23,7 @@ use crate::consent::subject::{self, Subject, SubjectId};
 use crate::consent::write::{self, ConsentError, ConsentWrite};
 use crate::gate::rules::{decide, Decision, DecisionRequest, Reason, SubjectFacts};
 use crate::http::responses::{AuthProblems, BodyProblems, ParameterProblems, SubjectNotFound};
+use crate::http::subject_path::{path_subject_id, SubjectCaller, SubjectPath};
 use crate::http::{ApiError, AppState, FieldError, Problem, ValidJson};
 use crate::policy::{Basis, Policies};
 use crate::storage::StorageError;
@@ -187,13 +187,11 @@ pub fn consent_views(
 #[get("/v1/subjects/{id}/consents")]
 pub async fn list_consents(
     state: web::Data<AppState>,
-    principal: Principal,
-    path: web::Path<String>,
+    caller: SubjectCaller,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_subject_id(&path)?;
-    let access = principal.subject_access(&READERS, true, id.as_str());
-    access.check_role()?;
+    let access = caller.access(&READERS, true)?;
+    let SubjectCaller { id, principal } = caller;
     let (now, gpc, actor) = (
         state.clock.now(),
         request_gpc(&req) && !access.is_hidden(),
@@ -578,13 +576,11 @@ fn decode_cursor(cursor: &str) -> Result<i64, ApiError> {
 #[get("/v1/subjects/{id}/consents/history")]
 pub async fn consent_history(
     state: web::Data<AppState>,
-    principal: Principal,
-    path: web::Path<String>,
+    caller: SubjectCaller,
     query: web::Query<HistoryQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_subject_id(&path)?;
-    let access = principal.subject_access(&LEDGER_READERS, true, id.as_str());
-    access.check_role()?;
+    let access = caller.access(&LEDGER_READERS, true)?;
+    let SubjectCaller { id, .. } = caller;
     let query = query.into_inner();
     query.validate()?;
     let before = query.cursor.as_deref().map(decode_cursor).transpose()?;
@@ -745,14 +741,12 @@ pub struct SignalsResponse {
 #[post("/v1/subjects/{id}/signals")]
 pub async fn post_signals(
     state: web::Data<AppState>,
-    principal: Principal,
-    path: web::Path<String>,
+    caller: SubjectCaller,
     body: ValidJson<SignalsRequest>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_subject_id(&path)?;
-    let access = principal.subject_access(&WRITERS, true, id.as_str());
-    access.check_role()?;
+    let access = caller.access(&WRITERS, true)?;
+    let SubjectCaller { id, principal } = caller;
     let body = body.into_inner();
     let gpc = body.gpc == Some(true) || request_gpc(&req);
     if body.usp.is_none() && body.gpp.is_none() && !gpc {

@@ -6,13 +6,13 @@ use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::subjects::{path_subject_id, SubjectPath};
 use crate::audit::{self, Actor, AuditEntry};
-use crate::auth::{Principal, Role};
+use crate::auth::Role;
 use crate::consent::ledger::lock_subject;
 use crate::consent::preferences::{self, Preferences};
 use crate::consent::subject;
 use crate::http::responses::{AuthProblems, BodyProblems, ParameterProblems, SubjectNotFound};
+use crate::http::subject_path::{SubjectCaller, SubjectPath};
 use crate::http::{ApiError, AppState, ValidJson};
 use crate::storage::{write_transaction, StorageError};
 
@@ -37,12 +37,10 @@ pub struct PreferencesView {
 #[get("/v1/subjects/{id}/preferences")]
 pub async fn get_preferences(
     state: web::Data<AppState>,
-    principal: Principal,
-    path: web::Path<String>,
+    caller: SubjectCaller,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_subject_id(&path)?;
-    let access = principal.subject_access(&STAFF, true, id.as_str());
-    access.check_role()?;
+    let access = caller.access(&STAFF, true)?;
+    let SubjectCaller { id, .. } = caller;
     let found = state
         .db
         .run(move |conn| {
@@ -77,13 +75,11 @@ pub async fn get_preferences(
 #[put("/v1/subjects/{id}/preferences")]
 pub async fn put_preferences(
     state: web::Data<AppState>,
-    principal: Principal,
-    path: web::Path<String>,
+    caller: SubjectCaller,
     body: ValidJson<Preferences>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_subject_id(&path)?;
-    let access = principal.subject_access(&STAFF, true, id.as_str());
-    access.check_role()?;
+    let access = caller.access(&STAFF, true)?;
+    let SubjectCaller { id, principal } = caller;
     let document = body.into_inner().checked().map_err(ApiError::Validation)?;
     if access.is_hidden() {
         state.db.run(move |conn| subject::find(conn, &id)).await?;

@@ -7,14 +7,14 @@ use actix_web::{get, put, web, HttpResponse};
 use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use validator::{Validate, ValidationError};
 
 use crate::audit::{self, Actor, AuditEntry};
-use crate::auth::{Principal, Role};
-use crate::consent::subject::{self, Subject, SubjectChanges, SubjectId};
+use crate::auth::Role;
+use crate::consent::subject::{self, Subject, SubjectChanges};
 use crate::http::responses::{AuthProblems, BodyProblems, ParameterProblems, SubjectNotFound};
+use crate::http::subject_path::{SubjectCaller, SubjectPath};
 use crate::http::{ApiError, AppState, ValidJson};
 use crate::policy::locale::parse_locale;
 use crate::policy::Region;
@@ -102,33 +102,6 @@ impl SubjectView {
     }
 }
 
-/// The OpenAPI schema of a subject id, as `SubjectId::parse` takes it.
-pub fn subject_id_schema() -> Object {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .min_length(Some(1))
-        .max_length(Some(SubjectId::MAX_CHARS))
-        .description(Some(
-            "The subject's opaque id: 1–128 characters, none of them a control character.",
-        ))
-        .build()
-}
-
-/// The subject a path names, for the OpenAPI document (`{id}`); a malformed id is 422.
-#[derive(IntoParams)]
-#[into_params(names("id"), parameter_in = Path)]
-#[allow(dead_code)]
-pub struct SubjectPath(
-    /// The subject's opaque id: 1–128 characters, none of them a control character.
-    #[param(min_length = 1, max_length = 128)]
-    String,
-);
-
-/// A subject id from the path, or 422 naming it.
-pub fn path_subject_id(raw: &str) -> Result<SubjectId, ApiError> {
-    SubjectId::parse(raw).map_err(|m| ApiError::invalid("id", m))
-}
-
 /// Creates a subject, or replaces its region, locale and birth year.
 ///
 /// Fields left out are cleared: PUT sends the whole subject.
@@ -149,13 +122,11 @@ pub fn path_subject_id(raw: &str) -> Result<SubjectId, ApiError> {
 #[put("/v1/subjects/{id}")]
 pub async fn put_subject(
     state: web::Data<AppState>,
-    principal: Principal,
-    path: web::Path<String>,
+    caller: SubjectCaller,
     body: ValidJson<SubjectRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_subject_id(&path)?;
-    let access = principal.subject_access(&SUBJECT_STAFF, true, id.as_str());
-    access.check_role()?;
+    let access = caller.access(&SUBJECT_STAFF, true)?;
+    let SubjectCaller { id, principal } = caller;
     let now = state.clock.now();
     if access.is_hidden() {
         // Same lookup as for a real subject, then the same answer as a missing one.
@@ -224,12 +195,10 @@ pub async fn put_subject(
 #[get("/v1/subjects/{id}")]
 pub async fn get_subject(
     state: web::Data<AppState>,
-    principal: Principal,
-    path: web::Path<String>,
+    caller: SubjectCaller,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_subject_id(&path)?;
-    let access = principal.subject_access(&SUBJECT_STAFF, true, id.as_str());
-    access.check_role()?;
+    let access = caller.access(&SUBJECT_STAFF, true)?;
+    let SubjectCaller { id, .. } = caller;
     let found = state.db.run(move |conn| subject::find(conn, &id)).await?;
     match found {
         Some(subject) if !access.is_hidden() => {

@@ -10,10 +10,11 @@ use utoipa::ToSchema;
 use crate::audit::{self, Actor, AuditEntry};
 use crate::auth::{Principal, Role};
 use crate::consent::api::consents::{consent_views, ConsentRecordView, ConsentView};
-use crate::consent::api::subjects::{path_subject_id, SubjectPath, SubjectView};
+use crate::consent::api::subjects::SubjectView;
 use crate::consent::preferences::{self, Preferences};
 use crate::consent::{ledger, subject};
 use crate::http::responses::{AuthProblems, ParameterProblems, SubjectNotFound};
+use crate::http::subject_path::{SubjectCaller, SubjectPath};
 use crate::http::{ApiError, AppState};
 use crate::profiles::api::{view as profile_view, ProfileView};
 use crate::profiles::attributes;
@@ -72,12 +73,10 @@ pub struct AccessBundle {
 #[get("/v1/subjects/{id}/export")]
 pub async fn export_subject(
     state: web::Data<AppState>,
-    principal: Principal,
-    path: web::Path<String>,
+    caller: SubjectCaller,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_subject_id(&path)?;
-    let access = principal.subject_access(&STAFF, true, id.as_str());
-    access.check_role()?;
+    let access = caller.access(&STAFF, true)?;
+    let SubjectCaller { id, principal } = caller;
     let bundle = assemble(&state, &principal, id, access.is_hidden(), None).await?;
     Ok(HttpResponse::Ok()
         .insert_header((

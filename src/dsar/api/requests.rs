@@ -9,11 +9,11 @@ use validator::Validate;
 
 use crate::audit::Actor;
 use crate::auth::{Principal, Role};
-use crate::consent::api::subjects::subject_id_schema;
 use crate::consent::{subject, SubjectId};
 use crate::dsar::requests::{self, DataSubjectRequest, ListFilter, Step};
 use crate::dsar::rules::{due_date, extended_due_date, RequestKind, RequestStatus};
 use crate::http::responses::{AuthProblems, BodyProblems, ParameterProblems};
+use crate::http::subject_path::subject_id_schema;
 use crate::http::{ApiError, AppState, FieldError, Problem, ValidJson};
 
 const FILERS: [Role; 2] = [Role::Service, Role::Compliance];
@@ -445,7 +445,7 @@ pub async fn change_request(
 /// tombstone so that the gate denies all but strictly necessary processing.
 #[utoipa::path(
     tag = "dsar",
-    params(crate::consent::api::subjects::SubjectPath),
+    params(crate::http::subject_path::SubjectPath),
     responses(
         (status = 204, description = "Erased"),
         (status = 404, description = "No such subject", body = Problem, content_type = "application/problem+json"),
@@ -460,7 +460,7 @@ pub async fn erase_subject(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(&HANDLERS)?;
-    let id = crate::consent::api::subjects::path_subject_id(&path)?;
+    let id = crate::http::subject_path::path_subject_id(&path)?;
     erase(&state, &principal, &id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

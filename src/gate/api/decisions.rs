@@ -11,7 +11,6 @@ use validator::Validate;
 use super::{apply_gpc, observe, snapshot_for_request};
 use crate::audit::Actor;
 use crate::auth::{Principal, Role};
-use crate::consent::api::subjects::subject_id_schema;
 use crate::consent::preferences::Channel;
 use crate::consent::signals::request_gpc;
 use crate::consent::SubjectId;
@@ -19,6 +18,7 @@ use crate::consent::SubjectSnapshot;
 use crate::gate::rules::decide_for;
 use crate::gate::rules::{DecisionRequest, Reason};
 use crate::http::responses::{AuthProblems, BodyProblems};
+use crate::http::subject_path::subject_id_schema;
 use crate::http::{ApiError, AppState, FieldError, ValidJson};
 use crate::policy::{Basis, Purpose};
 

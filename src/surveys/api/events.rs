@@ -9,10 +9,10 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use crate::auth::{Principal, Role};
-use crate::consent::api::subjects::subject_id_schema;
 use crate::consent::ledger::lock_subject;
 use crate::consent::SubjectId;
 use crate::http::responses::{AuthProblems, BodyProblems};
+use crate::http::subject_path::subject_id_schema;
 use crate::http::{ApiError, AppState, FieldError, Problem, ValidJson};
 use crate::surveys::definition::is_event_name;
 use crate::surveys::events::{self, Event, Feed};

@@ -7,10 +7,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Principal, Role, SubjectAccess};
-use crate::consent::api::subjects::{path_subject_id, SubjectPath};
 use crate::consent::ledger::lock_subject;
 use crate::consent::SubjectSnapshot;
 use crate::http::responses::{AuthProblems, SubjectNotFound};
+use crate::http::subject_path::{SubjectCaller, SubjectPath};
 use crate::http::{ApiError, AppState, Problem};
 use crate::storage::write_transaction;
 use crate::surveys::definition::{
@@ -152,13 +152,11 @@ enum Offered {
 #[get("/v1/subjects/{id}/surveys/next")]
 pub async fn next_survey(
     state: web::Data<AppState>,
-    principal: Principal,
-    path: web::Path<String>,
+    caller: SubjectCaller,
     query: web::Query<NextQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_subject_id(&path)?;
-    let access = principal.subject_access(&TAKERS, true, id.as_str());
-    access.check_role()?;
+    let access = caller.access(&TAKERS, true)?;
+    let SubjectCaller { id, .. } = caller;
     let event = query.into_inner().event;
     if event.as_deref().is_some_and(|e| !is_event_name(e)) {
         return Err(ApiError::invalid(
