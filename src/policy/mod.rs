@@ -2,6 +2,7 @@
 //! privacy notices, loaded and checked at start (`consentry policies check` offline).
 
 pub mod api;
+mod channel;
 pub mod jurisdiction;
 pub mod key;
 mod load;
@@ -16,6 +17,7 @@ pub mod upstreams;
 
 use std::collections::HashMap;
 
+pub use channel::Channel;
 pub use jurisdiction::{Jurisdiction, Jurisdictions, Period};
 pub use load::{load, PolicyError, PolicyIssue};
 pub use notice::{Notice, Notices};

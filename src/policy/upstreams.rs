@@ -10,7 +10,7 @@ use toml::Spanned;
 
 use super::load::{Report, Source};
 use super::taxonomy::Taxonomy;
-use crate::consent::preferences::Channel;
+use super::Channel;
 
 pub const GATE_FILE: &str = "gate.toml";
 
