@@ -3,6 +3,7 @@
 
 pub mod api;
 mod channel;
+mod diagnostics;
 pub mod jurisdiction;
 pub mod key;
 mod load;
@@ -18,8 +19,9 @@ pub mod upstreams;
 use std::collections::HashMap;
 
 pub use channel::Channel;
+pub use diagnostics::{PolicyError, PolicyIssue};
 pub use jurisdiction::{Jurisdiction, Jurisdictions, Period};
-pub use load::{load, PolicyError, PolicyIssue};
+pub use load::load;
 pub use notice::{Notice, Notices};
 pub use person::PersonFacts;
 pub use purpose::{Basis, Purpose};

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use toml::Spanned;
 
-use super::load::{Report, Source};
+use super::diagnostics::{Report, Source};
 use super::taxonomy::Taxonomy;
 use super::Channel;
 
