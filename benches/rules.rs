@@ -5,9 +5,9 @@ use std::path::Path;
 
 use chrono::{TimeDelta, TimeZone, Utc};
 use consentry::consent::ledger::{ConsentSource, ConsentState, ConsentStates, ConsentStatus};
-use consentry::consent::preferences::{Channel, ChannelPreference, Preferences};
+use consentry::consent::preferences::{ChannelPreference, Preferences};
 use consentry::gate::{decide, DecisionRequest, SubjectFacts};
-use consentry::policy::{load, PersonFacts, Region};
+use consentry::policy::{load, Channel, PersonFacts, Region};
 use criterion::{criterion_group, criterion_main, Criterion};
 
 fn rules(c: &mut Criterion) {

@@ -2,7 +2,6 @@
 //! order, in which language and time zone, and when not to disturb them.
 
 use std::collections::{BTreeMap, HashSet};
-use std::fmt;
 
 use chrono::{DateTime, NaiveDateTime, NaiveTime, Utc};
 use diesel::prelude::*;
@@ -11,54 +10,10 @@ use utoipa::ToSchema;
 
 use super::subject::SubjectId;
 use crate::policy::locale::parse_locale;
+use crate::policy::Channel;
 use crate::storage::schema::preferences;
 use crate::storage::{DbConnection, StorageError};
 use crate::validation::FieldError;
-
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Channel {
-    Email,
-    Sms,
-    Push,
-    Whatsapp,
-    Phone,
-    InApp,
-}
-
-impl Channel {
-    pub const ALL: [Channel; 6] = [
-        Channel::Email,
-        Channel::Sms,
-        Channel::Push,
-        Channel::Whatsapp,
-        Channel::Phone,
-        Channel::InApp,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Email => "email",
-            Channel::Sms => "sms",
-            Channel::Push => "push",
-            Channel::Whatsapp => "whatsapp",
-            Channel::Phone => "phone",
-            Channel::InApp => "in_app",
-        }
-    }
-
-    pub fn parse(input: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|c| c.as_str() == input)
-    }
-}
-
-impl fmt::Display for Channel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

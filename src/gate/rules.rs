@@ -6,11 +6,11 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::consent::ledger::{ConsentSource, ConsentState, ConsentStates, ConsentStatus};
-use crate::consent::preferences::{Channel, Preferences};
+use crate::consent::preferences::Preferences;
 use crate::consent::{Subject, SubjectSnapshot};
 use crate::policy::key::self_and_ancestors;
 use crate::policy::taxonomy::category_covers;
-use crate::policy::{Basis, PersonFacts, Policies, Purpose};
+use crate::policy::{Basis, Channel, PersonFacts, Policies, Purpose};
 
 /// Why the gate answered as it did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]

@@ -2,6 +2,8 @@
 //! privacy notices, loaded and checked at start (`consentry policies check` offline).
 
 pub mod api;
+mod channel;
+mod diagnostics;
 pub mod jurisdiction;
 pub mod key;
 mod load;
@@ -16,8 +18,10 @@ pub mod upstreams;
 
 use std::collections::HashMap;
 
+pub use channel::Channel;
+pub use diagnostics::{PolicyError, PolicyIssue};
 pub use jurisdiction::{Jurisdiction, Jurisdictions, Period};
-pub use load::{load, PolicyError, PolicyIssue};
+pub use load::load;
 pub use notice::{Notice, Notices};
 pub use person::PersonFacts;
 pub use purpose::{Basis, Purpose};

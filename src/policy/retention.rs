@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::load::{Report, Source};
+use super::diagnostics::{Report, Source};
 
 pub const RETENTION_FILE: &str = "retention.toml";
 

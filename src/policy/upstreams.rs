@@ -8,9 +8,9 @@ use serde::Deserialize;
 use serde_json::Value;
 use toml::Spanned;
 
-use super::load::{Report, Source};
+use super::diagnostics::{Report, Source};
 use super::taxonomy::Taxonomy;
-use crate::consent::preferences::Channel;
+use super::Channel;
 
 pub const GATE_FILE: &str = "gate.toml";
 

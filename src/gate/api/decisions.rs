@@ -11,7 +11,6 @@ use validator::Validate;
 use super::{apply_gpc, observe, snapshot_for_request};
 use crate::audit::Actor;
 use crate::auth::{Principal, Role};
-use crate::consent::preferences::Channel;
 use crate::consent::signals::request_gpc;
 use crate::consent::SubjectId;
 use crate::consent::SubjectSnapshot;
@@ -20,7 +19,7 @@ use crate::gate::rules::{DecisionRequest, Reason};
 use crate::http::responses::{AuthProblems, BodyProblems};
 use crate::http::subject_path::subject_id_schema;
 use crate::http::{ApiError, AppState, FieldError, ValidJson};
-use crate::policy::{Basis, Purpose};
+use crate::policy::{Basis, Channel, Purpose};
 
 const CALLERS: [Role; 1] = [Role::Service];
 pub const MAX_BATCH: usize = 1000;

@@ -16,11 +16,11 @@ use super::service::pending_gpc;
 use crate::audit::Actor;
 use crate::auth::Principal;
 use crate::consent::ledger::Evidence;
-use crate::consent::preferences::Channel;
 use crate::consent::write::{self, ConsentError, ConsentWrite};
 use crate::consent::SubjectId;
 use crate::consent::SubjectSnapshot;
 use crate::http::{ApiError, AppState};
+use crate::policy::Channel;
 
 /// Records the GPC opt-outs a `Sec-GPC: 1` request carries for a known subject, if any
 /// are still pending, and answers the fresh snapshot.

@@ -6,8 +6,8 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 
 use super::*;
 use crate::consent::ledger::{ConsentSource, ConsentState, ConsentStates, ConsentStatus};
-use crate::consent::preferences::{Channel, ChannelPreference, Preferences};
-use crate::policy::{load, Basis, Policies, Region};
+use crate::consent::preferences::{ChannelPreference, Preferences};
+use crate::policy::{load, Basis, Channel, Policies, Region};
 
 fn policies() -> Policies {
     load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")).unwrap()
