@@ -6,8 +6,7 @@ use serde_json::{json, Value};
 
 use super::ledger::{ConsentState, ConsentStatus};
 use super::subject::Subject;
-use crate::http::AppState;
-use crate::policy::{Basis, Purpose};
+use crate::policy::{Basis, Policies, Purpose};
 
 pub const RECEIPT_VERSION: &str = "KI-CR-v1.1.0";
 
@@ -20,14 +19,14 @@ pub struct ReceiptSettings {
 }
 
 pub fn claims(
-    state: &AppState,
+    settings: &ReceiptSettings,
+    policies: &Policies,
     subject: &Subject,
     purpose: &Purpose,
     record: &ConsentState,
     now: DateTime<Utc>,
 ) -> Value {
-    let settings = &state.receipts;
-    let jurisdiction = state.policies.jurisdictions.for_region(&subject.region);
+    let jurisdiction = policies.jurisdictions.for_region(&subject.region);
     let basis = purpose.basis_for(&jurisdiction.key);
     let language = subject.locale.clone().unwrap_or_else(|| "en".into());
     let consent_type = match basis {

@@ -6,6 +6,8 @@ use std::net::IpAddr;
 
 use actix_web::http::header::HeaderMap;
 
+use crate::consent::ledger::{Evidence, IpSource};
+
 /// An address block such as `10.0.0.0/8` or `2001:db8::/32`; a bare address is `/32` or
 /// `/128`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,6 +168,36 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
         .and_then(|h| h.strip_suffix(']'))
         .and_then(|h| h.parse().ok())
         .map(canonical)
+}
+
+/// The consent evidence of a request: the client's address (by the trusted-proxy rule)
+/// or, when the writing service states one, that address marked as asserted; and the
+/// user agent.
+pub fn request_evidence(
+    state: &super::AppState,
+    req: &actix_web::HttpRequest,
+    asserted: Option<IpAddr>,
+) -> Evidence {
+    let address = match asserted {
+        Some(ip) => Some((ip, IpSource::Asserted)),
+        None => client_address(
+            req.peer_addr().map(|a| a.ip()),
+            req.headers(),
+            &state.trusted_proxies,
+        )
+        .map(|(ip, source)| {
+            let source = match source {
+                AddressSource::Peer => IpSource::Peer,
+                AddressSource::Forwarded => IpSource::Proxy,
+            };
+            (ip, source)
+        }),
+    };
+    let user_agent = req
+        .headers()
+        .get(actix_web::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    state.evidence.evidence(address, user_agent)
 }
 
 #[cfg(test)]

@@ -22,6 +22,8 @@ pub struct AppState {
     /// Signs receipts (and, later, decisions and audit checkpoints).
     pub keys: Arc<KeyRing>,
     pub evidence: EvidenceHasher,
+    /// Whose forwarding headers are believed (`CONSENTRY_TRUSTED_PROXIES`).
+    pub trusted_proxies: super::client_ip::TrustedProxies,
     /// Keyed pseudonyms of subjects in the audit chain.
     pub pseudonyms: Arc<Pseudonymizer>,
     pub receipts: ReceiptSettings,

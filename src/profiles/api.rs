@@ -117,7 +117,7 @@ pub async fn get_profile(
     let (now, actor, evidence) = (
         state.clock.now(),
         Actor::from(&principal),
-        state.evidence.of_request(&req),
+        crate::http::client_ip::request_evidence(&state, &req, None),
     );
     let policies = state.policies.clone();
     let subject_id = id.clone();

@@ -153,12 +153,9 @@ impl Application {
             TcpListener::bind(config.bind).with_context(|| format!("binding {}", config.bind))?;
         let port = listener.local_addr()?.port();
         let metrics = Arc::new(Metrics::new().context("registering metrics")?);
-        let evidence = EvidenceHasher::load_or_generate(
-            &config.data_dir,
-            config.evidence_secret.as_deref(),
-            config.trusted_proxies.clone(),
-        )
-        .context("loading the evidence secret")?;
+        let evidence =
+            EvidenceHasher::load_or_generate(&config.data_dir, config.evidence_secret.as_deref())
+                .context("loading the evidence secret")?;
         let gate = Arc::new(
             Gate::new(
                 metrics.registry(),
@@ -187,6 +184,7 @@ impl Application {
             metrics: metrics.clone(),
             keys: keys.clone(),
             evidence,
+            trusted_proxies: config.trusted_proxies.clone(),
             pseudonyms,
             receipts: ReceiptSettings {
                 issuer: config.jwt.issuer.clone(),

@@ -18,8 +18,8 @@ pub mod templates;
 
 use serde_json::{Map, Value};
 
-use crate::http::{ApiError, FieldError};
 use crate::storage::StorageError;
+use crate::validation::FieldError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SurveyError {
@@ -52,29 +52,5 @@ impl SurveyError {
 
     pub fn invalid(field: &str, code: &str, message: impl Into<String>) -> Self {
         Self::Invalid(vec![FieldError::new(field, code, message)])
-    }
-}
-
-impl From<SurveyError> for ApiError {
-    fn from(err: SurveyError) -> Self {
-        match err {
-            SurveyError::NotFound(what) => ApiError::NotFound(format!("There is no such {what}.")),
-            SurveyError::Invalid(errors) => ApiError::Validation(errors),
-            SurveyError::Conflict { detail, extensions } => {
-                ApiError::Conflict { detail, extensions }
-            }
-            SurveyError::PurposeNotAllowed { purpose, reason } => {
-                let mut extensions = Map::new();
-                extensions.insert("purpose".into(), Value::from(purpose.clone()));
-                extensions.insert("reason".into(), reason);
-                ApiError::Denied {
-                    detail: format!(
-                        "The subject has not allowed `{purpose}`, which this survey needs."
-                    ),
-                    extensions,
-                }
-            }
-            SurveyError::Storage(e) => e.into(),
-        }
     }
 }

@@ -197,7 +197,7 @@ pub async fn list_consents(
         request_gpc(&req) && !access.is_hidden(),
         Actor::from(&principal),
     );
-    let evidence = state.evidence.of_request(&req);
+    let evidence = crate::http::client_ip::request_evidence(&state, &req, None);
     let policies = state.policies.clone();
     let subject_id = id.clone();
     let pseudonyms = state.pseudonyms.clone();
@@ -346,7 +346,7 @@ async fn write_consents(
     }
     let (now, gpc) = (state.clock.now(), request_gpc(req));
     let actor = Actor::from(principal);
-    let evidence = state.evidence.of_request_asserting(req, client_ip);
+    let evidence = crate::http::client_ip::request_evidence(&state, req, client_ip);
     let policies = state.policies.clone();
     let keys: Vec<String> = changes.iter().map(|c| c.purpose.clone()).collect();
     let subject_id = id.clone();
@@ -678,7 +678,14 @@ pub async fn consent_receipt(
         )));
     };
     let now = state.clock.now();
-    let claims = crate::consent::receipt::claims(&state, &subject, &purpose, record, now);
+    let claims = crate::consent::receipt::claims(
+        &state.receipts,
+        &state.policies,
+        &subject,
+        &purpose,
+        record,
+        now,
+    );
     let signing = state.keys.signing();
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
     header.kid = Some(signing.kid.clone());
@@ -783,7 +790,7 @@ pub async fn post_signals(
     let (now, actor, evidence) = (
         state.clock.now(),
         Actor::from(&principal),
-        state.evidence.of_request(&req),
+        crate::http::client_ip::request_evidence(&state, &req, None),
     );
     let (usp_out, gpp_out) = (usp.clone(), gpp.clone());
     let subject_id = id.clone();

@@ -310,7 +310,7 @@ pub async fn decide_batch(
                 &id,
                 snapshot,
                 Actor::from(&principal),
-                state.evidence.of_request(&req),
+                crate::http::client_ip::request_evidence(&state, &req, None),
                 now,
             )
             .await?;

@@ -97,7 +97,7 @@ pub async fn snapshot_for_request(
         subject,
         snapshot,
         Actor::from(principal),
-        state.evidence.of_request(req),
+        crate::http::client_ip::request_evidence(&state, req, None),
         now,
     )
     .await?)
