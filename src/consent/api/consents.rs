@@ -346,7 +346,7 @@ async fn write_consents(
     }
     let (now, gpc) = (state.clock.now(), request_gpc(req));
     let actor = Actor::from(principal);
-    let evidence = crate::http::client_ip::request_evidence(&state, req, client_ip);
+    let evidence = crate::http::client_ip::request_evidence(state, req, client_ip);
     let policies = state.policies.clone();
     let keys: Vec<String> = changes.iter().map(|c| c.purpose.clone()).collect();
     let subject_id = id.clone();

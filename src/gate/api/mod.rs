@@ -97,7 +97,7 @@ pub async fn snapshot_for_request(
         subject,
         snapshot,
         Actor::from(principal),
-        crate::http::client_ip::request_evidence(&state, req, None),
+        crate::http::client_ip::request_evidence(state, req, None),
         now,
     )
     .await?)
