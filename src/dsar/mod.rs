@@ -2,6 +2,7 @@
 //! jurisdiction deadlines and status history. Erasure and restriction come next.
 
 pub mod api;
+pub mod bundle;
 pub mod effects;
 pub mod erasure;
 pub mod rectification;

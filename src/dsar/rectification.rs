@@ -11,8 +11,8 @@ use crate::audit::{self, Actor, AuditEntry, Pseudonymizer};
 use crate::consent::ledger::lock_subject;
 use crate::consent::SubjectId;
 use crate::policy::Policies;
-use crate::profiles::api::{check_changes, AttributeInput};
 use crate::profiles::attributes::{self, AttributeChange};
+use crate::profiles::changes::{check_changes, AttributeInput};
 use crate::storage::{DbConnection, StorageError};
 use crate::validation::FieldError;
 

@@ -24,6 +24,13 @@ pub struct DataSubjectRequest {
     pub updated_at: DateTime<Utc>,
 }
 
+impl DataSubjectRequest {
+    /// Still open and past its due date.
+    pub fn is_overdue(&self, now: DateTime<Utc>) -> bool {
+        self.status.is_open() && self.due_at < now
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Step {
     pub status: RequestStatus,

@@ -11,6 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use super::attributes::{self, AttributeChange, Attributes};
+use super::changes::{check_changes, AttributeInput};
 use crate::audit::{self, Actor, AuditEntry};
 use crate::auth::{Principal, Role};
 use crate::consent::ledger::lock_subject;
@@ -20,13 +21,11 @@ use crate::consent::SubjectId;
 use crate::gate::rules::{decide, DecisionRequest, SubjectFacts};
 use crate::http::responses::{AuthProblems, BodyProblems, SubjectNotFound};
 use crate::http::subject_path::{path_subject_id, SubjectPath};
-use crate::http::{ApiError, AppState, FieldError, Problem, ValidJson};
-use crate::policy::key::is_valid_key;
+use crate::http::{ApiError, AppState, Problem, ValidJson};
 use crate::storage::write_transaction;
 
 const READERS: [Role; 1] = [Role::Service];
 const WRITERS: [Role; 1] = [Role::Service];
-const MAX_VALUE_BYTES: usize = 4096;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AttributeView {
@@ -190,17 +189,6 @@ pub async fn get_profile(
     Ok(HttpResponse::Ok().json(view(&subject_id, Some(purpose.key.clone()), visible)))
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AttributeInput {
-    /// Any JSON value but null, at most 4 KiB.
-    #[schema(value_type = Value)]
-    pub value: Value,
-    /// A data category from the policies' taxonomy.
-    #[schema(example = "user.account", min_length = 1, max_length = 200)]
-    pub category: String,
-}
-
 #[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AttributeSource {
@@ -308,65 +296,4 @@ pub async fn patch_profile(
         })
         .await?;
     Ok(HttpResponse::Ok().json(view(&subject_id, None, all)))
-}
-
-/// Checks requested attribute changes (keys, categories from the taxonomy, value sizes);
-/// problems are named `{field}.{key}...`.
-pub fn check_changes(
-    policies: &crate::policy::Policies,
-    field: &str,
-    requested: BTreeMap<String, Option<AttributeInput>>,
-) -> Result<BTreeMap<String, AttributeChange>, Vec<FieldError>> {
-    let mut errors = Vec::new();
-    let mut changes = BTreeMap::new();
-    for (key, input) in requested {
-        let field = format!("{field}.{key}");
-        if !is_valid_key(&key) || key.len() > 100 {
-            errors.push(FieldError::new(
-                &field,
-                "invalid",
-                "attribute keys are dotted lower-case words, e.g. `nps.score`",
-            ));
-            continue;
-        }
-        let Some(input) = input else {
-            changes.insert(key, AttributeChange::Remove);
-            continue;
-        };
-        if !policies.taxonomy.contains(&input.category) {
-            errors.push(FieldError::new(
-                format!("{field}.category"),
-                "unknown_category",
-                format!(
-                    "`{}` is not a data category of the policies",
-                    input.category
-                ),
-            ));
-        }
-        if input.value.is_null() {
-            errors.push(FieldError::new(
-                format!("{field}.value"),
-                "required",
-                "use `null` for the attribute itself to remove it",
-            ));
-        } else if input.value.to_string().len() > MAX_VALUE_BYTES {
-            errors.push(FieldError::new(
-                format!("{field}.value"),
-                "too_large",
-                format!("at most {MAX_VALUE_BYTES} bytes of JSON"),
-            ));
-        }
-        changes.insert(
-            key,
-            AttributeChange::Set {
-                value: input.value,
-                category: input.category,
-            },
-        );
-    }
-    if errors.is_empty() {
-        Ok(changes)
-    } else {
-        Err(errors)
-    }
 }

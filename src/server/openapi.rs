@@ -13,7 +13,7 @@ use utoipa::{Modify, OpenApi};
     // Schemas only query parameters or hand-written schemas refer to: utoipa collects
     // those the bodies' types reach, so without these their `$ref`s would point nowhere.
     components(schemas(
-        crate::profiles::api::AttributeInput,
+        crate::profiles::changes::AttributeInput,
         crate::audit::api::ExportFormat,
         crate::surveys::report::Interval,
         crate::surveys::api::reports::ResponseFormat,

@@ -8,7 +8,6 @@ pub mod catalog;
 pub mod definition;
 pub mod eligibility;
 pub mod events;
-pub mod held;
 pub mod metrics;
 pub mod report;
 pub mod respond;

@@ -4,6 +4,8 @@ use consentry::auth::Role;
 use serde_json::{json, Value};
 
 use crate::helpers::{problem, spawn_app};
+use crate::snapshot::assert_snapshot;
+use crate::surveys::nps_survey;
 
 #[tokio::test]
 async fn the_bundle_holds_everything_about_the_subject_and_is_audited() {
@@ -131,5 +133,60 @@ async fn a_subject_gets_their_own_bundle_and_nobody_elses() {
         app.audit_count("subject.exported").await,
         1,
         "refused requests export nothing"
+    );
+}
+
+/// The bundle's shape is a promise to regulators and to the subjects who read it: any
+/// change to it shows here, whatever changed underneath.
+#[tokio::test]
+async fn the_bundle_keeps_the_shape_of_its_version() {
+    let app = spawn_app().await;
+    app.create_survey(nps_survey("nps-b")).await;
+    app.create_subject(
+        "me",
+        json!({"region": "DE", "locale": "de", "birth_year": 1980}),
+    )
+    .await;
+    app.put_consent("me", "marketing", "granted").await;
+    app.put_consent("me", "analytics", "denied").await;
+    app.put_json(
+        "/v1/subjects/me/preferences",
+        &app.service(),
+        &json!({"channels": {"email": {"opted_in": true, "max_per_week": 2}},
+                "channel_order": ["email"], "language": "de", "timezone": "Europe/Berlin",
+                "quiet_hours": {"start": "22:00", "end": "07:00"}}),
+    )
+    .send()
+    .await
+    .unwrap();
+    app.patch(
+        "/v1/subjects/me/profile",
+        &app.service(),
+        &json!({"attributes": {"plan": {"value": "pro", "category": "user.account"}}}),
+    )
+    .await;
+    app.post(
+        "/v1/dsar",
+        &app.service(),
+        &json!({"subject_id": "me", "kind": "access"}),
+    )
+    .await;
+    app.event("me", "onboarding.completed").await;
+    app.next("me", None).await;
+    app.answer(
+        "nps-b",
+        json!({"subject_id": "me", "answers": {"score": 2}, "finished": false}),
+    )
+    .await;
+
+    let compliance = app.token(Role::Compliance, Some("officer"));
+    let bundle = app.get_json("/v1/subjects/me/export", &compliance).await;
+    assert_eq!(bundle["bundle_version"], 1);
+    assert_snapshot(
+        "access_bundle_v1",
+        bundle,
+        "A deliberate change to the access bundle is a new bundle version: raise \
+         BUNDLE_VERSION and FORMAT in the bundle module and describe the change in the \
+         README's \"Access and portability\" section.",
     );
 }

@@ -18,5 +18,6 @@ mod profiles;
 mod proxy;
 mod purposes;
 mod signals;
+mod snapshot;
 mod subjects;
 mod surveys;

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{invalid_fields, problem, spawn_app, TestApp};
 
-fn nps_survey(key: &str) -> Value {
+pub(crate) fn nps_survey(key: &str) -> Value {
     json!({
         "key": key, "name": "NPS", "kind": "nps", "status": "active", "priority": 5,
         "questions": [
@@ -28,11 +28,11 @@ fn nps_survey(key: &str) -> Value {
 }
 
 impl TestApp {
-    fn admin(&self) -> String {
+    pub(crate) fn admin(&self) -> String {
         self.token(Role::Admin, Some("ops"))
     }
 
-    async fn post(&self, path: &str, token: &str, body: &Value) -> Response {
+    pub(crate) async fn post(&self, path: &str, token: &str, body: &Value) -> Response {
         self.client
             .post(self.url(path))
             .bearer_auth(token)
@@ -42,7 +42,7 @@ impl TestApp {
             .unwrap()
     }
 
-    async fn patch(&self, path: &str, token: &str, body: &Value) -> Response {
+    pub(crate) async fn patch(&self, path: &str, token: &str, body: &Value) -> Response {
         self.client
             .patch(self.url(path))
             .bearer_auth(token)
@@ -52,13 +52,13 @@ impl TestApp {
             .unwrap()
     }
 
-    async fn create_survey(&self, body: Value) -> Value {
+    pub(crate) async fn create_survey(&self, body: Value) -> Value {
         let response = self.post("/v1/surveys", &self.admin(), &body).await;
         assert_eq!(response.status(), 201);
         response.json().await.unwrap()
     }
 
-    async fn event(&self, subject: &str, name: &str) -> Response {
+    pub(crate) async fn event(&self, subject: &str, name: &str) -> Response {
         self.post(
             "/v1/events",
             &self.service(),
@@ -67,7 +67,7 @@ impl TestApp {
         .await
     }
 
-    async fn next(&self, subject: &str, event: Option<&str>) -> Response {
+    pub(crate) async fn next(&self, subject: &str, event: Option<&str>) -> Response {
         let path = match event {
             Some(e) => format!("/v1/subjects/{subject}/surveys/next?event={e}"),
             None => format!("/v1/subjects/{subject}/surveys/next"),
@@ -75,7 +75,7 @@ impl TestApp {
         self.get(&path, &self.service()).send().await.unwrap()
     }
 
-    async fn answer(&self, survey: &str, body: Value) -> Response {
+    pub(crate) async fn answer(&self, survey: &str, body: Value) -> Response {
         self.post(
             &format!("/v1/surveys/{survey}/responses"),
             &self.service(),

@@ -62,14 +62,9 @@ pub struct RequestView {
     pub steps: Option<Vec<StepView>>,
 }
 
-/// A request as the access bundle shows it (without its steps).
-pub fn request_view(request: DataSubjectRequest, now: DateTime<Utc>) -> RequestView {
-    view(request, None, now)
-}
-
 fn view(request: DataSubjectRequest, steps: Option<Vec<Step>>, now: DateTime<Utc>) -> RequestView {
     RequestView {
-        overdue: request.status.is_open() && request.due_at < now,
+        overdue: request.is_overdue(now),
         id: request.id,
         subject_id: request.subject_id,
         kind: request.kind,
@@ -492,7 +487,7 @@ async fn erase(state: &AppState, principal: &Principal, id: &SubjectId) -> Resul
     tag = "dsar",
     params(("id" = String, Path, description = "The request id")),
     responses(
-        (status = 200, description = "The bundle", body = crate::dsar::api::access::AccessBundle,
+        (status = 200, description = "The bundle", body = crate::dsar::bundle::AccessBundle,
          headers(("Content-Disposition" = String, description = "attachment; filename=…"))),
         (status = 404, description = "No such request, or its subject is gone", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not an access or portability request, or not verified (or rejected)", body = Problem, content_type = "application/problem+json"),
