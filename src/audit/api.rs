@@ -313,7 +313,31 @@ pub async fn export(
                     let now = state.clock.now();
                     // A checkpoint of what the export pins is stored too: every export
                     // pins the head.
-                    let stored = super::checkpoint::sign(&state.keys, pinned.0, &pinned.1, now);
+                    let sealed = super::checkpoint::sign(&state.keys, pinned.0, &pinned.1, now)
+                        .and_then(|stored| {
+                            let line = ExportLine::seal(
+                                &claims,
+                                pinned.0,
+                                &pinned.1,
+                                state.keys.signing(),
+                                now.timestamp(),
+                            )?;
+                            Ok((stored, line))
+                        });
+                    let (stored, line) = match sealed {
+                        Ok(sealed) => sealed,
+                        Err(err) => {
+                            // An export without its seal cannot pass as whole: end the
+                            // stream with an error instead of an empty signature.
+                            tracing::error!(error = %err, "audit export not sealed");
+                            return Some((
+                                Err(actix_web::error::ErrorInternalServerError(
+                                    "the export could not be signed",
+                                )),
+                                Phase::Done,
+                            ));
+                        }
+                    };
                     if pinned.0 > 0 {
                         if let Err(e) = state
                             .db
@@ -323,13 +347,6 @@ pub async fn export(
                             tracing::warn!(error = %e, "could not store the export's checkpoint");
                         }
                     }
-                    let line = ExportLine::seal(
-                        &claims,
-                        pinned.0,
-                        &pinned.1,
-                        state.keys.signing(),
-                        now.timestamp(),
-                    );
                     Some((Ok(encode(&[line], false)), Phase::Done))
                 }
                 Phase::Done => None,

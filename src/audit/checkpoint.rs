@@ -28,26 +28,54 @@ pub struct Checkpoint {
     pub created_at: chrono::NaiveDateTime,
 }
 
+/// Signing failed: nothing is stored or sent in place of a signature.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot sign an audit checkpoint: {0}")]
+pub struct SignError(#[from] jsonwebtoken::errors::Error);
+
+/// A checkpoint could not be made: the database, or the signature.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Sign(#[from] SignError),
+}
+
 /// A compact JWS (EdDSA, the key's `kid` in its header) over `claims`.
-pub fn jws<T: serde::Serialize>(key: &SigningKey, claims: &T) -> String {
+pub fn jws<T: serde::Serialize>(key: &SigningKey, claims: &T) -> Result<String, SignError> {
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
     header.kid = Some(key.kid.clone());
-    jsonwebtoken::encode(&header, claims, key.encoding_key()).unwrap_or_default()
+    Ok(jsonwebtoken::encode(&header, claims, key.encoding_key())?)
+}
+
+/// Signs `(seq, hash)` with `key`.
+pub fn sign_with(
+    key: &SigningKey,
+    seq: i64,
+    hash: &str,
+    now: DateTime<Utc>,
+) -> Result<Checkpoint, SignError> {
+    Ok(Checkpoint {
+        seq,
+        hash: hash.to_owned(),
+        kid: key.kid.clone(),
+        signature: jws(
+            key,
+            &json!({"seq": seq, "hash": hash, "iat": now.timestamp()}),
+        )?,
+        created_at: now.naive_utc(),
+    })
 }
 
 /// Signs `(seq, hash)` with the newest key.
-pub fn sign(keys: &KeyRing, seq: i64, hash: &str, now: DateTime<Utc>) -> Checkpoint {
-    let signing = keys.signing();
-    Checkpoint {
-        seq,
-        hash: hash.to_owned(),
-        kid: signing.kid.clone(),
-        signature: jws(
-            signing,
-            &json!({"seq": seq, "hash": hash, "iat": now.timestamp()}),
-        ),
-        created_at: now.naive_utc(),
-    }
+pub fn sign(
+    keys: &KeyRing,
+    seq: i64,
+    hash: &str,
+    now: DateTime<Utc>,
+) -> Result<Checkpoint, SignError> {
+    sign_with(keys.signing(), seq, hash, now)
 }
 
 /// Whether a stored checkpoint is signed by one of the ring's keys for its own `(seq, hash)`.
@@ -102,15 +130,16 @@ pub fn checkpoint_if_due(
     keys: &KeyRing,
     every: i64,
     now: DateTime<Utc>,
-) -> Result<Option<i64>, StorageError> {
+) -> Result<Option<i64>, CheckpointError> {
     let last: Option<i64> = audit_checkpoints::table
         .select(diesel::dsl::max(audit_checkpoints::seq))
-        .first(conn)?;
+        .first(conn)
+        .map_err(StorageError::from)?;
     let (seq, hash) = super::chain_head(conn)?;
     if seq == 0 || seq < last.unwrap_or(0) + every {
         return Ok(None);
     }
-    store(conn, &sign(keys, seq, &hash, now))?;
+    store(conn, &sign(keys, seq, &hash, now)?)?;
     Ok(Some(seq))
 }
 
@@ -142,4 +171,22 @@ pub fn spawn(
             }
         })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_signature_is_an_error_never_an_empty_string() {
+        let now = Utc::now();
+        let err = sign_with(&SigningKey::unusable(), 7, "abc", now).unwrap_err();
+        assert!(err.to_string().contains("cannot sign"), "{err}");
+        assert!(jws(&SigningKey::unusable(), &json!({"seq": 7})).is_err());
+
+        let keys = KeyRing::ephemeral().unwrap();
+        let signed = sign(&keys, 7, "abc", now).unwrap();
+        assert!(!signed.signature.is_empty());
+        assert!(signature_holds(&keys, &signed));
+    }
 }

@@ -113,19 +113,25 @@ impl ExportLine {
 
     /// The closing line: `(seq, hash)` is the last event's (or, when none matched, the
     /// chain's head), signed together with the header's claims.
-    pub fn seal(header: &ExportHeader, seq: i64, hash: &str, key: &SigningKey, iat: i64) -> Self {
+    pub fn seal(
+        header: &ExportHeader,
+        seq: i64,
+        hash: &str,
+        key: &SigningKey,
+        iat: i64,
+    ) -> Result<Self, super::checkpoint::SignError> {
         let claims = SealClaims {
             header: header.clone(),
             seq,
             hash: hash.to_owned(),
             iat,
         };
-        Self::Checkpoint {
+        Ok(Self::Checkpoint {
             seq,
             hash: hash.to_owned(),
             kid: key.kid.clone(),
-            signature: super::checkpoint::jws(key, &claims),
-        }
+            signature: super::checkpoint::jws(key, &claims)?,
+        })
     }
 }
 
@@ -711,7 +717,8 @@ mod tests {
                 .map(|e| ExportLine::within(e, &header.filters)),
         );
         let last = &events[2];
-        let seal = ExportLine::seal(&header, last.seq, &last.hash, &key, exported.timestamp());
+        let seal =
+            ExportLine::seal(&header, last.seq, &last.hash, &key, exported.timestamp()).unwrap();
         let ExportLine::Checkpoint { signature, .. } = &seal else {
             unreachable!()
         };

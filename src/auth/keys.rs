@@ -41,6 +41,17 @@ impl SigningKey {
     pub fn encoding_key(&self) -> &EncodingKey {
         &self.encoding
     }
+
+    /// A key whose private half is not a key: signing with it fails (tests of what
+    /// callers do when signing fails).
+    #[cfg(test)]
+    pub fn unusable() -> Self {
+        Self {
+            kid: "unusable".into(),
+            public: Vec::new(),
+            encoding: EncodingKey::from_ed_der(b"not a key"),
+        }
+    }
 }
 
 /// A key that verifies.
