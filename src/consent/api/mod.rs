@@ -2,5 +2,8 @@
 //! receipts, signals) and preferences.
 
 pub mod consents;
+pub mod history;
 pub mod preferences;
+pub mod receipts;
+pub mod signals;
 pub mod subjects;

@@ -1,0 +1,165 @@
+//! `POST /v1/subjects/{id}/signals`: the opt-outs privacy signals carry (US Privacy, GPP,
+//! GPC).
+
+use actix_web::{post, web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use validator::Validate;
+
+use super::consents::WRITERS;
+use crate::audit::Actor;
+use crate::consent::ledger::ConsentSource;
+use crate::consent::signals::{self, request_gpc};
+use crate::consent::subject::{self};
+use crate::consent::write::{self, ConsentError, ConsentWrite};
+use crate::http::responses::{AuthProblems, BodyProblems, SubjectNotFound};
+use crate::http::subject_path::{SubjectCaller, SubjectPath};
+use crate::http::{ApiError, AppState, FieldError, ValidJson};
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"usp": "1YYN", "gpp": "DBABLA~BVVVVVVVVWA.YA"}))]
+pub struct SignalsRequest {
+    /// An IAB US Privacy string, e.g. `1YYN`.
+    #[validate(length(max = 16))]
+    #[schema(max_length = 16)]
+    pub usp: Option<String>,
+    /// An IAB Global Privacy Platform string; its usnat, usca and uspv1 sections are read.
+    #[validate(length(max = 8192))]
+    #[schema(max_length = 8192)]
+    pub gpp: Option<String>,
+    /// A Global Privacy Control signal relayed by a service.
+    pub gpc: Option<bool>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecordedOptOut {
+    pub purpose: String,
+    pub source: ConsentSource,
+    pub record_id: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignalsResponse {
+    /// What each signal said.
+    pub usp: Option<signals::OptOuts>,
+    pub gpp: Option<signals::OptOuts>,
+    /// Opt-outs recorded now; purposes already refused are not recorded again.
+    pub recorded: Vec<RecordedOptOut>,
+}
+
+/// Records the opt-outs carried by privacy signals (US Privacy, GPP, GPC).
+///
+/// Every string is decoded before anything is written: a malformed one is 422 naming
+/// it, and nothing is recorded.
+#[utoipa::path(
+    tag = "consents",
+    params(
+        SubjectPath,
+        ("Sec-GPC" = Option<String>, Header, description = "`1`: a Global Privacy Control signal"),
+    ),
+    request_body = SignalsRequest,
+    responses((status = 200, description = "Decoded signals and the opt-outs recorded", body = SignalsResponse), SubjectNotFound, BodyProblems, AuthProblems),
+    security(("bearer" = [])),
+)]
+#[post("/v1/subjects/{id}/signals")]
+pub async fn post_signals(
+    state: web::Data<AppState>,
+    caller: SubjectCaller,
+    body: ValidJson<SignalsRequest>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let access = caller.access(&WRITERS, true)?;
+    let SubjectCaller { id, principal } = caller;
+    let body = body.into_inner();
+    let gpc = body.gpc == Some(true) || request_gpc(&req);
+    if body.usp.is_none() && body.gpp.is_none() && !gpc {
+        return Err(ApiError::invalid(
+            "body",
+            "send at least one of `usp`, `gpp` or `gpc`",
+        ));
+    }
+    let mut errors = Vec::new();
+    let usp = body
+        .usp
+        .as_deref()
+        .map(signals::decode_usp)
+        .transpose()
+        .map_err(|e| errors.push(FieldError::new("usp", "invalid", e)))
+        .ok()
+        .flatten();
+    let gpp = body
+        .gpp
+        .as_deref()
+        .map(signals::decode_gpp)
+        .transpose()
+        .map_err(|e| errors.push(FieldError::new("gpp", "invalid", e)))
+        .ok()
+        .flatten();
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    if access.is_hidden() {
+        state.db.run(move |conn| subject::find(conn, &id)).await?;
+        return Err(ApiError::not_found());
+    }
+    let policies = state.policies.clone();
+    let (now, actor, evidence) = (
+        state.clock.now(),
+        Actor::from(&principal),
+        crate::http::client_ip::request_evidence(&state, &req, None),
+    );
+    let (usp_out, gpp_out) = (usp.clone(), gpp.clone());
+    let subject_id = id.clone();
+    let pseudonyms = state.pseudonyms.clone();
+    let recorded = state
+        .db
+        .run(move |conn| {
+            let request = ConsentWrite {
+                subject: &id,
+                changes: &[],
+                actor: &actor,
+                pseudonyms: &pseudonyms,
+                evidence: &evidence,
+                gpc: true,
+                now,
+            };
+            let mut recorded = Vec::new();
+            if let Some(opt_outs) = &usp_out {
+                let purposes = opt_outs.purposes(&policies);
+                recorded.extend(write::record_signal_opt_outs(
+                    conn,
+                    &request,
+                    &purposes,
+                    ConsentSource::Usp,
+                )?);
+            }
+            if let Some(opt_outs) = &gpp_out {
+                let purposes = opt_outs.purposes(&policies);
+                recorded.extend(write::record_signal_opt_outs(
+                    conn,
+                    &request,
+                    &purposes,
+                    ConsentSource::Gpp,
+                )?);
+            }
+            if gpc {
+                recorded.extend(write::write(conn, &policies, &request)?.gpc_recorded);
+            }
+            Ok::<_, ConsentError>(recorded)
+        })
+        .await?;
+    state.gate.invalidate(&subject_id);
+    Ok(HttpResponse::Ok().json(SignalsResponse {
+        usp,
+        gpp,
+        recorded: recorded
+            .into_iter()
+            .map(|s| RecordedOptOut {
+                purpose: s.purpose,
+                source: s.source,
+                record_id: s.record_id,
+            })
+            .collect(),
+    }))
+}
