@@ -1,5 +1,6 @@
-//! Data subject requests: the access and portability bundle, requests with their
-//! jurisdiction deadlines and status history. Erasure and restriction come next.
+//! Data subject requests: requests with their jurisdiction deadlines, status workflow and
+//! history; what filing and completing them does (restriction, objection, rectification,
+//! erasure); the access and portability bundle; retention.
 
 pub mod api;
 pub mod bundle;
@@ -9,3 +10,4 @@ pub mod rectification;
 pub mod requests;
 pub mod retention;
 pub mod rules;
+pub mod workflow;

@@ -11,7 +11,8 @@ use crate::audit::Actor;
 use crate::auth::{Principal, Role};
 use crate::consent::{subject, SubjectId};
 use crate::dsar::requests::{self, DataSubjectRequest, ListFilter, Step};
-use crate::dsar::rules::{due_date, extended_due_date, RequestKind, RequestStatus};
+use crate::dsar::rules::{due_date, RequestKind, RequestStatus};
+use crate::dsar::workflow::{self, ChangeAsked, ChangePlan, ChangeRefused};
 use crate::http::responses::{AuthProblems, BodyProblems, ParameterProblems};
 use crate::http::subject_path::subject_id_schema;
 use crate::http::{ApiError, AppState, FieldError, Problem, ValidJson};
@@ -312,50 +313,29 @@ pub async fn change_request(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(&HANDLERS)?;
     let change = body.into_inner();
-    if change.status.is_none() && change.extend.is_none() {
-        return Err(ApiError::invalid("body", "send `status`, `extend` or both"));
+    let asked = ChangeAsked {
+        status: change.status,
+        extend: change.extend.as_ref().map(|e| e.reason.clone()),
+    };
+    if asked.status.is_none() && asked.extend.is_none() {
+        return Err(ApiError::invalid("body", ChangeRefused::Empty.to_string()));
     }
-    let (mut request, _) = load(&state, &principal, path.into_inner()).await?;
-    let previous = request.status;
+    let (request, _) = load(&state, &principal, path.into_inner()).await?;
     let now = state.clock.now();
-    let mut action = "dsar.status_changed";
-    if let Some(extension) = &change.extend {
-        let jurisdiction = state
-            .policies
-            .jurisdictions
-            .get(&request.jurisdiction)
-            .unwrap_or_else(|| state.policies.jurisdictions.default_jurisdiction());
-        if request.extended || !request.status.is_open() {
-            return Err(ApiError::conflict(
-                "The deadline can be extended once, while the request is open.",
-            ));
-        }
-        let Some(extended) = extended_due_date(jurisdiction, request.due_at) else {
-            return Err(ApiError::conflict("This jurisdiction allows no extension."));
-        };
-        request.due_at = extended;
-        request.extended = true;
-        request.extension_reason = Some(extension.reason.clone());
-        action = "dsar.extended";
-    }
-    if let Some(next) = change.status {
-        if !request.status.may_become(next) {
-            return Err(ApiError::conflict(format!(
-                "A request cannot go from `{}` to `{}`.",
-                request.status.as_str(),
-                next.as_str()
-            )));
-        }
-        request.status = next;
-        action = "dsar.status_changed";
-    }
-    request.updated_at = now;
-    let completes_erasure = request.kind == RequestKind::Erasure
-        && request.status == RequestStatus::Completed
-        && change.status.is_some();
-    let lifts_restriction = request.kind == RequestKind::Restriction
-        && request.status == RequestStatus::Rejected
-        && change.status.is_some();
+    let jurisdiction = state
+        .policies
+        .jurisdictions
+        .get(&request.jurisdiction)
+        .unwrap_or_else(|| state.policies.jurisdictions.default_jurisdiction());
+    let ChangePlan {
+        request,
+        previous,
+        action,
+        erases: completes_erasure,
+        rectifies,
+        lifts_restriction,
+    } = workflow::plan(request, &asked, jurisdiction, now)
+        .map_err(|refused| ApiError::conflict(refused.to_string()))?;
     let (pseudonyms, actor, saved, note) = (
         state.pseudonyms.clone(),
         Actor::from(&principal),
@@ -366,13 +346,11 @@ pub async fn change_request(
         .map_err(|m| ApiError::Internal(anyhow::anyhow!("stored subject id: {m}")))?;
     let lifted_id = subject_id.clone();
     // A rectification is applied as it is completed, from what the request asked.
-    let rectification = (request.kind == RequestKind::Rectification
-        && request.status == RequestStatus::Completed
-        && change.status.is_some())
-    .then(|| crate::dsar::rectification::changes(&state.policies, &request.details))
-    .transpose()
-    .map_err(ApiError::Validation)?
-    .flatten();
+    let rectification = rectifies
+        .then(|| crate::dsar::rectification::changes(&state.policies, &request.details))
+        .transpose()
+        .map_err(ApiError::Validation)?
+        .flatten();
     if completes_erasure {
         // Erased before the status is saved: if saving fails, a retry finds the subject
         // gone and completes the request.
