@@ -13,14 +13,14 @@ use validator::Validate;
 use super::attributes::{self, AttributeChange, Attributes};
 use super::changes::{check_changes, AttributeInput};
 use crate::audit::{self, Actor, AuditEntry};
-use crate::auth::{Principal, Role};
+use crate::auth::Role;
 use crate::consent::ledger::lock_subject;
 use crate::consent::signals::request_gpc;
 use crate::consent::write::{self, ConsentError, ConsentWrite};
 use crate::consent::SubjectId;
 use crate::gate::rules::{decide, DecisionRequest, SubjectFacts};
 use crate::http::responses::{AuthProblems, BodyProblems, SubjectNotFound};
-use crate::http::subject_path::{path_subject_id, SubjectPath};
+use crate::http::subject_path::{SubjectCaller, SubjectPath};
 use crate::http::{ApiError, AppState, Problem, ValidJson};
 use crate::storage::write_transaction;
 
@@ -95,13 +95,12 @@ pub struct ProfileQuery {
 #[get("/v1/subjects/{id}/profile")]
 pub async fn get_profile(
     state: web::Data<AppState>,
-    principal: Principal,
-    path: web::Path<String>,
+    caller: SubjectCaller,
     query: web::Query<ProfileQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_subject_id(&path)?;
-    principal.require(&READERS)?;
+    caller.access(&READERS, false)?;
+    let SubjectCaller { id, principal } = caller;
     let purpose = match &query.purpose {
         Some(key) => Some(state.policies.purpose(key).cloned().ok_or_else(|| {
             ApiError::invalid(
@@ -247,12 +246,11 @@ pub struct ProfilePatch {
 #[patch("/v1/subjects/{id}/profile")]
 pub async fn patch_profile(
     state: web::Data<AppState>,
-    principal: Principal,
-    path: web::Path<String>,
+    caller: SubjectCaller,
     body: ValidJson<ProfilePatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_subject_id(&path)?;
-    principal.require(&WRITERS)?;
+    caller.access(&WRITERS, false)?;
+    let SubjectCaller { id, principal } = caller;
     let patch = body.into_inner();
     let changes = check_changes(&state.policies, "attributes", patch.attributes)
         .map_err(ApiError::Validation)?;

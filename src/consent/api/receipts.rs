@@ -6,11 +6,10 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::consents::READERS;
-use crate::auth::Principal;
 use crate::consent::ledger::{self};
 use crate::consent::subject::{self};
 use crate::http::responses::{AuthProblems, SubjectNotFound};
-use crate::http::subject_path::{path_subject_id, SubjectPath};
+use crate::http::subject_path::{SubjectCaller, SubjectPath};
 use crate::http::{ApiError, AppState, Problem};
 use crate::storage::StorageError;
 
@@ -40,13 +39,12 @@ pub struct ConsentReceipt {
 #[get("/v1/subjects/{id}/consents/{purpose}/receipt")]
 pub async fn consent_receipt(
     state: web::Data<AppState>,
-    principal: Principal,
+    caller: SubjectCaller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, purpose_key) = path.into_inner();
-    let id = path_subject_id(&id)?;
-    let access = principal.subject_access(&READERS, true, id.as_str());
-    access.check_role()?;
+    let access = caller.access(&READERS, true)?;
+    let SubjectCaller { id, .. } = caller;
+    let (_, purpose_key) = path.into_inner();
     let Some(purpose) = state.policies.purpose(&purpose_key).cloned() else {
         return Err(ApiError::invalid(
             "purpose",
