@@ -19,7 +19,7 @@ use crate::consent::subject::{self, Subject, SubjectId};
 use crate::consent::write::{self, ConsentError, ConsentWrite};
 use crate::gate::rules::{decide, Decision, DecisionRequest, Reason, SubjectFacts};
 use crate::http::responses::{AuthProblems, BodyProblems, ParameterProblems, SubjectNotFound};
-use crate::http::subject_path::{path_subject_id, SubjectCaller, SubjectPath};
+use crate::http::subject_path::{SubjectCaller, SubjectPath};
 use crate::http::{ApiError, AppState, FieldError, Problem, ValidJson};
 use crate::policy::{Basis, Policies};
 
@@ -397,13 +397,14 @@ async fn write_consents(
 #[put("/v1/subjects/{id}/consents/{purpose}")]
 pub async fn put_consent(
     state: web::Data<AppState>,
-    principal: Principal,
+    caller: SubjectCaller,
     path: web::Path<(String, String)>,
     body: ValidJson<ConsentRequest>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, purpose) = path.into_inner();
-    let id = path_subject_id(&id)?;
+    // The role is checked by write_consents, after the purposes are.
+    let SubjectCaller { id, principal } = caller;
+    let (_, purpose) = path.into_inner();
     let body = body.into_inner();
     let change = ConsentChange {
         purpose,
@@ -434,12 +435,11 @@ pub async fn put_consent(
 #[post("/v1/subjects/{id}/consents")]
 pub async fn post_consents(
     state: web::Data<AppState>,
-    principal: Principal,
-    path: web::Path<String>,
+    caller: SubjectCaller,
     body: ValidJson<BatchConsentRequest>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_subject_id(&path)?;
+    let SubjectCaller { id, principal } = caller;
     let BatchConsentRequest {
         consents: items,
         client_ip,
