@@ -289,6 +289,30 @@ fn figures(t: &Tally, is_nps: bool) -> (Option<NpsFigures>, Option<CsatFigures>)
 }
 
 pub fn build(conn: &mut DbConnection, request: &Request<'_>) -> Result<Report, StorageError> {
+    Ok(assemble(request, count_all(conn, request)?))
+}
+
+/// Everything a report needs from the database, counted there.
+#[derive(Default)]
+struct Counted {
+    displays: i64,
+    dismissals: i64,
+    responses: i64,
+    finished: i64,
+    /// Answer counts by day and value, per question that is not free text.
+    by_day: BTreeMap<String, Vec<Count>>,
+    /// The headline question's counts by the breakdown attribute, when asked for.
+    breakdown: Option<Vec<Count>>,
+    /// Responses that answered, for questions whose rows do not say it (multiple
+    /// choice has a row per option; free text has no counts).
+    answered: BTreeMap<String, i64>,
+    /// The latest free-text answers, per text question.
+    text_answers: BTreeMap<String, Vec<TextAnswer>>,
+}
+
+/// The queries: one grouped query per question, by day, and a few counts; totals, the
+/// trend and distributions are sums over their rows, made by `assemble`.
+fn count_all(conn: &mut DbConnection, request: &Request<'_>) -> Result<Counted, StorageError> {
     let scope = &request.scope;
     let mut shown = survey_displays::table
         .filter(survey_displays::survey_id.eq(&scope.survey_id))
@@ -310,13 +334,74 @@ pub fn build(conn: &mut DbConnection, request: &Request<'_>) -> Result<Report, S
     if let Some(v) = scope.version {
         shown = shown.filter(survey_displays::version.eq(v));
     }
-    let (displays, dismissals): (i64, i64) = shown.first(conn)?;
-    let responses: i64 = started().count().get_result(conn)?;
-    let finished: i64 = started()
+    let mut counted = Counted::default();
+    (counted.displays, counted.dismissals) = shown.first(conn)?;
+    counted.responses = started().count().get_result(conn)?;
+    counted.finished = started()
         .filter(survey_responses::finished.eq(true))
         .count()
         .get_result(conn)?;
+    for question in &request.definition.questions {
+        if question.kind != QuestionType::Text {
+            let rows = counts(conn, scope, &question.id, None)?;
+            counted.by_day.insert(question.id.clone(), rows);
+        }
+    }
+    if let (Some((question_id, _, _)), Some(key)) = (headline(request.definition), request.by) {
+        counted.breakdown = Some(counts(conn, scope, question_id, Some(key))?);
+    }
+    for question in &request.definition.questions {
+        let answers_in_scope = || {
+            let mut q = survey_answers::table
+                .filter(survey_answers::survey_id.eq(&scope.survey_id))
+                .filter(survey_answers::question_id.eq(&question.id))
+                .filter(survey_answers::answered_at.ge(scope.from))
+                .filter(survey_answers::answered_at.lt(scope.to))
+                .into_boxed();
+            if let Some(v) = scope.version {
+                q = q.filter(survey_answers::version.eq(v));
+            }
+            q
+        };
+        // One row per answer, except multiple choice: one per chosen option.
+        if matches!(
+            question.kind,
+            QuestionType::MultiChoice | QuestionType::Text
+        ) {
+            let answered: i64 = answers_in_scope()
+                .filter(survey_answers::ordinal.eq(0))
+                .count()
+                .get_result(conn)?;
+            counted.answered.insert(question.id.clone(), answered);
+        }
+        if question.kind == QuestionType::Text {
+            let latest: Vec<(String, Option<String>, NaiveDateTime)> = answers_in_scope()
+                .select((
+                    survey_answers::response_id,
+                    survey_answers::free_text,
+                    survey_answers::answered_at,
+                ))
+                .order(survey_answers::answered_at.desc())
+                .limit(TEXT_ANSWERS)
+                .load(conn)?;
+            let latest = latest
+                .into_iter()
+                .map(|(response_id, text, at)| TextAnswer {
+                    response_id,
+                    text: text.unwrap_or_default(),
+                    answered_at: at.and_utc(),
+                })
+                .collect();
+            counted.text_answers.insert(question.id.clone(), latest);
+        }
+    }
+    Ok(counted)
+}
 
+/// The report from what was counted: no database, so its arithmetic is testable alone.
+fn assemble(request: &Request<'_>, mut counted: Counted) -> Report {
+    let scope = &request.scope;
+    let (displays, responses) = (counted.displays, counted.responses);
     let mut report = Report {
         survey_id: scope.survey_id.clone(),
         version: scope.version,
@@ -324,9 +409,9 @@ pub fn build(conn: &mut DbConnection, request: &Request<'_>) -> Result<Report, S
         from: None,
         to: None,
         displays,
-        dismissals,
+        dismissals: counted.dismissals,
         responses,
-        finished,
+        finished: counted.finished,
         response_rate: (displays > 0)
             .then(|| (responses as f64 / displays as f64 * 1000.0).round() / 1000.0),
         nps: None,
@@ -342,17 +427,9 @@ pub fn build(conn: &mut DbConnection, request: &Request<'_>) -> Result<Report, S
         questions: Vec::new(),
     };
 
-    // One grouped query per question, by day; totals, the trend and distributions are
-    // sums over its rows.
-    let mut by_day: BTreeMap<&str, Vec<Count>> = BTreeMap::new();
-    for question in &request.definition.questions {
-        if question.kind != QuestionType::Text {
-            by_day.insert(&question.id, counts(conn, scope, &question.id, None)?);
-        }
-    }
-
     if let Some((question_id, is_nps, top_two_from)) = headline(request.definition) {
-        let rows = by_day
+        let rows = counted
+            .by_day
             .get(question_id)
             .map(Vec::as_slice)
             .unwrap_or_default();
@@ -379,9 +456,8 @@ pub fn build(conn: &mut DbConnection, request: &Request<'_>) -> Result<Report, S
                 }
             })
             .collect();
-        if let Some(key) = request.by {
-            let rows = counts(conn, scope, question_id, Some(key))?;
-            let groups = tallies_by(&rows, top_two_from, |row| row.bucket.clone())
+        if let (Some(key), Some(rows)) = (request.by, counted.breakdown.as_deref()) {
+            let groups = tallies_by(rows, top_two_from, |row| row.bucket.clone())
                 .into_iter()
                 .map(|(value, t)| {
                     let (nps, csat) = figures(&t, is_nps);
@@ -403,26 +479,10 @@ pub fn build(conn: &mut DbConnection, request: &Request<'_>) -> Result<Report, S
     }
 
     for question in &request.definition.questions {
-        let answers_in_scope = || {
-            let mut q = survey_answers::table
-                .filter(survey_answers::survey_id.eq(&scope.survey_id))
-                .filter(survey_answers::question_id.eq(&question.id))
-                .filter(survey_answers::answered_at.ge(scope.from))
-                .filter(survey_answers::answered_at.lt(scope.to))
-                .into_boxed();
-            if let Some(v) = scope.version {
-                q = q.filter(survey_answers::version.eq(v));
-            }
-            q
-        };
-        let rows = by_day.remove(question.id.as_str()).unwrap_or_default();
-        // One row per answer, except multiple choice: one per chosen option.
-        let answered: i64 = match question.kind {
-            QuestionType::MultiChoice | QuestionType::Text => answers_in_scope()
-                .filter(survey_answers::ordinal.eq(0))
-                .count()
-                .get_result(conn)?,
-            _ => rows.iter().map(|r| r.n).sum(),
+        let rows = counted.by_day.remove(&question.id).unwrap_or_default();
+        let answered = match counted.answered.get(&question.id) {
+            Some(n) => *n,
+            None => rows.iter().map(|r| r.n).sum(),
         };
         let mut entry = QuestionReport {
             id: question.id.clone(),
@@ -434,24 +494,11 @@ pub fn build(conn: &mut DbConnection, request: &Request<'_>) -> Result<Report, S
             text_answers: None,
         };
         if question.kind == QuestionType::Text {
-            let latest: Vec<(String, Option<String>, NaiveDateTime)> = answers_in_scope()
-                .select((
-                    survey_answers::response_id,
-                    survey_answers::free_text,
-                    survey_answers::answered_at,
-                ))
-                .order(survey_answers::answered_at.desc())
-                .limit(TEXT_ANSWERS)
-                .load(conn)?;
             entry.text_answers = Some(
-                latest
-                    .into_iter()
-                    .map(|(response_id, text, at)| TextAnswer {
-                        response_id,
-                        text: text.unwrap_or_default(),
-                        answered_at: at.and_utc(),
-                    })
-                    .collect(),
+                counted
+                    .text_answers
+                    .remove(&question.id)
+                    .unwrap_or_default(),
             );
             report.questions.push(entry);
             continue;
@@ -505,12 +552,70 @@ pub fn build(conn: &mut DbConnection, request: &Request<'_>) -> Result<Report, S
         entry.distribution = Some(distribution);
         report.questions.push(entry);
     }
-    Ok(report)
+    report
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_report_is_assembled_from_counts_alone() {
+        let nps = crate::surveys::templates::built_in()
+            .unwrap()
+            .into_iter()
+            .find(|s| s.kind == crate::surveys::definition::SurveyKind::Nps)
+            .unwrap();
+        let definition = Definition {
+            questions: nps.questions,
+            targeting: nps.targeting,
+            throttling: nps.throttling,
+        };
+        let (score_id, _, _) = headline(&definition).unwrap();
+        let day = |d: &str, score: i32, n: i64| Count {
+            bucket: Some(d.into()),
+            number_value: Some(score),
+            text_value: None,
+            n,
+        };
+        let mut counted = Counted {
+            displays: 10,
+            responses: 4,
+            finished: 4,
+            ..Counted::default()
+        };
+        counted.by_day.insert(
+            score_id.to_owned(),
+            vec![
+                day("2026-11-02", 10, 2),
+                day("2026-11-10", 3, 1),
+                day("2026-11-10", 8, 1),
+            ],
+        );
+        let at = chrono::NaiveDate::from_ymd_opt(2026, 11, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap();
+        let request = Request {
+            scope: Scope {
+                survey_id: "s".into(),
+                from: at,
+                to: at + TimeDelta::days(30),
+                version: None,
+            },
+            definition: &definition,
+            interval: Interval::Week,
+            by: None,
+        };
+        let report = assemble(&request, counted);
+        assert_eq!(report.response_rate, Some(0.4));
+        let nps = report.nps.unwrap();
+        // 2 promoters, 1 passive, 1 detractor of 4: NPS 25.
+        assert_eq!((nps.n, nps.score), (4, Some(25.0)));
+        assert_eq!(report.trend.len(), 2, "two weeks");
+        let score = report.questions.iter().find(|q| q.id == score_id).unwrap();
+        assert_eq!(score.answered, 4);
+    }
 
     #[test]
     fn periods_start_on_the_first_day() {
