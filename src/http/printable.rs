@@ -97,6 +97,12 @@ fn walk(value: &Value, path: &mut String) -> Result<(), FieldError> {
 /// Checks a request's path and query string, percent-decoded: `path` names the path, a
 /// query parameter is named by its key.
 pub fn check_uri(path: &str, query: &str) -> Result<(), FieldError> {
+    // Raw ASCII controls never get past the request parser, so printable ASCII without
+    // a `%` (the gate's hot path) has nothing to decode; raw UTF-8 may hold C1 controls.
+    let plain = |s: &str| s.is_ascii() && !s.contains('%');
+    if plain(path) && plain(query) {
+        return Ok(());
+    }
     let decoded = percent_decode(path, false);
     if let Some(err) = problem("path", &decoded, refused_in_uri) {
         return Err(err);
@@ -210,5 +216,7 @@ mod tests {
         );
         // A stray percent sign is not a control character.
         assert!(check_uri("/v1/x%", "a=100%").is_ok());
+        // Raw C1 controls arrive as UTF-8, without any `%`.
+        assert_eq!(check_uri("/v1/a\u{85}b", "").unwrap_err().field, "path");
     }
 }
