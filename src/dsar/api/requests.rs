@@ -342,8 +342,7 @@ pub async fn change_request(
         request.clone(),
         change.note.clone(),
     );
-    let subject_id = SubjectId::parse(&request.subject_id)
-        .map_err(|m| ApiError::Internal(anyhow::anyhow!("stored subject id: {m}")))?;
+    let subject_id = SubjectId::from_stored(request.subject_id.clone());
     let lifted_id = subject_id.clone();
     // A rectification is applied as it is completed, from what the request asked.
     let rectification = rectifies
@@ -497,8 +496,7 @@ pub async fn request_bundle(
             request.status.as_str()
         )));
     }
-    let subject_id = SubjectId::parse(&request.subject_id)
-        .map_err(|m| ApiError::Internal(anyhow::anyhow!("stored subject id: {m}")))?;
+    let subject_id = SubjectId::from_stored(request.subject_id.clone());
     let bundle =
         super::access::assemble(&state, &principal, subject_id, false, Some(request.id)).await?;
     Ok(HttpResponse::Ok()
