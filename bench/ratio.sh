@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Decisions against the same server's /healthz, in one run, with the default
+# configuration a user has (logging at info). Usage: bench/ratio.sh sqlite|postgres
+# Tunables: SUBJECTS (10000), DURATION (15s), CONNECTIONS (64).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BACKEND="${1:-sqlite}"
+export SUBJECTS="${SUBJECTS:-10000}"
+DURATION="${DURATION:-15s}"
+CONNECTIONS="${CONNECTIONS:-64}"
+PORT=18081
+DB_NAME=consentry_ratio
+cargo build --release --quiet --bin consentry
+source bench/common.sh
+export CONSENTRY_LOG=info
+"$BIN" demo --subjects "$SUBJECTS" >/dev/null
+export TOKEN="$("$BIN" token --role service --sub bench --ttl 7200)"
+start_server 2>/dev/null
+python3 bench/warm.py "http://127.0.0.1:$PORT" >/dev/null
+run() { # name, wrk args...
+    local name="$1"; shift
+    echo "## $name"
+    wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency "$@" | grep -E 'Requests/sec|  99%|Non-2xx|Socket errors'
+}
+run "healthz" "http://127.0.0.1:$PORT/healthz"
+run "warm decisions, single" -s bench/decision.lua "http://127.0.0.1:$PORT"
