@@ -5,6 +5,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
+use futures_util::StreamExt;
+
+pub use crate::audit::export::stream::ExportFormat;
+use crate::audit::export::stream::{self, ExportRequest, PreparedExport, Sources};
+use crate::audit::Actor;
 use crate::auth::{Principal, Role};
 use crate::http::extract::query_time;
 use crate::http::responses::AuthProblems;
@@ -98,13 +103,6 @@ pub async fn verify(
     }))
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, ToSchema, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum ExportFormat {
-    Jsonl,
-    Csv,
-}
-
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -122,15 +120,6 @@ pub struct ExportQuery {
     pub actor: Option<String>,
     /// `jsonl` (default) or `csv`.
     pub format: Option<ExportFormat>,
-}
-
-const PAGE: i64 = 1_000;
-
-enum Phase {
-    Header,
-    Events { next: i64, last: i64 },
-    Checkpoint,
-    Done,
 }
 
 /// Streams the audit log (constant memory), with what is needed to verify it offline:
@@ -154,210 +143,64 @@ pub async fn export(
     principal: Principal,
     query: web::Query<ExportQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    use futures_util::stream;
-
-    use super::export::{csv_record, ExportHeader, ExportLine, CSV_HEADER, EXPORT_VERSION};
-
     principal.require(&READERS)?;
     let query = query.into_inner();
     let format = query.format.unwrap_or(ExportFormat::Jsonl);
-    // Events are timed to the microsecond, and the export states its times that way.
-    let time = |field: &str, value: Option<&str>| -> Result<Option<_>, ApiError> {
-        query_time(field, value)
-            .map_err(|e| ApiError::Validation(vec![e]))?
-            .map(|t| {
-                if t.timestamp_subsec_nanos() % 1_000 == 0 {
-                    Ok(t)
-                } else {
-                    Err(ApiError::invalid(field, "at most six fractional digits"))
-                }
-            })
-            .transpose()
+    let request = ExportRequest {
+        from: export_time("from", query.from.as_deref())?,
+        to: export_time("to", query.to.as_deref())?,
+        subject: query.subject,
+        action: query.action,
+        actor: query.actor,
     };
-    let filter = super::ExportFilter {
-        from: time("from", query.from.as_deref())?,
-        to: time("to", query.to.as_deref())?,
-        subject_pseudonym: query.subject.as_deref().map(|s| state.pseudonyms.of(s)),
-        action: query.action.clone(),
-        actor: query.actor.clone(),
-    };
-    let now = state.clock.now();
-    let (pseudonyms, actor) = (state.pseudonyms.clone(), super::Actor::from(&principal));
-    let (subject, actor_filter) = (query.subject, query.actor);
-    let (filter, range) = state
+    let (pseudonyms, actor, now) = (
+        state.pseudonyms.clone(),
+        Actor::from(&principal),
+        state.clock.now(),
+    );
+    let prepared = state
         .db
-        .run(move |conn| {
-            let mut filter = filter;
-            // The export is about the subject it filters on (or the customer it names as
-            // actor, who acted under their pseudonym): its event carries the pseudonym, and
-            // raw ids only where erasure empties them.
-            let mut about = subject;
-            if let Some(id) = actor_filter {
-                if super::names_subject(conn, &pseudonyms, &id)? {
-                    filter.actor = Some(pseudonyms.of(&id));
-                    about = about.or(Some(id));
-                }
-            }
-            super::record_alone(
-                conn,
-                &pseudonyms,
-                super::AuditEntry {
-                    actor: &actor,
-                    action: "audit.exported",
-                    subject_id: about.as_deref(),
-                    payload: serde_json::to_value(&filter).unwrap_or_default(),
-                    at: now,
-                },
-            )?;
-            let range = super::export_range(conn, &filter)?;
-            Ok::<_, crate::storage::StorageError>((filter, range))
-        })
+        .run(move |conn| stream::prepare(conn, &pseudonyms, &actor, request, now))
         .await?;
-    let claims = ExportHeader {
-        version: EXPORT_VERSION.to_owned(),
-        exported_at: super::chain::timestamp(now),
-        filters: filter.clone(),
-        first_seq: range.map(|(first, _)| first),
-        last_seq: range.map(|(_, last)| last),
+    Ok(streamed_export(&state, prepared, format))
+}
+
+/// The response that streams a prepared export; the compliance console serves it too.
+pub fn streamed_export(
+    state: &AppState,
+    prepared: PreparedExport,
+    format: ExportFormat,
+) -> HttpResponse {
+    let sources = Sources {
+        db: state.db.clone(),
+        keys: state.keys.clone(),
+        clock: state.clock.clone(),
     };
-    let header = ExportLine::Header(claims.clone());
-    let encode = move |lines: &[ExportLine], with_columns: bool| -> web::Bytes {
-        match format {
-            ExportFormat::Jsonl => {
-                let mut out = String::new();
-                for line in lines {
-                    out.push_str(&serde_json::to_string(line).unwrap_or_default());
-                    out.push('\n');
-                }
-                web::Bytes::from(out)
-            }
-            ExportFormat::Csv => {
-                let mut writer = csv::WriterBuilder::new()
-                    .has_headers(false)
-                    .from_writer(Vec::new());
-                if with_columns {
-                    let _ = writer.write_record(CSV_HEADER);
-                }
-                for line in lines {
-                    let _ = writer.write_record(csv_record(line));
-                }
-                web::Bytes::from(writer.into_inner().unwrap_or_default())
-            }
-        }
-    };
-    let state = state.into_inner();
-    let last_link = std::rc::Rc::new(std::cell::RefCell::new(None::<(i64, String)>));
-    let body = stream::unfold(Phase::Header, move |phase| {
-        let (state, filter, header, claims, last_link) = (
-            state.clone(),
-            filter.clone(),
-            header.clone(),
-            claims.clone(),
-            last_link.clone(),
-        );
-        async move {
-            match phase {
-                Phase::Header => {
-                    let next = match range {
-                        Some((first, last)) => Phase::Events { next: first, last },
-                        None => Phase::Checkpoint,
-                    };
-                    Some((Ok::<_, actix_web::Error>(encode(&[header], true)), next))
-                }
-                Phase::Events { next, last } => {
-                    let rows = match state
-                        .db
-                        .run(move |conn| super::page(conn, next, last, PAGE))
-                        .await
-                    {
-                        Ok(rows) => rows,
-                        Err(e) => {
-                            tracing::error!(error = %e, "audit export stopped");
-                            // A cut-short export has no checkpoint, so it cannot pass as whole.
-                            return Some((
-                                Err(actix_web::error::ErrorInternalServerError("export failed")),
-                                Phase::Done,
-                            ));
-                        }
-                    };
-                    let lines: Vec<ExportLine> = rows
-                        .iter()
-                        .map(|e| ExportLine::within(e, &filter))
-                        .collect();
-                    let next_phase = match rows.last() {
-                        Some(e) => {
-                            *last_link.borrow_mut() = Some((e.seq, e.hash.clone()));
-                            if e.seq >= last {
-                                Phase::Checkpoint
-                            } else {
-                                Phase::Events {
-                                    next: e.seq + 1,
-                                    last,
-                                }
-                            }
-                        }
-                        None => Phase::Checkpoint,
-                    };
-                    Some((Ok(encode(&lines, false)), next_phase))
-                }
-                Phase::Checkpoint => {
-                    let last = last_link.borrow().clone();
-                    let pinned = match last {
-                        Some(pinned) => pinned,
-                        None => state
-                            .db
-                            .run(super::chain_head)
-                            .await
-                            .unwrap_or((0, super::chain::GENESIS.to_owned())),
-                    };
-                    let now = state.clock.now();
-                    // A checkpoint of what the export pins is stored too: every export
-                    // pins the head.
-                    let sealed = super::checkpoint::sign(&state.keys, pinned.0, &pinned.1, now)
-                        .and_then(|stored| {
-                            let line = ExportLine::seal(
-                                &claims,
-                                pinned.0,
-                                &pinned.1,
-                                state.keys.signing(),
-                                now.timestamp(),
-                            )?;
-                            Ok((stored, line))
-                        });
-                    let (stored, line) = match sealed {
-                        Ok(sealed) => sealed,
-                        Err(err) => {
-                            // An export without its seal cannot pass as whole: end the
-                            // stream with an error instead of an empty signature.
-                            tracing::error!(error = %err, "audit export not sealed");
-                            return Some((
-                                Err(actix_web::error::ErrorInternalServerError(
-                                    "the export could not be signed",
-                                )),
-                                Phase::Done,
-                            ));
-                        }
-                    };
-                    if pinned.0 > 0 {
-                        if let Err(e) = state
-                            .db
-                            .run(move |conn| super::checkpoint::store(conn, &stored))
-                            .await
-                        {
-                            tracing::warn!(error = %e, "could not store the export's checkpoint");
-                        }
-                    }
-                    Some((Ok(encode(&[line], false)), Phase::Done))
-                }
-                Phase::Done => None,
-            }
+    let body = stream::stream(sources, prepared, format).map(|chunk| match chunk {
+        Ok(bytes) => Ok(web::Bytes::from(bytes)),
+        Err(err) => {
+            tracing::error!(error = %err, "audit export stopped");
+            Err(actix_web::error::ErrorInternalServerError("export failed"))
         }
     });
-    let content_type = match format {
-        ExportFormat::Jsonl => "application/jsonl",
-        ExportFormat::Csv => "text/csv; charset=utf-8",
-    };
-    Ok(HttpResponse::Ok()
-        .content_type(content_type)
-        .streaming(body))
+    HttpResponse::Ok()
+        .content_type(format.content_type())
+        .streaming(body)
+}
+
+/// Export times are stated to the microsecond, as events are timed.
+pub fn export_time(
+    field: &str,
+    value: Option<&str>,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
+    query_time(field, value)
+        .map_err(|e| ApiError::Validation(vec![e]))?
+        .map(|t| {
+            if t.timestamp_subsec_nanos() % 1_000 == 0 {
+                Ok(t)
+            } else {
+                Err(ApiError::invalid(field, "at most six fractional digits"))
+            }
+        })
+        .transpose()
 }

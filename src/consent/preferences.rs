@@ -9,10 +9,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::subject::SubjectId;
+use crate::audit::{self, Actor, AuditEntry, Pseudonymizer};
+use crate::consent::ledger::lock_subject;
 use crate::policy::locale::parse_locale;
 use crate::policy::Channel;
 use crate::storage::schema::preferences;
-use crate::storage::{DbConnection, StorageError};
+use crate::storage::{write_transaction, DbConnection, StorageError};
 use crate::validation::FieldError;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -197,6 +199,37 @@ pub fn find(
         Ok((document, row.updated_at.and_utc()))
     })
     .transpose()
+}
+
+/// Replaces a subject's preferences with its audit event and change announcement, in one
+/// transaction; false when there is no such subject.
+pub fn replace(
+    conn: &mut DbConnection,
+    pseudonyms: &Pseudonymizer,
+    actor: &Actor,
+    subject: &SubjectId,
+    document: &Preferences,
+    now: DateTime<Utc>,
+) -> Result<bool, StorageError> {
+    write_transaction(conn, |conn| {
+        if !lock_subject(conn, subject)? {
+            return Ok(false);
+        }
+        save(conn, subject, document, now)?;
+        crate::storage::announce_subject_changed(conn, subject.as_str())?;
+        audit::record(
+            conn,
+            pseudonyms,
+            AuditEntry {
+                actor,
+                action: "preferences.updated",
+                subject_id: Some(subject.as_str()),
+                payload: serde_json::json!(document),
+                at: now,
+            },
+        )?;
+        Ok(true)
+    })
 }
 
 /// Replaces the preferences. Call inside a write transaction.

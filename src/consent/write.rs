@@ -45,6 +45,29 @@ pub struct ConsentWrite<'a> {
     pub now: DateTime<Utc>,
 }
 
+impl<'a> ConsentWrite<'a> {
+    /// A request that changes no purpose itself: a read, or signals, that records what a
+    /// `Sec-GPC: 1` it carried means (when `gpc`).
+    pub fn without_changes(
+        subject: &'a SubjectId,
+        actor: &'a Actor,
+        pseudonyms: &'a Pseudonymizer,
+        evidence: &'a Evidence,
+        gpc: bool,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            subject,
+            changes: &[],
+            actor,
+            pseudonyms,
+            evidence,
+            gpc,
+            now,
+        }
+    }
+}
+
 /// Checks that each change names a purpose that exists; done before any database work.
 pub fn check_purposes(
     policies: &Policies,

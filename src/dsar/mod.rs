@@ -6,6 +6,7 @@ pub mod api;
 pub mod bundle;
 pub mod effects;
 pub mod erasure;
+pub mod filing;
 pub mod rectification;
 pub mod requests;
 pub mod retention;

@@ -43,7 +43,7 @@ pub struct SubjectPath(
 );
 
 /// A subject id from the path, or 422 naming it.
-pub fn path_subject_id(raw: &str) -> Result<SubjectId, ApiError> {
+fn path_subject_id(raw: &str) -> Result<SubjectId, ApiError> {
     SubjectId::parse(raw).map_err(|m| ApiError::invalid("id", m))
 }
 

@@ -122,15 +122,8 @@ pub async fn get_profile(
     let loaded = state
         .db
         .run(move |conn| {
-            let request = ConsentWrite {
-                subject: &id,
-                changes: &[],
-                actor: &actor,
-                pseudonyms: &pseudonyms,
-                evidence: &evidence,
-                gpc,
-                now,
-            };
+            let request =
+                ConsentWrite::without_changes(&id, &actor, &pseudonyms, &evidence, gpc, now);
             let Some((found, states)) = write::load_recording_gpc(conn, &policies, &request)?
             else {
                 return Ok::<_, ConsentError>(None);

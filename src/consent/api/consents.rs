@@ -199,15 +199,8 @@ pub async fn list_consents(
     let loaded = state
         .db
         .run(move |conn| {
-            let request = ConsentWrite {
-                subject: &id,
-                changes: &[],
-                actor: &actor,
-                pseudonyms: &pseudonyms,
-                evidence: &evidence,
-                gpc,
-                now,
-            };
+            let request =
+                ConsentWrite::without_changes(&id, &actor, &pseudonyms, &evidence, gpc, now);
             write::load_recording_gpc(conn, &policies, &request)
         })
         .await?;

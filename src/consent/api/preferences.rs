@@ -3,18 +3,16 @@
 use actix_web::{get, put, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::audit::{self, Actor, AuditEntry};
+use crate::audit::Actor;
 use crate::auth::Role;
-use crate::consent::ledger::lock_subject;
 use crate::consent::preferences::{self, Preferences};
 use crate::consent::subject;
 use crate::http::responses::{AuthProblems, BodyProblems, ParameterProblems, SubjectNotFound};
 use crate::http::subject_path::{SubjectCaller, SubjectPath};
 use crate::http::{ApiError, AppState, ValidJson};
-use crate::storage::{write_transaction, StorageError};
+use crate::storage::StorageError;
 
 const STAFF: [Role; 1] = [Role::Service];
 
@@ -89,30 +87,13 @@ pub async fn put_preferences(
     let saved = document.clone();
     let stored_id = id.clone();
     let pseudonyms = state.pseudonyms.clone();
-    state
+    let found = state
         .db
-        .run(move |conn| {
-            write_transaction(conn, |conn| {
-                if !lock_subject(conn, &id)? {
-                    return Err(ApiError::not_found());
-                }
-                preferences::save(conn, &id, &saved, now)?;
-                crate::storage::announce_subject_changed(conn, id.as_str())?;
-                audit::record(
-                    conn,
-                    &pseudonyms,
-                    AuditEntry {
-                        actor: &actor,
-                        action: "preferences.updated",
-                        subject_id: Some(id.as_str()),
-                        payload: json!(saved),
-                        at: now,
-                    },
-                )?;
-                Ok(())
-            })
-        })
+        .run(move |conn| preferences::replace(conn, &pseudonyms, &actor, &id, &saved, now))
         .await?;
+    if !found {
+        return Err(ApiError::not_found());
+    }
     state.gate.invalidate(&stored_id);
     Ok(HttpResponse::Ok().json(PreferencesView {
         subject_id: stored_id.to_string(),

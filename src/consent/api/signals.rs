@@ -115,15 +115,8 @@ pub async fn post_signals(
     let recorded = state
         .db
         .run(move |conn| {
-            let request = ConsentWrite {
-                subject: &id,
-                changes: &[],
-                actor: &actor,
-                pseudonyms: &pseudonyms,
-                evidence: &evidence,
-                gpc: true,
-                now,
-            };
+            let request =
+                ConsentWrite::without_changes(&id, &actor, &pseudonyms, &evidence, true, now);
             let mut recorded = Vec::new();
             if let Some(opt_outs) = &usp_out {
                 let purposes = opt_outs.purposes(&policies);

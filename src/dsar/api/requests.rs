@@ -10,8 +10,9 @@ use validator::Validate;
 use crate::audit::Actor;
 use crate::auth::{Principal, Role};
 use crate::consent::{subject, SubjectId};
+use crate::dsar::filing;
 use crate::dsar::requests::{self, DataSubjectRequest, ListFilter, Step};
-use crate::dsar::rules::{due_date, RequestKind, RequestStatus};
+use crate::dsar::rules::{RequestKind, RequestStatus};
 use crate::dsar::workflow::{self, ChangeAsked, ChangePlan, ChangeRefused};
 use crate::http::responses::{AuthProblems, BodyProblems, ParameterProblems};
 use crate::http::subject_path::subject_id_schema;
@@ -125,55 +126,30 @@ pub async fn file_request(
         crate::dsar::rectification::changes(&state.policies, &details)
             .map_err(ApiError::Validation)?;
     }
-    let lookup = subject_id.clone();
-    let found = state
-        .db
-        .run(move |conn| subject::find(conn, &lookup))
-        .await?;
     if access.is_hidden() {
+        let lookup = subject_id.clone();
+        state
+            .db
+            .run(move |conn| subject::find(conn, &lookup))
+            .await?;
         return Err(ApiError::not_found());
     }
     let now = state.clock.now();
-    let jurisdiction = match &found {
-        Some(s) => state.policies.jurisdictions.for_region(&s.region),
-        None => state.policies.jurisdictions.default_jurisdiction(),
-    };
-    let request = DataSubjectRequest {
-        id: uuid::Uuid::new_v4().to_string(),
-        subject_id: subject_id.to_string(),
-        kind: body.kind,
-        status: RequestStatus::Received,
-        details: body.details.unwrap_or(Value::Object(Default::default())),
-        jurisdiction: jurisdiction.key.clone(),
-        received_at: now,
-        due_at: due_date(jurisdiction, now),
-        extended: false,
-        extension_reason: None,
-        updated_at: now,
-    };
     let (pseudonyms, actor) = (state.pseudonyms.clone(), Actor::from(&principal));
-    let (stored, policies, kind) = (request.clone(), state.policies.clone(), request.kind);
-    let changed = state
+    let policies = state.policies.clone();
+    let asked = filing::Filing {
+        subject_id: subject_id.clone(),
+        kind: body.kind,
+        details: body.details.unwrap_or(Value::Object(Default::default())),
+    };
+    let filed = state
         .db
-        .run(move |conn| {
-            requests::create(conn, &pseudonyms, &actor, &stored)?;
-            match &found {
-                Some(found) => crate::dsar::effects::on_filing(
-                    conn,
-                    &policies,
-                    &pseudonyms,
-                    &actor,
-                    found,
-                    kind,
-                    now,
-                ),
-                None => Ok(false),
-            }
-        })
+        .run(move |conn| filing::file(conn, &policies, &pseudonyms, &actor, asked, now))
         .await?;
-    if changed {
+    if filed.consents_changed {
         state.gate.invalidate(&subject_id);
     }
+    let request = filed.request;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/v1/dsar/{}", request.id)))
         .json(view(request, None, now)))
@@ -428,12 +404,10 @@ pub async fn change_request(
 #[delete("/v1/subjects/{id}")]
 pub async fn erase_subject(
     state: web::Data<AppState>,
-    principal: Principal,
-    path: web::Path<String>,
+    caller: crate::http::subject_path::SubjectCaller,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(&HANDLERS)?;
-    let id = crate::http::subject_path::path_subject_id(&path)?;
-    erase(&state, &principal, &id).await?;
+    caller.access(&HANDLERS, false)?;
+    erase(&state, &caller.principal, &caller.id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

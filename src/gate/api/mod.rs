@@ -40,15 +40,8 @@ pub(super) async fn apply_gpc(
     state
         .db
         .run(move |conn| {
-            let request = ConsentWrite {
-                subject: &subject,
-                changes: &[],
-                actor: &actor,
-                pseudonyms: &pseudonyms,
-                evidence: &evidence,
-                gpc: true,
-                now,
-            };
+            let request =
+                ConsentWrite::without_changes(&subject, &actor, &pseudonyms, &evidence, true, now);
             write::load_recording_gpc(conn, &policies, &request)
         })
         .await?;
