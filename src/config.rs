@@ -8,6 +8,7 @@ use clap::Args;
 
 use crate::auth::{AcceptedAlgorithms, JwtSettings};
 use crate::http::client_ip::TrustedProxies;
+use crate::portal::{PortalDurations, PortalSettings};
 use crate::storage::{DatabaseUrl, PoolSettings};
 
 #[derive(Debug, Clone, Args)]
@@ -231,6 +232,62 @@ pub struct Settings {
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "CONSENTRY_WORKERS", global = true)]
     pub workers: Option<usize>,
+
+    /// The address customers and officers reach the service at; portal and survey links
+    /// start with it. Default: `http://` and the bind address.
+    #[arg(long, env = "CONSENTRY_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+
+    /// Minutes a portal or console link stays valid before it is opened.
+    #[arg(
+        long,
+        env = "CONSENTRY_PORTAL_LINK_MINUTES",
+        default_value_t = 15,
+        global = true
+    )]
+    pub portal_link_minutes: u32,
+
+    /// Minutes without a request after which a portal session ends.
+    #[arg(
+        long,
+        env = "CONSENTRY_PORTAL_IDLE_MINUTES",
+        default_value_t = 30,
+        global = true
+    )]
+    pub portal_idle_minutes: u32,
+
+    /// Hours after which a portal session ends, however active.
+    #[arg(
+        long,
+        env = "CONSENTRY_PORTAL_SESSION_HOURS",
+        default_value_t = 12,
+        global = true
+    )]
+    pub portal_session_hours: u32,
+
+    /// Comma-separated URL prefixes a portal session may send the customer back to
+    /// (`return_url`); empty allows none.
+    #[arg(
+        long,
+        env = "CONSENTRY_PORTAL_RETURN_URLS",
+        default_value = "",
+        global = true
+    )]
+    pub portal_return_urls: String,
+
+    /// Portal links asked for or opened a minute per client address; more is 429.
+    #[arg(
+        long,
+        env = "CONSENTRY_PORTAL_RATE_PER_MINUTE",
+        default_value_t = 30,
+        global = true
+    )]
+    pub portal_rate_per_minute: u32,
+
+    /// Mark session cookies `Secure` with the `__Host-` prefix (default: when the public
+    /// URL is https).
+    #[arg(long, env = "CONSENTRY_SECURE_COOKIES", global = true)]
+    pub secure_cookies: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -262,6 +319,7 @@ pub struct Config {
     pub pool: PoolSettings,
     pub workers: Option<usize>,
     pub trusted_proxies: TrustedProxies,
+    pub portal: PortalSettings,
 }
 
 impl Settings {
@@ -282,6 +340,21 @@ impl Settings {
         let timeout = Duration::from_millis(self.db_timeout_ms.max(1));
         let trusted_proxies = TrustedProxies::parse(&self.trusted_proxies)
             .map_err(|m| anyhow::anyhow!("CONSENTRY_TRUSTED_PROXIES: {m}"))?;
+        let portal = PortalSettings::new(
+            self.public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", self.bind)),
+            &self.portal_return_urls,
+            self.secure_cookies,
+            PortalDurations {
+                link: chrono::Duration::minutes(self.portal_link_minutes.max(1).into()),
+                idle: chrono::Duration::minutes(self.portal_idle_minutes.max(1).into()),
+                absolute: chrono::Duration::hours(self.portal_session_hours.max(1).into()),
+            },
+        )
+        .map_err(|m| anyhow::anyhow!("{m}"))?;
+        let mut portal = portal;
+        portal.doors_per_minute = self.portal_rate_per_minute.max(1);
         Ok(Config {
             bind: self.bind,
             database_url,
@@ -316,6 +389,7 @@ impl Settings {
             },
             workers: self.workers,
             trusted_proxies,
+            portal,
         })
     }
 }

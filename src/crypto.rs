@@ -38,6 +38,16 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(digest(&SHA256, bytes).as_ref())
 }
 
+/// A fresh secret for a link or session: 32 random bytes, URL-safe base64 (43 chars).
+pub fn random_token() -> Result<String, KeyError> {
+    use base64::Engine;
+    let mut bytes = [0u8; 32];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| KeyError::Generate("no randomness".into()))?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
 /// Keyed hashes (HMAC-SHA-256) with a secret generated into the data folder on first
 /// start (owner-only rights) or supplied by configuration: comparable, not reversible.
 pub struct KeyedHasher {

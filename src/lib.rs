@@ -15,6 +15,7 @@ pub mod gate;
 pub mod http;
 pub mod identifier;
 pub mod policy;
+pub mod portal;
 pub mod profiles;
 pub mod server;
 pub mod storage;

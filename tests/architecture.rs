@@ -20,6 +20,7 @@ const LAYERS: &[&[&str]] = &[
     &["gate"],
     &["surveys"],
     &["dsar"],
+    &["portal"],
     &["http"],
     &[
         "policy/api",
@@ -30,6 +31,7 @@ const LAYERS: &[&[&str]] = &[
         "gate/api",
         "surveys/api",
         "dsar/api",
+        "portal/api",
         "http/api",
     ],
     &["config"],

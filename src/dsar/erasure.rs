@@ -15,8 +15,8 @@ use serde_json::json;
 use crate::audit::{self, Actor, AuditEntry, Pseudonymizer};
 use crate::consent::subject::SubjectId;
 use crate::storage::schema::{
-    audit_events, consent_records, consent_states, dsar_requests, dsar_steps, preferences,
-    profile_attributes, subjects,
+    audit_events, consent_records, consent_states, dsar_requests, dsar_steps, portal_links,
+    portal_sessions, preferences, profile_attributes, subjects,
 };
 use crate::storage::{write_transaction, DbConnection, StorageError};
 
@@ -83,6 +83,11 @@ pub fn erase(
         )
         .execute(conn)?;
         diesel::delete(preferences::table.find(id.as_str())).execute(conn)?;
+        // Portal links and sessions name the subject; none may open anything after.
+        diesel::delete(portal_links::table.filter(portal_links::subject_id.eq(id.as_str())))
+            .execute(conn)?;
+        diesel::delete(portal_sessions::table.filter(portal_sessions::subject_id.eq(id.as_str())))
+            .execute(conn)?;
         crate::surveys::store::erase_subject(conn, id.as_str())?;
         crate::surveys::events::erase_subject(conn, id.as_str())?;
         diesel::delete(subjects::table.find(id.as_str())).execute(conn)?;

@@ -72,6 +72,30 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
     }
 }
 
+/// A JSON body that may be left out: no body at all (no type, no length or length 0)
+/// is `T::default()`; anything sent is checked as `ValidJson`.
+pub struct OptionalJson<T>(pub T);
+
+impl<T: DeserializeOwned + Validate + Default + 'static> FromRequest for OptionalJson<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let headers = req.headers();
+        let length = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok());
+        let empty = headers.get(header::CONTENT_TYPE).is_none()
+            && headers.get(header::TRANSFER_ENCODING).is_none()
+            && length.is_none_or(|n| n.trim() == "0");
+        if empty {
+            return Box::pin(async { Ok(OptionalJson(T::default())) });
+        }
+        let body = ValidJson::<T>::from_request(req, payload);
+        Box::pin(async move { body.await.map(|b| OptionalJson(b.0)) })
+    }
+}
+
 fn check_content_type(req: &HttpRequest) -> Result<(), ApiError> {
     let Some(value) = req.headers().get(header::CONTENT_TYPE) else {
         return Err(ApiError::UnsupportedMediaType(

@@ -10,6 +10,18 @@ const DOCS_POLICY: &str =
      img-src 'self' data:; connect-src 'self'; font-src 'self'; base-uri 'none'; \
      form-action 'none'; frame-ancestors 'none'";
 
+/// The preference centre, survey pages and console: their own stylesheet and images,
+/// forms that post only to themselves, no script at all, never framed.
+const PAGE_POLICY: &str = "default-src 'self'; script-src 'none'; object-src 'none'; \
+     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Whether a path is one of the portal's pages (see `PAGE_POLICY`).
+fn is_page(path: &str) -> bool {
+    ["/portal", "/console"]
+        .iter()
+        .any(|root| path == *root || path.starts_with(&format!("{root}/")))
+}
+
 /// Everything else is data, never a page to render or frame.
 const DATA_POLICY: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
 
@@ -17,12 +29,14 @@ const DATA_POLICY: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 
 pub fn for_path(path: &str) -> [(HeaderName, HeaderValue); 5] {
     let policy = if path == "/docs" || path.starts_with("/docs/") {
         DOCS_POLICY
+    } else if is_page(path) {
+        PAGE_POLICY
     } else {
         DATA_POLICY
     };
     // Answers under /v1 and /gate are about someone (exports, bundles, receipts, consent
     // state): no cache on the way may keep them.
-    let cache = if path.starts_with("/v1/") || path.starts_with("/gate/") {
+    let cache = if path.starts_with("/v1/") || path.starts_with("/gate/") || is_page(path) {
         "no-store"
     } else {
         "no-cache"
@@ -78,6 +92,11 @@ mod tests {
             get("/v1/purposes", &header::CONTENT_SECURITY_POLICY).starts_with("default-src 'none'")
         );
         assert!(!get("/docsx", &header::CONTENT_SECURITY_POLICY).contains("script-src"));
+        let page = get("/portal", &header::CONTENT_SECURITY_POLICY);
+        assert!(page.starts_with("default-src 'self'") && page.contains("frame-ancestors 'none'"));
+        assert!(!page.contains("unsafe-inline"));
+        assert_eq!(get("/console/audit", &header::CACHE_CONTROL), "no-store");
+        assert!(get("/portalx", &header::CONTENT_SECURITY_POLICY).starts_with("default-src 'none'"));
     }
 
     #[test]

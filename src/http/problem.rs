@@ -73,6 +73,9 @@ pub enum ApiError {
     UriTooLong { limit: usize },
     #[error("request headers too large")]
     HeadersTooLarge { limit: usize, fields: usize },
+    /// An address used up its share of a rate-limited door.
+    #[error("too many requests")]
+    TooManyRequests { retry_after_seconds: u64 },
     #[error("service unavailable: {0}")]
     Unavailable(String),
     #[error("bad gateway: {0}")]
@@ -116,6 +119,7 @@ impl ApiError {
                 "request-header-fields-too-large",
                 "Request headers too large",
             ),
+            Self::TooManyRequests { .. } => ("too-many-requests", "Too many requests"),
             Self::Unavailable(_) => ("unavailable", "Service unavailable"),
             Self::BadGateway(_) => ("bad-gateway", "Upstream unreachable"),
             Self::GatewayTimeout(_) => ("gateway-timeout", "Upstream timed out"),
@@ -166,6 +170,11 @@ impl ApiError {
             Self::HeadersTooLarge { limit, fields } => format!(
                 "The request head is larger than the limit of {limit} bytes or {fields} header fields."
             ),
+            Self::TooManyRequests {
+                retry_after_seconds,
+            } => format!(
+                "Too many requests from this address; try again in {retry_after_seconds} s."
+            ),
             // Nothing about the cause leaks to the client; it is logged instead.
             Self::Internal(_) => "An unexpected error occurred.".into(),
         };
@@ -194,6 +203,7 @@ impl ResponseError for ApiError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
             Self::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Self::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
@@ -217,6 +227,12 @@ impl ResponseError for ApiError {
         }
         if matches!(self, Self::Unavailable(_)) {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+        }
+        if let Self::TooManyRequests {
+            retry_after_seconds,
+        } = self
+        {
+            response.insert_header((header::RETRY_AFTER, retry_after_seconds.max(&1).to_string()));
         }
         response.body(serde_json::to_string(&self.problem()).unwrap_or_default())
     }

@@ -34,4 +34,6 @@ pub struct AppState {
     /// The least number of days between two survey displays to one subject.
     pub survey_recontact_days: u32,
     pub surveys: Arc<crate::surveys::metrics::SurveyMetrics>,
+    /// Portal links, sessions and their door limit.
+    pub portal: Arc<crate::portal::Portal>,
 }

@@ -78,7 +78,9 @@ fn api(cfg: &mut ServiceConfig) {
         .service(crate::surveys::api::responses::list_followups)
         .service(crate::surveys::api::responses::change_followup)
         .service(crate::surveys::api::reports::survey_report)
-        .service(crate::surveys::api::reports::export_responses);
+        .service(crate::surveys::api::reports::export_responses)
+        .service(crate::portal::api::links::create_portal_session)
+        .service(crate::portal::api::links::create_console_session);
 }
 
 /// The OpenAPI document the server serves, built without starting it.
@@ -198,6 +200,10 @@ impl Application {
                 crate::surveys::metrics::SurveyMetrics::new(metrics.registry())
                     .context("registering survey metrics")?,
             ),
+            portal: Arc::new(crate::portal::Portal {
+                doors: crate::portal::limits::DoorLimit::per_minute(config.portal.doors_per_minute),
+                settings: config.portal.clone().with_port(port),
+            }),
         });
         let authenticator =
             web::Data::new(Authenticator::new(keys.clone(), config.jwt.clone(), clock));
@@ -230,6 +236,7 @@ impl Application {
                             .finish()
                     }),
                 )
+                .configure(crate::portal::api::pages)
                 .app_data(allowed_methods.clone())
                 .default_service(web::to(fallback::no_such_route))
                 .wrap_fn(observe(metrics.clone()))

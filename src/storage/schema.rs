@@ -249,3 +249,36 @@ diesel::table! {
         resolution -> Nullable<Text>,
     }
 }
+
+diesel::table! {
+    portal_links (token_hash) {
+        token_hash -> Text,
+        kind -> Text,
+        subject_id -> Nullable<Text>,
+        survey_id -> Nullable<Text>,
+        console_sub -> Nullable<Text>,
+        console_role -> Nullable<Text>,
+        locale -> Nullable<Text>,
+        return_url -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    portal_sessions (id_hash) {
+        id_hash -> Text,
+        kind -> Text,
+        subject_id -> Nullable<Text>,
+        survey_id -> Nullable<Text>,
+        console_sub -> Nullable<Text>,
+        console_role -> Nullable<Text>,
+        locale -> Nullable<Text>,
+        return_url -> Nullable<Text>,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        expires_at -> Timestamp,
+        ended_at -> Nullable<Timestamp>,
+    }
+}

@@ -105,6 +105,8 @@ pub struct TestOptions {
     pub purposes_edit: Vec<(String, String)>,
     /// `CONSENTRY_TRUSTED_PROXIES`.
     pub trusted_proxies: &'static str,
+    /// `CONSENTRY_PORTAL_RATE_PER_MINUTE`.
+    pub portal_rate_per_minute: u32,
 }
 
 impl Default for TestOptions {
@@ -116,8 +118,28 @@ impl Default for TestOptions {
             decision_log_sample: 0.0,
             purposes_edit: Vec::new(),
             trusted_proxies: "",
+            portal_rate_per_minute: 1_000,
         }
     }
+}
+
+/// Links point at the test server (its port is known once bound); customers may be sent
+/// back to the example shop.
+fn portal_settings(doors_per_minute: u32) -> consentry::portal::PortalSettings {
+    let durations = consentry::portal::PortalDurations {
+        link: chrono::Duration::minutes(15),
+        idle: chrono::Duration::minutes(30),
+        absolute: chrono::Duration::hours(12),
+    };
+    let mut settings = consentry::portal::PortalSettings::new(
+        "http://127.0.0.1:0".into(),
+        "https://shop.example",
+        None,
+        durations,
+    )
+    .unwrap();
+    settings.doors_per_minute = doors_per_minute;
+    settings
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -175,6 +197,7 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
         workers: Some(2),
         trusted_proxies: consentry::http::client_ip::TrustedProxies::parse(options.trusted_proxies)
             .unwrap(),
+        portal: portal_settings(options.portal_rate_per_minute),
     };
     let data_dir = config.data_dir.clone();
     let app = Application::build(config, Arc::new(clock.clone()))

@@ -13,6 +13,7 @@ mod health;
 mod helpers;
 mod instances;
 mod openapi;
+mod portal;
 mod preferences;
 mod profiles;
 mod proxy;

@@ -1,0 +1,42 @@
+# Shared by every page.
+site-name = Privacy choices
+skip-to-content = Skip to content
+language-switch = Language
+language-name-en = English
+language-name-ar = العربية
+sign-out = Sign out
+date-time = { $date } at { $time } UTC
+month-1 = January
+month-2 = February
+month-3 = March
+month-4 = April
+month-5 = May
+month-6 = June
+month-7 = July
+month-8 = August
+month-9 = September
+month-10 = October
+month-11 = November
+month-12 = December
+footer-note = Your choices are kept with a record of when and how you made them.
+
+# Pages that explain why something cannot be shown.
+error-title = Something went wrong
+error-link-unknown-title = This link does not work
+error-link-unknown = This link is not valid. Please check that you copied it whole, or ask for a new one.
+error-link-used-title = This link was already used
+error-link-used = For your safety each link opens only once. Ask for a new link to see your choices again.
+error-link-expired-title = This link has expired
+error-link-expired = Links are valid for a short time only. Ask for a new link to see your choices.
+error-session-title = Your session has ended
+error-session = For your safety you were signed out. Open a new link to continue.
+error-not-found-title = Page not found
+error-not-found = There is nothing at this address.
+error-forbidden-title = This form has expired
+error-forbidden = The page was open too long or came from another site. Please go back, reload it and try again.
+error-too-many-title = Too many attempts
+error-too-many = Please wait a minute and try again.
+error-internal = We could not complete this. Nothing was changed; please try again later.
+signed-out-title = You are signed out
+signed-out = You can close this window. Open a new link to see your choices again.
+back-to-site = Back to the site
