@@ -9,6 +9,7 @@ pub mod definition;
 pub mod eligibility;
 pub mod events;
 pub mod metrics;
+pub mod offer;
 pub mod report;
 pub mod respond;
 pub mod score;

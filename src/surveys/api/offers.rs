@@ -7,8 +7,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Principal, Role, SubjectAccess};
-use crate::consent::ledger::lock_subject;
-use crate::consent::SubjectSnapshot;
 use crate::http::responses::{AuthProblems, SubjectNotFound};
 use crate::http::subject_path::{SubjectCaller, SubjectPath};
 use crate::http::{ApiError, AppState, Problem};
@@ -16,8 +14,8 @@ use crate::storage::write_transaction;
 use crate::surveys::definition::{
     is_event_name, localize, Question, QuestionType, ShowIf, SurveyKind,
 };
-use crate::surveys::eligibility::{self, Context};
-use crate::surveys::store::{self, Display};
+use crate::surveys::offer::{self, Offer, OfferAsk, OfferContext, Offered};
+use crate::surveys::store;
 use crate::surveys::SurveyError;
 
 pub(super) const TAKERS: [Role; 1] = [Role::Service];
@@ -97,38 +95,6 @@ fn localized(questions: &[Question], locale: &str) -> Vec<QuestionView> {
         .collect()
 }
 
-/// The language a subject reads, if the survey has it: their locale, their preferred
-/// language, English. A text missing in it falls back to English.
-fn reading_locale(snapshot: &SubjectSnapshot, questions: &[Question]) -> String {
-    let wanted = snapshot
-        .subject
-        .as_ref()
-        .and_then(|s| s.locale.clone())
-        .or_else(|| {
-            snapshot
-                .preferences
-                .as_ref()
-                .and_then(|p| p.language.clone())
-        })
-        .unwrap_or_else(|| "en".into());
-    let language = crate::policy::locale::language_of(&wanted).to_owned();
-    let offered = |tag: &str| questions.iter().any(|q| q.prompt.contains_key(tag));
-    if offered(&wanted) {
-        wanted
-    } else if offered(&language) {
-        language
-    } else {
-        "en".into()
-    }
-}
-
-enum Offered {
-    Survey(Box<OfferView>),
-    Nothing,
-    /// Unknown (never erased), or another subject's id for a customer.
-    NoSubject,
-}
-
 /// The survey to show the subject now, in their language, with a `display_id`; the
 /// display is recorded. 204 when none is eligible.
 ///
@@ -173,96 +139,41 @@ pub async fn next_survey(
     let offered = state
         .db
         .run(move |conn| {
-            write_transaction(conn, |conn| {
-                // Serializes offers to one subject (two calls cannot both pass the
-                // recontact check), and the state is read under the lock, so a
-                // withdrawal acknowledged before is seen.
-                let exists = lock_subject(conn, &id)?;
-                let snapshot = SubjectSnapshot::load(conn, &id, &pseudonyms)?;
-                if hidden || (!exists && !snapshot.erased) {
-                    return Ok(Offered::NoSubject);
-                }
-                // Erased and restricted subjects are never surveyed.
-                if snapshot
-                    .subject
-                    .as_ref()
-                    .is_none_or(|s| s.restricted_at.is_some())
-                {
-                    return Ok(Offered::Nothing);
-                }
-                let candidates = store::active_candidates(conn)?;
-                if candidates.is_empty() {
-                    return Ok(Offered::Nothing);
-                }
-                let mut triggers: Vec<String> = candidates
-                    .iter()
-                    .flat_map(|c| c.definition.targeting.trigger_events.iter().cloned())
-                    .collect();
-                triggers.sort();
-                triggers.dedup();
-                let history = store::history(conn, id.as_str(), &triggers)?;
-                let attributes = if candidates
-                    .iter()
-                    .any(|c| !c.definition.targeting.attributes.is_empty())
-                {
-                    crate::profiles::attributes::load(conn, &id)?
-                } else {
-                    Default::default()
-                };
-                let allowed = |candidate: &eligibility::Candidate| {
-                    eligibility::refusal(
-                        &policies,
-                        &snapshot,
-                        &candidate.purpose,
-                        &candidate.definition.written_categories(),
-                        now,
-                    )
-                    .is_none()
-                };
-                let context = Context {
-                    subject_id: id.as_str(),
-                    now,
-                    event: event.as_deref(),
-                    attributes: &attributes,
-                    history: &history,
-                    purpose_allowed: &allowed,
-                    recontact_days,
-                };
-                let Some(chosen) = eligibility::choose(&candidates, &context) else {
-                    return Ok(Offered::Nothing);
-                };
-                let Some(survey) = store::find(conn, &chosen.id)? else {
-                    return Ok(Offered::Nothing);
-                };
-                let display = Display {
-                    id: uuid::Uuid::new_v4().to_string(),
-                    survey_id: survey.id.clone(),
-                    version: survey.version,
-                    subject_id: id.to_string(),
-                    event: event.clone(),
-                    shown_at: now.naive_utc(),
-                    dismissed_at: None,
-                };
-                store::insert_display(conn, &display)?;
-                let locale = reading_locale(&snapshot, &survey.definition.questions);
-                Ok::<_, SurveyError>(Offered::Survey(Box::new(OfferView {
-                    display_id: display.id,
-                    questions: localized(&survey.definition.questions, &locale),
-                    locale,
-                    survey_id: survey.id,
-                    key: survey.key,
-                    name: survey.name,
-                    kind: survey.kind,
-                    version: survey.version,
-                    shown_at: now,
-                })))
-            })
+            let ctx = OfferContext {
+                policies: &policies,
+                pseudonyms: &pseudonyms,
+                now,
+                recontact_days,
+            };
+            let ask = OfferAsk {
+                subject: &id,
+                event: event.as_deref(),
+                only: None,
+                locale: None,
+                hidden,
+            };
+            offer::offer(conn, &ctx, &ask)
         })
         .await?;
     match offered {
         Offered::Survey(offer) => {
-            state.surveys.offered(&offer.key);
-            Ok(HttpResponse::Ok().json(offer))
+            let Offer {
+                display_id,
+                survey,
+                locale,
+            } = *offer;
+            state.surveys.offered(&survey.key);
+            Ok(HttpResponse::Ok().json(OfferView {
+                display_id,
+                questions: localized(&survey.definition.questions, &locale),
+                locale,
+                survey_id: survey.id,
+                key: survey.key,
+                name: survey.name,
+                kind: survey.kind,
+                version: survey.version,
+                shown_at: now,
+            }))
         }
         Offered::Nothing => {
             state.surveys.nothing_offered();
