@@ -214,6 +214,8 @@ pub struct Session {
     pub locale: Option<String>,
     pub return_url: Option<String>,
     pub expires_at: DateTime<Utc>,
+    /// A survey session's display, once the survey was shown.
+    pub display_id: Option<String>,
 }
 
 /// What exchanging a link gives: the new session and the secret for its cookie.
@@ -301,6 +303,7 @@ pub fn exchange(
         locale: row.locale,
         return_url: row.return_url,
         expires_at: now + durations.absolute,
+        display_id: None,
     };
     insert_session(conn, &session, now)?;
     Ok(Ok(Opened {
@@ -348,6 +351,7 @@ struct SessionRow {
     console_role: Option<String>,
     locale: Option<String>,
     return_url: Option<String>,
+    display_id: Option<String>,
     last_seen_at: chrono::NaiveDateTime,
     expires_at: chrono::NaiveDateTime,
     ended_at: Option<chrono::NaiveDateTime>,
@@ -375,6 +379,7 @@ pub fn find_live(
             portal_sessions::console_role,
             portal_sessions::locale,
             portal_sessions::return_url,
+            portal_sessions::display_id,
             portal_sessions::last_seen_at,
             portal_sessions::expires_at,
             portal_sessions::ended_at,
@@ -412,6 +417,7 @@ pub fn find_live(
         locale: row.locale,
         return_url: row.return_url,
         expires_at,
+        display_id: row.display_id,
     }))
 }
 
@@ -431,6 +437,18 @@ pub fn set_locale(
 ) -> Result<(), StorageError> {
     diesel::update(portal_sessions::table.filter(portal_sessions::id_hash.eq(id_hash)))
         .set(portal_sessions::locale.eq(locale))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Remembers the display a survey session showed.
+pub fn set_display(
+    conn: &mut DbConnection,
+    id_hash: &str,
+    display_id: &str,
+) -> Result<(), StorageError> {
+    diesel::update(portal_sessions::table.filter(portal_sessions::id_hash.eq(id_hash)))
+        .set(portal_sessions::display_id.eq(display_id))
         .execute(conn)?;
     Ok(())
 }

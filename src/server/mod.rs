@@ -80,7 +80,8 @@ fn api(cfg: &mut ServiceConfig) {
         .service(crate::surveys::api::reports::survey_report)
         .service(crate::surveys::api::reports::export_responses)
         .service(crate::portal::api::links::create_portal_session)
-        .service(crate::portal::api::links::create_console_session);
+        .service(crate::portal::api::links::create_console_session)
+        .service(crate::portal::api::links::create_survey_link);
 }
 
 /// The OpenAPI document the server serves, built without starting it.

@@ -276,6 +276,7 @@ diesel::table! {
         console_role -> Nullable<Text>,
         locale -> Nullable<Text>,
         return_url -> Nullable<Text>,
+        display_id -> Nullable<Text>,
         created_at -> Timestamp,
         last_seen_at -> Timestamp,
         expires_at -> Timestamp,

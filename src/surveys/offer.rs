@@ -134,7 +134,10 @@ pub fn offer(
             dismissed_at: None,
         };
         store::insert_display(conn, &display)?;
-        let wanted = ask.locale.map(str::to_owned).or_else(|| profile_locale(&snapshot));
+        let wanted = ask
+            .locale
+            .map(str::to_owned)
+            .or_else(|| profile_locale(&snapshot));
         let locale = reading_locale(wanted, &survey.definition.questions);
         Ok(Offered::Survey(Box::new(Offer {
             display_id: display.id,

@@ -7,6 +7,7 @@ use reqwest::Response;
 use serde_json::{json, Value};
 
 use crate::helpers::{problem, spawn_app, spawn_app_with, TestApp, TestOptions};
+use crate::surveys::nps_survey;
 
 /// A visitor: the cookie their session set, and the form token of the last page.
 struct Visitor<'a> {
@@ -37,12 +38,13 @@ impl<'a> Visitor<'a> {
             "{cookie}"
         );
         let cookie = cookie.split(';').next().unwrap().to_owned();
+        let landing = response.headers()["location"].to_str().unwrap().to_owned();
         let mut visitor = Visitor {
             app,
             cookie,
             csrf: String::new(),
         };
-        let page = visitor.page("/portal").await;
+        let page = visitor.page(&landing).await;
         visitor.csrf = form_token(&page);
         visitor
     }
@@ -718,4 +720,176 @@ async fn every_page_carries_the_security_headers() {
         assert_eq!(headers["x-content-type-options"], "nosniff");
         assert_eq!(headers["cache-control"], "no-store");
     }
+}
+
+async fn survey_link(app: &TestApp, survey: &str, subject: &str) -> String {
+    let response = app
+        .post(
+            &format!("/v1/surveys/{survey}/links"),
+            &app.service(),
+            &json!({"subject_id": subject, "expires_in_days": 7}),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let body: Value = response.json().await.unwrap();
+    body["url"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn an_nps_link_asks_the_follow_up_a_detractor_needs_and_writes_back() {
+    let app = spawn_app().await;
+    app.create_subject("cust-1", json!({"region": "DE", "locale": "ar"}))
+        .await;
+    app.create_survey(nps_survey("nps-mail")).await;
+    app.event("cust-1", "onboarding.completed").await;
+    let url = survey_link(&app, "nps-mail", "cust-1").await;
+    let visitor = Visitor::enter(&app, &url).await;
+    let page = visitor.page("/portal/survey").await;
+    assert!(page.contains("dir=\"rtl\""));
+    assert!(page.contains("ما مدى احتمال أن توصي بنا؟"));
+    assert!(!page.contains("q.why_low"));
+
+    // A detractor's score reveals the follow-up on the next page; the score is kept.
+    let response = visitor
+        .post("/portal/survey", &[("shown", "score"), ("q.score", "3")])
+        .await;
+    assert_eq!(response.status(), 303);
+    let page = visitor.page("/portal/survey").await;
+    assert!(page.contains("name=\"q.why_low\""));
+    assert!(page.contains("value=\"3\" checked"));
+    // Leaving the required follow-up empty is named beside it.
+    let response = visitor
+        .post(
+            "/portal/survey",
+            &[("shown", "score"), ("shown", "why_low"), ("q.score", "3")],
+        )
+        .await;
+    assert_eq!(response.status(), 422);
+    assert!(response
+        .text()
+        .await
+        .unwrap()
+        .contains("aria-describedby=\"q-why_low-error\""));
+    let response = visitor
+        .post(
+            "/portal/survey",
+            &[
+                ("shown", "score"),
+                ("shown", "why_low"),
+                ("q.score", "3"),
+                ("q.why_low", "<script>slow</script>"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    assert!(response.text().await.unwrap().contains("شكراً لك!"));
+    let profile = app
+        .get_json("/v1/subjects/cust-1/profile", &app.service())
+        .await;
+    assert_eq!(
+        profile["attributes"]["nps.category"]["value"], "detractor",
+        "{profile}"
+    );
+    let followups = app
+        .get_json("/v1/surveys/nps-mail/followups", &app.service())
+        .await;
+    assert_eq!(
+        followups["followups"].as_array().unwrap().len(),
+        1,
+        "{followups}"
+    );
+    // Opening the link again thanks them instead of asking twice.
+    let response = app.client.get(&url).send().await.unwrap();
+    let cookie = response.headers()["set-cookie"].to_str().unwrap();
+    let again = app
+        .client
+        .get(app.url("/portal/survey"))
+        .header("cookie", cookie.split(';').next().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(again.text().await.unwrap().contains("شكراً لك!"));
+}
+
+#[tokio::test]
+async fn a_customer_who_objected_gets_a_polite_page_and_no_survey() {
+    let app = spawn_app().await;
+    app.create_subject("cust-1", json!({"region": "DE"})).await;
+    app.create_survey(nps_survey("nps-mail")).await;
+    app.event("cust-1", "onboarding.completed").await;
+    let url = survey_link(&app, "nps-mail", "cust-1").await;
+    app.put_consent(
+        "cust-1",
+        "functional.service.improve.feedback_surveys",
+        "denied",
+    )
+    .await;
+    let response = app.client.get(&url).send().await.unwrap();
+    assert_eq!(response.status(), 303);
+    let cookie = response.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap();
+    let page = app
+        .client
+        .get(app.url("/portal/survey"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("There is no survey for you at the moment."),
+        "{page}"
+    );
+    assert!(!page.contains("q.score"));
+    // A survey session reaches no centre, and a centre session no survey.
+    let centre = app
+        .client
+        .get(app.url("/portal"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(centre.status(), 404);
+    let customer = Visitor::open(&app, "cust-1").await;
+    assert_eq!(customer.get("/portal/survey").await.status(), 404);
+}
+
+#[tokio::test]
+async fn survey_links_are_for_services_and_name_what_is_wrong() {
+    let app = spawn_app().await;
+    app.create_subject("cust-1", json!({"region": "DE"})).await;
+    app.create_survey(nps_survey("nps-mail")).await;
+    let compliance = app.token(Role::Compliance, Some("dpo"));
+    let body = json!({"subject_id": "cust-1"});
+    assert_eq!(
+        app.post("/v1/surveys/nps-mail/links", &compliance, &body)
+            .await
+            .status(),
+        403
+    );
+    let response = app
+        .post(
+            "/v1/surveys/nps-mail/links",
+            &app.service(),
+            &json!({"subject_id": "cust-1", "expires_in_days": 91}),
+        )
+        .await;
+    assert_eq!(
+        crate::helpers::invalid_fields(response).await,
+        ["expires_in_days"]
+    );
+    let response = app
+        .post("/v1/surveys/nope/links", &app.service(), &body)
+        .await;
+    problem(response, 404).await;
+    let response = app
+        .post(
+            "/v1/surveys/nps-mail/links",
+            &app.service(),
+            &json!({"subject_id": "nobody"}),
+        )
+        .await;
+    problem(response, 404).await;
 }

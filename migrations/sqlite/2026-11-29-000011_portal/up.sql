@@ -26,6 +26,8 @@ CREATE TABLE portal_sessions (
     console_role  TEXT,
     locale        TEXT,
     return_url    TEXT,
+    -- A survey session's display, so that reopening the link resumes it.
+    display_id    TEXT,
     created_at    TIMESTAMP NOT NULL,
     last_seen_at  TIMESTAMP NOT NULL,
     expires_at    TIMESTAMP NOT NULL,

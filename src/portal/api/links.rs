@@ -78,8 +78,9 @@ async fn issue(
     holder: Holder,
     locale: Option<String>,
     return_url: Option<String>,
+    lifetime: chrono::Duration,
 ) -> Result<NewLink, ApiError> {
-    let (now, lifetime) = (state.clock.now(), state.portal.settings.durations.link);
+    let now = state.clock.now();
     let (pseudonyms, actor) = (state.pseudonyms.clone(), Actor::from(principal));
     state
         .db
@@ -162,22 +163,25 @@ pub async fn create_portal_session(
         .await?
         .ok_or_else(ApiError::not_found)?;
     // Without a language asked for, the customer's own comes first.
-    let locale = locale.or_else(|| {
-        found
-            .locale
-            .as_deref()
-            .and_then(Lang::from_tag)
-            .map(|l| l.code().to_owned())
-    });
+    let locale = locale.or_else(|| customer_language(&found));
     let link = issue(
         &state,
         &caller.principal,
         Holder::Customer(caller.id),
         locale,
         return_url,
+        state.portal.settings.durations.link,
     )
     .await?;
     Ok(created(&state, link))
+}
+
+fn customer_language(subject: &crate::consent::subject::Subject) -> Option<String> {
+    subject
+        .locale
+        .as_deref()
+        .and_then(Lang::from_tag)
+        .map(|l| l.code().to_owned())
 }
 
 fn created(state: &AppState, link: NewLink) -> HttpResponse {
@@ -188,6 +192,76 @@ fn created(state: &AppState, link: NewLink) -> HttpResponse {
             .link(&format!("/portal/enter/{}", link.token)),
         expires_at: link.expires_at,
     })
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"subject_id": "cust-8412", "expires_in_days": 14}))]
+pub struct NewSurveyLink {
+    #[schema(schema_with = crate::http::subject_path::subject_id_schema)]
+    pub subject_id: String,
+    /// 1–90 days (default 14). The link opens again until then, so the customer can
+    /// finish later.
+    #[validate(range(min = 1, max = 90))]
+    #[schema(minimum = 1, maximum = 90)]
+    pub expires_in_days: Option<u32>,
+}
+
+const SURVEY_LINK_DAYS: u32 = 14;
+
+/// Makes the link an NPS or onboarding e-mail carries: it opens the survey page for this
+/// customer, in their language. Whether they are shown the survey is decided when the
+/// link is opened, by the same rules as `GET /v1/subjects/{id}/surveys/next`.
+#[utoipa::path(
+    tag = "surveys",
+    params(("id" = String, Path, description = "The survey's id or key")),
+    request_body = NewSurveyLink,
+    responses(
+        (status = 201, description = "The link, valid until `expires_at`", body = PortalLink),
+        (status = 404, description = "No such survey or subject", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The survey takes no answers (draft or closed)", body = Problem, content_type = "application/problem+json"),
+        BodyProblems, AuthProblems,
+    ),
+    security(("bearer" = [])),
+)]
+#[post("/v1/surveys/{id}/links")]
+pub async fn create_survey_link(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<String>,
+    body: crate::http::ValidJson<NewSurveyLink>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(&[Role::Service])?;
+    let body = body.into_inner();
+    let subject =
+        SubjectId::parse(&body.subject_id).map_err(|m| ApiError::invalid("subject_id", m))?;
+    let days = body.expires_in_days.unwrap_or(SURVEY_LINK_DAYS);
+    let (survey_key, lookup) = (path.into_inner(), subject.clone());
+    let (found_survey, found_subject) = state
+        .db
+        .run(move |conn| {
+            let survey = crate::surveys::store::find(conn, &survey_key)?;
+            let subject = subject::find(conn, &lookup)?;
+            Ok::<_, crate::storage::StorageError>((survey, subject))
+        })
+        .await?;
+    let (Some(survey), Some(found)) = (found_survey, found_subject) else {
+        return Err(ApiError::not_found());
+    };
+    if survey.status != crate::surveys::definition::SurveyStatus::Active {
+        return Err(ApiError::conflict(
+            "The survey takes no answers: it is not active.",
+        ));
+    }
+    // The page speaks the customer's language, when the portal speaks it.
+    let locale = customer_language(&found);
+    let holder = Holder::Respondent {
+        subject: found.id,
+        survey_id: survey.id,
+    };
+    let lifetime = chrono::Duration::days(days.into());
+    let link = issue(&state, &principal, holder, locale, None, lifetime).await?;
+    Ok(created(&state, link))
 }
 
 #[derive(Debug, Default, Deserialize, Validate, ToSchema)]
@@ -232,7 +306,8 @@ pub async fn create_console_session(
         sub: principal.sub.clone().unwrap_or_default(),
         role: principal.role,
     };
-    let link = issue(&state, &principal, holder, locale, None).await?;
+    let lifetime = state.portal.settings.durations.link;
+    let link = issue(&state, &principal, holder, locale, None, lifetime).await?;
     Ok(created(&state, link))
 }
 

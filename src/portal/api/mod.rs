@@ -6,6 +6,7 @@ pub mod assets;
 pub mod centre;
 pub mod data;
 pub mod links;
+pub mod survey;
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::{header, StatusCode};
@@ -33,7 +34,9 @@ pub fn pages(cfg: &mut web::ServiceConfig) {
         .service(data::download)
         .service(data::request_correction)
         .service(data::confirm_delete)
-        .service(data::delete);
+        .service(data::delete)
+        .service(survey::show_survey)
+        .service(survey::answer_survey);
 }
 
 /// A signed-in visitor: their session and the secret their cookie holds.
