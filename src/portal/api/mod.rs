@@ -316,16 +316,8 @@ pub fn checked_form<T: DeserializeOwned>(
     live: &Live,
     body: &[u8],
 ) -> Result<T, Failure> {
-    if let Some(origin) = req.headers().get(header::ORIGIN) {
-        let origin = origin.to_str().unwrap_or_default();
-        let own = state.portal.settings.public_url.as_str();
-        let host = req.connection_info().host().to_owned();
-        let same = origin == own
-            || origin.strip_prefix("http://") == Some(host.as_str())
-            || origin.strip_prefix("https://") == Some(host.as_str());
-        if !same {
-            return Err(Failure::Forged);
-        }
+    if from_another_site(state, req) {
+        return Err(Failure::Forged);
     }
     #[derive(serde::Deserialize)]
     struct Token {
@@ -336,6 +328,28 @@ pub fn checked_form<T: DeserializeOwned>(
         return Err(Failure::Forged);
     }
     serde_urlencoded::from_bytes(body).map_err(|_| Failure::NotFound)
+}
+
+/// Whether the browser says the form came from another site: `Sec-Fetch-Site`, or an
+/// `Origin` that is not ours. (Under `Referrer-Policy: no-referrer` browsers send
+/// `Origin: null` for our own forms, which says nothing either way.)
+fn from_another_site(state: &AppState, req: &HttpRequest) -> bool {
+    let headers = req.headers();
+    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if matches!(fetch_site, Some("cross-site" | "same-site")) {
+        return true;
+    }
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    if origin == "null" {
+        return false;
+    }
+    let own = state.portal.settings.public_url.as_str();
+    let host = req.connection_info().host().to_owned();
+    !(origin == own
+        || origin.strip_prefix("http://") == Some(host.as_str())
+        || origin.strip_prefix("https://") == Some(host.as_str()))
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
