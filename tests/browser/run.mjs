@@ -126,9 +126,15 @@ async function shoot(page, name) {
   await page.setViewportSize(size);
 }
 
+// The README shows these four, as a customer first sees them (the top of the window).
+const readme = new Set(['centre-en', 'centre-ar', 'survey-followup-en', 'console']);
+
 async function visit(page, name) {
   await audit(page, name);
   await shoot(page, name);
+  if (readme.has(name)) {
+    await page.screenshot({ path: join(shots, `readme-${name}.png`) });
+  }
 }
 
 // ---------------------------------------------------------------------------------
