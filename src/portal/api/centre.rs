@@ -2,29 +2,27 @@
 //! channel preferences, the customer's requests; its forms change consents and
 //! preferences through the same domain functions as the API.
 
-use std::collections::HashMap;
-
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
+use super::preferences::{preferences_form, PreferencesForm};
 use super::{html, respond, see_other, Chrome, Failure, Live, Visit};
 use crate::audit::Actor;
 use crate::consent::ledger::ConsentStates;
 use crate::consent::ledger::{ConsentChange, ConsentSource, ConsentStatus};
-use crate::consent::preferences::{self, ChannelPreference, Preferences, QuietHours};
+use crate::consent::preferences::{self, Preferences};
 use crate::consent::subject::Subject;
 use crate::consent::write::{self, ConsentError, ConsentWrite};
 use crate::consent::SubjectId;
 use crate::dsar::requests::{self as dsar_requests, DataSubjectRequest, ListFilter};
 use crate::gate::rules::{decide, DecisionRequest, SubjectFacts};
 use crate::http::AppState;
-use crate::policy::{Basis, Channel};
+use crate::policy::Basis;
 use crate::portal::i18n::Tr;
 use crate::portal::session::Holder;
 use crate::portal::wording::{self, Block, Control};
-use crate::validation::FieldError;
 
 /// The customer a session belongs to; other sessions see no centre.
 pub fn customer(live: &Live) -> Result<&SubjectId, Failure> {
@@ -63,29 +61,6 @@ pub struct RequestItem {
     pub due: String,
     pub open: bool,
     pub downloadable: bool,
-}
-
-pub struct ChannelField {
-    pub name: &'static str,
-    pub label: String,
-    pub opted_in: bool,
-    pub cap: String,
-    pub cap_error: Option<String>,
-}
-
-/// The preferences form as shown: stored values, or what was sent with its errors.
-pub struct PreferencesForm {
-    pub channels: Vec<ChannelField>,
-    pub order: String,
-    pub order_error: Option<String>,
-    pub language: String,
-    pub timezone: String,
-    pub timezone_error: Option<String>,
-    pub quiet_from: String,
-    pub quiet_from_error: Option<String>,
-    pub quiet_until: String,
-    pub quiet_until_error: Option<String>,
-    pub has_errors: bool,
 }
 
 #[derive(Template)]
@@ -239,57 +214,8 @@ fn request_items(tr: &Tr, requests: &[DataSubjectRequest]) -> Vec<RequestItem> {
         .collect()
 }
 
-fn preferences_form(tr: &Tr, stored: Option<&Preferences>) -> PreferencesForm {
-    let empty = Preferences::default();
-    let p = stored.unwrap_or(&empty);
-    PreferencesForm {
-        channels: Channel::ALL
-            .into_iter()
-            .map(|c| {
-                let pref = p.channels.get(c.as_str());
-                ChannelField {
-                    name: c.as_str(),
-                    label: tr.with(
-                        "channel-opt-in",
-                        &[("channel", tr.t(&format!("channel-{}", c.as_str())))],
-                    ),
-                    opted_in: pref.is_some_and(|p| p.opted_in),
-                    cap: pref
-                        .and_then(|p| p.max_per_week)
-                        .map(|n| n.to_string())
-                        .unwrap_or_default(),
-                    cap_error: None,
-                }
-            })
-            .collect(),
-        order: p
-            .channel_order
-            .iter()
-            .map(|c| c.as_str())
-            .collect::<Vec<_>>()
-            .join(", "),
-        order_error: None,
-        language: p.language.clone().unwrap_or_default(),
-        timezone: p.timezone.clone().unwrap_or_default(),
-        timezone_error: None,
-        quiet_from: p
-            .quiet_hours
-            .as_ref()
-            .map(|q| q.start.clone())
-            .unwrap_or_default(),
-        quiet_from_error: None,
-        quiet_until: p
-            .quiet_hours
-            .as_ref()
-            .map(|q| q.end.clone())
-            .unwrap_or_default(),
-        quiet_until_error: None,
-        has_errors: false,
-    }
-}
-
 /// The centre page, with a note of what just happened or the preferences form's errors.
-async fn page(
+pub(super) async fn page(
     state: &AppState,
     req: &HttpRequest,
     visit: &Visit,
@@ -466,133 +392,6 @@ pub async fn all_off(
             .collect();
         write_consents(&state, &req, live, id, changes).await?;
         Ok(see_other("/portal?done=all-off"))
-    }
-    .await;
-    respond(&visit, result)
-}
-
-/// Reads the preferences form into the document the API takes, keeping what was sent
-/// for the page to show again with its errors.
-fn read_preferences(tr: &Tr, fields: &[(String, String)]) -> (Preferences, PreferencesForm) {
-    let value = |name: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.trim().to_owned())
-            .unwrap_or_default()
-    };
-    let mut form = preferences_form(tr, None);
-    let mut document = Preferences::default();
-    let mut errors: HashMap<String, String> = HashMap::new();
-    for field in &mut form.channels {
-        field.opted_in = value(&format!("channel.{}", field.name)) == "on";
-        field.cap = value(&format!("cap.{}", field.name));
-        let cap = if field.cap.is_empty() {
-            None
-        } else {
-            match field.cap.parse::<u32>() {
-                Ok(n) if n <= 100 => (n > 0).then_some(n),
-                _ => {
-                    field.cap_error = Some(tr.t("field-bad-number"));
-                    None
-                }
-            }
-        };
-        if field.opted_in || cap.is_some() || !field.cap.is_empty() {
-            document.channels.insert(
-                field.name.to_owned(),
-                ChannelPreference {
-                    opted_in: field.opted_in,
-                    max_per_week: cap,
-                },
-            );
-        }
-    }
-    form.order = value("order");
-    for name in form
-        .order
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        match Channel::parse(name) {
-            Some(channel) => document.channel_order.push(channel),
-            None => {
-                errors.insert("order".into(), tr.t("field-bad-channels"));
-            }
-        }
-    }
-    form.language = value("language");
-    document.language = Some(form.language.clone()).filter(|l| !l.is_empty());
-    form.timezone = value("timezone");
-    document.timezone = Some(form.timezone.clone()).filter(|l| !l.is_empty());
-    form.quiet_from = value("quiet_from");
-    form.quiet_until = value("quiet_until");
-    if !form.quiet_from.is_empty() || !form.quiet_until.is_empty() {
-        document.quiet_hours = Some(QuietHours {
-            start: form.quiet_from.clone(),
-            end: form.quiet_until.clone(),
-        });
-    }
-    form.order_error = errors.remove("order");
-    form.has_errors =
-        form.order_error.is_some() || form.channels.iter().any(|c| c.cap_error.is_some());
-    (document, form)
-}
-
-/// Places the domain's field errors beside the form's fields.
-fn place_errors(tr: &Tr, form: &mut PreferencesForm, errors: &[FieldError]) {
-    for error in errors {
-        let field = error.field.as_str();
-        if field == "timezone" {
-            form.timezone_error = Some(tr.t("field-bad-zone"));
-        } else if field == "quiet_hours.start" {
-            form.quiet_from_error = Some(tr.t("field-bad-time"));
-        } else if field == "quiet_hours.end" {
-            form.quiet_until_error = Some(tr.t("field-bad-time"));
-        } else if field.starts_with("channel_order") {
-            form.order_error = Some(tr.t("field-bad-channels"));
-        }
-    }
-    form.has_errors = true;
-}
-
-#[post("/portal/preferences")]
-pub async fn save_preferences(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> HttpResponse {
-    let visit = Visit::load(&state, &req).await;
-    let result = async {
-        let (live, id, fields): (_, _, Vec<(String, String)>) =
-            visit.customer_form(&state, &req, &body)?;
-        let tr = visit.tr();
-        let (document, mut form) = read_preferences(&tr, &fields);
-        // Every wrong field is named at once: the form's own reading and the domain's.
-        let checked = document.checked();
-        if let Err(errors) = &checked {
-            place_errors(&tr, &mut form, errors);
-        }
-        let document = match checked {
-            Ok(document) if !form.has_errors => document,
-            _ => return page(&state, &req, &visit, None, Some(form)).await,
-        };
-        let (pseudonyms, now) = (state.pseudonyms.clone(), state.clock.now());
-        let actor = Actor::from(&live.session.holder.principal());
-        let subject = id.clone();
-        let found = state
-            .db
-            .run(move |conn| {
-                preferences::replace(conn, &pseudonyms, &actor, &subject, &document, now)
-            })
-            .await
-            .map_err(Failure::internal)?;
-        state.gate.invalidate(id);
-        if !found {
-            return Err(Failure::SessionEnded);
-        }
-        Ok(see_other("/portal?done=preferences"))
     }
     .await;
     respond(&visit, result)

@@ -6,6 +6,7 @@ pub mod assets;
 pub mod centre;
 pub mod data;
 pub mod links;
+pub mod preferences;
 pub mod survey;
 
 use actix_web::cookie::{Cookie, SameSite};
@@ -28,7 +29,7 @@ pub fn pages(cfg: &mut web::ServiceConfig) {
         .service(centre::centre)
         .service(centre::set_consent)
         .service(centre::all_off)
-        .service(centre::save_preferences)
+        .service(preferences::save_preferences)
         .service(data::history)
         .service(data::request_access)
         .service(data::download)
