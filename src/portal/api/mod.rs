@@ -4,6 +4,7 @@
 
 pub mod assets;
 pub mod centre;
+pub mod console;
 pub mod data;
 pub mod links;
 
@@ -34,6 +35,7 @@ pub fn pages(cfg: &mut web::ServiceConfig) {
         .service(data::request_correction)
         .service(data::confirm_delete)
         .service(data::delete);
+    console::pages(cfg);
 }
 
 /// A signed-in visitor: their session and the secret their cookie holds.
@@ -155,6 +157,8 @@ pub enum Failure {
     NotFound,
     /// A form without its session's token, or from another site.
     Forged,
+    /// A console section the officer's role may not open.
+    NotAllowed,
     TooMany(std::time::Duration),
     Internal,
 }
@@ -170,7 +174,7 @@ impl Failure {
             Failure::Link(LinkRefusal::Unknown) | Failure::NotFound => StatusCode::NOT_FOUND,
             Failure::Link(_) => StatusCode::GONE,
             Failure::SessionEnded => StatusCode::UNAUTHORIZED,
-            Failure::Forged => StatusCode::FORBIDDEN,
+            Failure::Forged | Failure::NotAllowed => StatusCode::FORBIDDEN,
             Failure::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
             Failure::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -188,6 +192,7 @@ impl Failure {
             Failure::SessionEnded => ("error-session-title", "error-session"),
             Failure::NotFound => ("error-not-found-title", "error-not-found"),
             Failure::Forged => ("error-forbidden-title", "error-forbidden"),
+            Failure::NotAllowed => ("error-role-title", "error-role"),
             Failure::TooMany(_) => ("error-too-many-title", "error-too-many"),
             Failure::Internal => ("error-title", "error-internal"),
         }
