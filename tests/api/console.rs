@@ -581,3 +581,51 @@ async fn the_chain_verifies_with_a_signed_head_and_exports_download_verifiable()
     assert_eq!(forged.status(), 403);
     assert_eq!(app.audit_count("audit.exported").await, 4);
 }
+
+#[tokio::test]
+async fn the_console_link_command_prints_a_link_that_opens_the_console() {
+    let app = spawn_app().await;
+    // The command reads the real clock; the server's follows it here.
+    app.clock.set(chrono::Utc::now());
+    let env = [
+        ("CONSENTRY_DATA_DIR", app.data_dir.to_str().unwrap()),
+        ("CONSENTRY_DATABASE_URL", app.db.url.as_str()),
+        ("CONSENTRY_PUBLIC_URL", app.address.as_str()),
+    ];
+    let out = crate::cli::consentry(
+        &[
+            "console-link",
+            "--role",
+            "compliance",
+            "--sub",
+            "dpo-cli",
+            "--locale",
+            "ar",
+        ],
+        &env,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let url = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(
+        url.starts_with(&format!("{}/portal/enter/", app.address)),
+        "{url}"
+    );
+    let officer = Officer::enter(&app, &url).await;
+    let page = officer.page("/console").await;
+    assert!(page.contains("<html lang=\"ar\" dir=\"rtl\">"));
+    assert!(page.contains("dpo-cli"));
+    assert_eq!(app.client.get(&url).send().await.unwrap().status(), 410);
+
+    for args in [
+        &["console-link", "--role", "service", "--sub", "svc"][..],
+        &["console-link", "--role", "compliance", "--sub", ""][..],
+    ] {
+        let out = crate::cli::consentry(args, &env);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(out.stdout.is_empty());
+    }
+}
