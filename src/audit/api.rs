@@ -157,7 +157,8 @@ pub async fn export(
     Ok(streamed_export(&state, prepared, format))
 }
 
-/// The response that streams a prepared export; the compliance console serves it too.
+/// The response that streams a prepared export (the console builds its own from the same
+/// `stream::stream`).
 pub fn streamed_export(
     state: &AppState,
     prepared: PreparedExport,

@@ -165,10 +165,7 @@ fn day(text: &str) -> Result<Option<NaiveDate>, ()> {
 
 /// The form's days as the export's times: from the first day's midnight to the last
 /// microsecond of the last day (export bounds are inclusive, to the microsecond).
-fn read_range(
-    tr: &Tr,
-    form: &ExportForm,
-) -> Result<Range, ExportFields> {
+fn read_range(tr: &Tr, form: &ExportForm) -> Result<Range, ExportFields> {
     let mut fields = ExportFields {
         from: form.from.trim().to_owned(),
         to: form.to.trim().to_owned(),
