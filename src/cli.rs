@@ -1,5 +1,5 @@
 //! The `consentry` command: `serve` (the default), `migrate`, `token`, `policies check`,
-//! `keys rotate`, `openapi`.
+//! `keys rotate`, `openapi`, `console-link`.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -50,6 +50,19 @@ pub enum Command {
         /// Lifetime in seconds.
         #[arg(long, default_value_t = 3600)]
         ttl: i64,
+    },
+    /// Print a single-use link into the compliance console for an officer (the configured
+    /// public URL; valid once, for the configured link lifetime).
+    ConsoleLink {
+        /// compliance or admin.
+        #[arg(long)]
+        role: String,
+        /// The officer's name, recorded with everything they do in the console.
+        #[arg(long)]
+        sub: String,
+        /// The console's language: en or ar.
+        #[arg(long)]
+        locale: Option<String>,
     },
     /// Policy files.
     #[command(subcommand)]
@@ -155,6 +168,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token { role, sub, ttl } => mint_token(&config, &role, sub, ttl),
+        Command::ConsoleLink { role, sub, locale } => console_link(&config, &role, &sub, locale),
         Command::Policies(PoliciesCommand::Check) => {
             let policies = crate::policy::load(&config.policies_dir)?;
             println!(
@@ -314,6 +328,62 @@ fn serve(config: Config) -> anyhow::Result<()> {
         tracing::info!(port = app.port(), backend, "consentry is serving");
         app.run_until_stopped().await.context("serving")
     })
+}
+
+/// Makes a console link as the operator and records that it was made (never the link).
+fn console_link(
+    config: &Config,
+    role: &str,
+    sub: &str,
+    locale: Option<String>,
+) -> anyhow::Result<()> {
+    use crate::portal::i18n::Lang;
+    use crate::portal::session::{self, Holder, LinkError, OFFICER_ROLES};
+    let role = Role::parse(role)
+        .filter(|r| OFFICER_ROLES.contains(r))
+        .with_context(|| format!("--role must be compliance or admin (got `{role}`)"))?;
+    token::check_sub(role, Some(sub)).map_err(|e| anyhow::anyhow!("--sub: {e}"))?;
+    let locale = locale
+        .map(|tag| {
+            Lang::from_tag(&tag)
+                .map(|l| l.code().to_owned())
+                .with_context(|| format!("--locale must be en or ar (got `{tag}`)"))
+        })
+        .transpose()?;
+    let db = Database::open(&config.database_url, &config.pool)?;
+    let pseudonyms = crate::audit::Pseudonymizer::load_or_generate(
+        &config.data_dir,
+        config.audit_pseudonym_secret.as_deref(),
+    )?;
+    let now = SystemClock.now();
+    let lifetime = config.portal.durations.link;
+    let name = sub.to_owned();
+    let holder = Holder::Officer {
+        sub: name.clone(),
+        role,
+    };
+    let link = actix_web::rt::System::new().block_on(db.run(move |conn| {
+        storage::write_transaction(conn, |conn| {
+            let link = session::create_link(conn, &holder, locale.as_deref(), None, now, lifetime)?;
+            audit::record(
+                conn,
+                &pseudonyms,
+                AuditEntry {
+                    actor: &Actor::operator(),
+                    action: "portal.link_issued",
+                    subject_id: None,
+                    payload: json!({"kind": "console", "role": role.as_str(), "sub": name, "expires_at": link.expires_at}),
+                    at: now,
+                },
+            )?;
+            Ok::<_, LinkError>(link)
+        })
+    }))?;
+    println!(
+        "{}",
+        config.portal.link(&format!("/portal/enter/{}", link.token))
+    );
+    Ok(())
 }
 
 /// Mints a token and records that it was minted (role, id and expiry, never the token).

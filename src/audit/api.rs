@@ -2,20 +2,18 @@
 
 use actix_web::{get, web, HttpResponse};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 use futures_util::StreamExt;
 
+use crate::audit::checkpoint;
 pub use crate::audit::export::stream::ExportFormat;
 use crate::audit::export::stream::{self, ExportRequest, PreparedExport, Sources};
-use crate::audit::Actor;
-use crate::auth::{Principal, Role};
+use crate::audit::{Actor, READERS};
+use crate::auth::Principal;
 use crate::http::extract::query_time;
 use crate::http::responses::AuthProblems;
 use crate::http::{ApiError, AppState, Problem};
-
-const READERS: [Role; 1] = [Role::Compliance];
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -78,19 +76,13 @@ pub async fn verify(
         .db
         .run(move |conn| super::verify(conn, &keys, from_seq, to_seq))
         .await?;
-    let now = state.clock.now();
-    let signing = state.keys.signing();
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
-    header.kid = Some(signing.kid.clone());
-    let claims = json!({
-        "iss": state.receipts.issuer,
-        "head_seq": check.head_seq,
-        "head_hash": check.head_hash,
-        "ok": check.ok(),
-        "iat": now.timestamp(),
-    });
-    let signed_head = jsonwebtoken::encode(&header, &claims, signing.encoding_key())
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("signing the audit head: {e}")))?;
+    let signed_head = checkpoint::sign_head(
+        &state.keys,
+        &state.receipts.issuer,
+        &check,
+        state.clock.now(),
+    )
+    .map_err(|e| ApiError::Internal(e.into()))?;
     Ok(HttpResponse::Ok().json(VerifyReport {
         ok: check.ok(),
         events_checked: check.checked,
@@ -165,7 +157,8 @@ pub async fn export(
     Ok(streamed_export(&state, prepared, format))
 }
 
-/// The response that streams a prepared export; the compliance console serves it too.
+/// The response that streams a prepared export (the console builds its own from the same
+/// `stream::stream`).
 pub fn streamed_export(
     state: &AppState,
     prepared: PreparedExport,

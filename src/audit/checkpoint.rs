@@ -78,6 +78,26 @@ pub fn sign(
     sign_with(keys.signing(), seq, hash, now)
 }
 
+/// The head a verification reached, signed for the officer who asked: a JWS (EdDSA)
+/// over `{iss, head_seq, head_hash, ok, iat}`, checkable with the JWKS.
+pub fn sign_head(
+    keys: &KeyRing,
+    issuer: &str,
+    check: &super::chain::ChainCheck,
+    now: DateTime<Utc>,
+) -> Result<String, SignError> {
+    jws(
+        keys.signing(),
+        &json!({
+            "iss": issuer,
+            "head_seq": check.head_seq,
+            "head_hash": check.head_hash,
+            "ok": check.ok(),
+            "iat": now.timestamp(),
+        }),
+    )
+}
+
 /// Whether a stored checkpoint is signed by one of the ring's keys for its own `(seq, hash)`.
 pub fn signature_holds(keys: &KeyRing, checkpoint: &Checkpoint) -> bool {
     let Some(key) = keys.verifying(&checkpoint.kid) else {

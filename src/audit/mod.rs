@@ -25,6 +25,9 @@ const PSEUDONYM_SECRET_FILE: &str = "secrets/audit-pseudonym.key";
 /// Advisory lock key that serializes appends on PostgreSQL ("audit" in ASCII).
 const APPEND_LOCK: i64 = 0x61_7564_6974;
 
+/// Who may export the log and verify the chain, through the API or the console.
+pub const READERS: [crate::auth::Role; 1] = [crate::auth::Role::Compliance];
+
 /// Who made a change: a caller's role and token subject, or the operator's CLI.
 #[derive(Debug, Clone)]
 pub struct Actor {

@@ -5,6 +5,7 @@ pub mod api;
 pub mod evidence;
 pub mod ledger;
 pub mod preferences;
+pub mod rates;
 pub mod receipt;
 pub mod signals;
 mod snapshot;

@@ -200,6 +200,10 @@ pub fn find(
     Ok(Some((DataSubjectRequest::try_from(row)?, steps)))
 }
 
+/// Who handles requests: moves them on, and reads every subject's (the API and the
+/// console).
+pub const HANDLERS: [crate::auth::Role; 1] = [crate::auth::Role::Compliance];
+
 /// Filters for listing requests.
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {
@@ -207,6 +211,8 @@ pub struct ListFilter {
     pub subject_id: Option<String>,
     /// Only open requests past their due date at this time.
     pub overdue_at: Option<DateTime<Utc>>,
+    /// Only open requests due before this time (overdue ones included).
+    pub due_before: Option<DateTime<Utc>>,
 }
 
 pub fn list(
@@ -224,6 +230,11 @@ pub fn list(
     if let Some(now) = filter.overdue_at {
         query = query
             .filter(dsar_requests::due_at.lt(now.naive_utc()))
+            .filter(dsar_requests::status.ne_all(["completed", "rejected"]));
+    }
+    if let Some(before) = filter.due_before {
+        query = query
+            .filter(dsar_requests::due_at.lt(before.naive_utc()))
             .filter(dsar_requests::status.ne_all(["completed", "rejected"]));
     }
     query

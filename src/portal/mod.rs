@@ -5,6 +5,7 @@
 //! functions the API's endpoints call.
 
 pub mod api;
+pub mod charts;
 pub mod i18n;
 pub mod limits;
 pub mod session;

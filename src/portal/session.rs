@@ -12,6 +12,9 @@ use crate::crypto::{random_token, sha256_hex, KeyError};
 use crate::storage::schema::{portal_links, portal_sessions};
 use crate::storage::{DbConnection, StorageError};
 
+/// The roles that may hold a console session.
+pub const OFFICER_ROLES: [Role; 2] = [Role::Compliance, Role::Admin];
+
 /// Whose a link or session is, and what it may reach.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Holder {

@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod definition;
 pub mod eligibility;
 pub mod events;
+pub mod followups;
 pub mod metrics;
 pub mod offer;
 pub mod report;
@@ -18,8 +19,13 @@ pub mod templates;
 
 use serde_json::{Map, Value};
 
+use crate::auth::Role;
+
 use crate::storage::StorageError;
 use crate::validation::FieldError;
+
+/// Who may read survey definitions and reports.
+pub const READERS: [Role; 2] = [Role::Admin, Role::Compliance];
 
 #[derive(Debug, thiserror::Error)]
 pub enum SurveyError {

@@ -49,6 +49,26 @@ pub struct Scope {
     pub version: Option<i32>,
 }
 
+/// Report bounds without `from`/`to` that both backends compare correctly (SQLite
+/// compares timestamps as text, so chrono's extremes would sort wrongly).
+pub fn bound(year: i32) -> NaiveDateTime {
+    NaiveDate::from_ymd_opt(year, 1, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .unwrap_or_default()
+}
+
+impl Scope {
+    /// Every answer to every version of a survey.
+    pub fn all_time(survey_id: &str) -> Self {
+        Self {
+            survey_id: survey_id.to_owned(),
+            from: bound(1970),
+            to: bound(9999),
+            version: None,
+        }
+    }
+}
+
 #[derive(QueryableByName)]
 struct Count {
     #[diesel(sql_type = Nullable<Text>)]
@@ -290,6 +310,31 @@ fn figures(t: &Tally, is_nps: bool) -> (Option<NpsFigures>, Option<CsatFigures>)
 
 pub fn build(conn: &mut DbConnection, request: &Request<'_>) -> Result<Report, StorageError> {
     Ok(assemble(request, count_all(conn, request)?))
+}
+
+/// Every survey that asks an NPS question, with its report over all time (the trend by
+/// `interval`), highest priority first.
+pub fn nps_reports(
+    conn: &mut DbConnection,
+    interval: Interval,
+) -> Result<Vec<(super::store::Survey, Report)>, StorageError> {
+    let mut reports = Vec::new();
+    for survey in super::store::list(conn, None)? {
+        if survey.definition.nps_question().is_none() {
+            continue;
+        }
+        let report = build(
+            conn,
+            &Request {
+                scope: Scope::all_time(&survey.id),
+                definition: &survey.definition,
+                interval,
+                by: None,
+            },
+        )?;
+        reports.push((survey, report));
+    }
+    Ok(reports)
 }
 
 /// Everything a report needs from the database, counted there.

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::helpers::{policies_dir, spawn_app};
 
-fn consentry(args: &[&str], env: &[(&str, &str)]) -> Output {
+pub(crate) fn consentry(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_consentry"));
     command
         .args(args)

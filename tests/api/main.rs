@@ -5,6 +5,7 @@ mod audit;
 mod auth;
 mod cli;
 mod consents;
+mod console;
 mod decisions;
 mod dsar;
 mod erasure;

@@ -19,7 +19,7 @@ use crate::http::subject_path::subject_id_schema;
 use crate::http::{ApiError, AppState, FieldError, Problem, ValidJson};
 
 const FILERS: [Role; 2] = [Role::Service, Role::Compliance];
-const HANDLERS: [Role; 1] = [Role::Compliance];
+use crate::dsar::requests::HANDLERS;
 
 #[derive(Debug, Serialize, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -197,6 +197,7 @@ pub async fn list_requests(
         status: query.status,
         subject_id,
         overdue_at: query.overdue.filter(|o| *o).map(|_| now),
+        ..ListFilter::default()
     };
     let found = state
         .db

@@ -4,6 +4,7 @@
 
 pub mod assets;
 pub mod centre;
+pub mod console;
 pub mod data;
 pub mod links;
 pub mod preferences;
@@ -38,6 +39,7 @@ pub fn pages(cfg: &mut web::ServiceConfig) {
         .service(data::delete)
         .service(survey::show_survey)
         .service(survey::answer_survey);
+    console::pages(cfg);
 }
 
 /// A signed-in visitor: their session and the secret their cookie holds.
@@ -159,6 +161,8 @@ pub enum Failure {
     NotFound,
     /// A form without its session's token, or from another site.
     Forged,
+    /// A console section the officer's role may not open.
+    NotAllowed,
     TooMany(std::time::Duration),
     Internal,
 }
@@ -174,7 +178,7 @@ impl Failure {
             Failure::Link(LinkRefusal::Unknown) | Failure::NotFound => StatusCode::NOT_FOUND,
             Failure::Link(_) => StatusCode::GONE,
             Failure::SessionEnded => StatusCode::UNAUTHORIZED,
-            Failure::Forged => StatusCode::FORBIDDEN,
+            Failure::Forged | Failure::NotAllowed => StatusCode::FORBIDDEN,
             Failure::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
             Failure::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -192,6 +196,7 @@ impl Failure {
             Failure::SessionEnded => ("error-session-title", "error-session"),
             Failure::NotFound => ("error-not-found-title", "error-not-found"),
             Failure::Forged => ("error-forbidden-title", "error-forbidden"),
+            Failure::NotAllowed => ("error-role-title", "error-role"),
             Failure::TooMany(_) => ("error-too-many-title", "error-too-many"),
             Failure::Internal => ("error-title", "error-internal"),
         }

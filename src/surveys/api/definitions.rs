@@ -15,7 +15,7 @@ use crate::surveys::store::{self, Survey};
 use crate::surveys::SurveyError;
 
 const EDITORS: [Role; 1] = [Role::Admin];
-pub(super) const READERS: [Role; 2] = [Role::Admin, Role::Compliance];
+pub(super) use crate::surveys::READERS;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct VersionView {

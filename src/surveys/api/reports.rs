@@ -1,7 +1,7 @@
 //! `GET /v1/surveys/{id}/report` and `GET /v1/surveys/{id}/responses?format=csv|jsonl`.
 
 use actix_web::{get, web, HttpResponse};
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::NaiveDateTime;
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::IntoParams;
@@ -15,18 +15,11 @@ use crate::http::responses::{AuthProblems, ParameterProblems};
 use crate::http::{ApiError, AppState, FieldError, Problem};
 use crate::policy::key::is_valid_key;
 use crate::surveys::definition::Definition;
-use crate::surveys::report::{self, Interval, Report, Scope, VersionCount};
+use crate::surveys::report::{self, bound, Interval, Report, Scope, VersionCount};
 use crate::surveys::store;
 use crate::surveys::SurveyError;
 
 const PAGE: i64 = 1_000;
-/// Report bounds without `from`/`to` that both backends compare correctly (SQLite
-/// compares timestamps as text, so chrono's extremes would sort wrongly).
-fn bound(year: i32) -> NaiveDateTime {
-    NaiveDate::from_ymd_opt(year, 1, 1)
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .unwrap_or_default()
-}
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]

@@ -4,24 +4,21 @@
 use actix_web::{get, patch, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use super::offers::TAKERS;
-use crate::audit::{self, Actor, AuditEntry};
+use crate::audit::Actor;
 use crate::auth::{Principal, Role};
 use crate::consent::SubjectId;
 use crate::http::responses::{AuthProblems, BodyProblems, ParameterProblems};
 use crate::http::subject_path::subject_id_schema;
 use crate::http::{ApiError, AppState, Problem, ValidJson};
-use crate::storage::write_transaction;
+use crate::surveys::followups;
 use crate::surveys::respond::{self, Submission};
 use crate::surveys::store::{self, Followup, ResponseRow};
 use crate::surveys::SurveyError;
-
-const SUPPORT: [Role; 2] = [Role::Admin, Role::Service];
-const FOLLOWUP_READERS: [Role; 3] = [Role::Admin, Role::Service, Role::Compliance];
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -231,7 +228,7 @@ pub async fn list_followups(
     path: web::Path<String>,
     query: web::Query<FollowupQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(&FOLLOWUP_READERS)?;
+    principal.require(&followups::READERS)?;
     let (id, status) = (path.into_inner(), query.status);
     let found = state
         .db
@@ -281,7 +278,7 @@ pub async fn change_followup(
     path: web::Path<(String, String)>,
     body: ValidJson<FollowupChange>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(&SUPPORT)?;
+    principal.require(&followups::CLOSERS)?;
     let body = body.into_inner();
     if body.status != FollowupStatus::Closed {
         return Err(ApiError::invalid(
@@ -290,57 +287,19 @@ pub async fn change_followup(
         ));
     }
     let (survey_key, followup_id) = path.into_inner();
-    let (pseudonyms, actor, now) = (
-        state.pseudonyms.clone(),
-        Actor::from(&principal),
-        state.clock.now(),
-    );
-    let closed_by = format!(
-        "{}:{}",
-        principal.role.as_str(),
-        principal.sub.clone().unwrap_or_default()
-    );
+    let (pseudonyms, now) = (state.pseudonyms.clone(), state.clock.now());
     let closed = state
         .db
         .run(move |conn| {
-            write_transaction(conn, |conn| {
-                let survey = store::find(conn, &survey_key)?;
-                let followup = store::find_followup(conn, &followup_id)?;
-                let (Some(survey), Some(followup)) = (survey, followup) else {
-                    return Err(SurveyError::NotFound("follow-up"));
-                };
-                if followup.survey_id != survey.id {
-                    return Err(SurveyError::NotFound("follow-up"));
-                }
-                // Only the close that finds it open counts, however many race.
-                if !store::close_followup(
-                    conn,
-                    &followup.id,
-                    &closed_by,
-                    body.resolution.as_deref(),
-                    now,
-                )? {
-                    return Err(SurveyError::conflict(
-                        "The follow-up is already closed.",
-                        &[("followup_status", json!("closed"))],
-                    ));
-                }
-                audit::record(
-                    conn,
-                    &pseudonyms,
-                    AuditEntry {
-                        actor: &actor,
-                        action: "survey.followup_closed",
-                        subject_id: Some(&followup.subject_id),
-                        payload: json!({"survey_id": survey.id, "followup_id": followup.id}),
-                        at: now,
-                    },
-                )?;
-                Ok(store::find_followup(conn, &followup.id)?)
-            })
+            let closing = followups::Closing {
+                survey: &survey_key,
+                followup_id: &followup_id,
+                resolution: body.resolution.as_deref(),
+                by: &principal,
+                now,
+            };
+            followups::close(conn, &pseudonyms, &closing)
         })
         .await?;
-    closed
-        .map(|f| HttpResponse::Ok().json(followup_view(f)))
-        .ok_or_else(ApiError::not_found)
+    Ok(HttpResponse::Ok().json(followup_view(closed)))
 }

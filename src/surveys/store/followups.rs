@@ -113,6 +113,16 @@ pub fn list_followups(
     Ok(query.load(conn)?)
 }
 
+/// Open follow-ups of every survey, oldest first.
+pub fn open_followups(conn: &mut DbConnection, limit: i64) -> Result<Vec<Followup>, StorageError> {
+    Ok(survey_followups::table
+        .filter(survey_followups::status.eq("open"))
+        .select(Followup::as_select())
+        .order((survey_followups::opened_at, survey_followups::id))
+        .limit(limit)
+        .load(conn)?)
+}
+
 pub fn subject_followups(
     conn: &mut DbConnection,
     subject_id: &str,

@@ -13,7 +13,7 @@ use diesel::prelude::*;
 pub use self::displays::{dismiss, find_display, insert_display, subject_displays, Display};
 pub use self::followups::{
     close_followup, find_followup, followup_of_response, insert_followup, list_followups,
-    reopen_followup, set_followup_score, subject_followups, Followup,
+    open_followups, reopen_followup, set_followup_score, subject_followups, Followup,
 };
 pub use self::responses::{
     answers_json, find_response, replace_answer_rows, response_page, save_response,
