@@ -12,8 +12,9 @@ use crate::storage::{write_transaction, DbConnection, StorageError};
 
 /// Who may list follow-ups.
 pub const READERS: [Role; 3] = [Role::Admin, Role::Service, Role::Compliance];
-/// Who may close one: support acts on it (a compliance officer only reads).
-pub const CLOSERS: [Role; 2] = [Role::Admin, Role::Service];
+/// Who may close one: support acts on it, and the compliance officer who follows
+/// detractors up from the console.
+pub const CLOSERS: [Role; 3] = [Role::Admin, Role::Service, Role::Compliance];
 /// The longest note of what was done.
 pub const RESOLUTION_MAX_CHARS: usize = 2_000;
 
