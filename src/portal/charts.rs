@@ -316,7 +316,7 @@ pub fn nps_trend(tr: &Tr, caption: &Caption<'_>, points: &[NpsPoint]) -> String 
     // Each period: its point with a tooltip, and (for some) its date and count.
     let step = points.len().div_ceil(MAX_X_LABELS).max(1);
     for (i, (p, x)) in points.iter().zip(&xs).enumerate() {
-        let date = tr.localise_digits(&p.period.format("%Y-%m-%d").to_string());
+        let date = tr.short_date(p.period);
         if let Some(score) = p.score {
             let tip = tr.with(
                 "chart-nps-point",
@@ -335,7 +335,9 @@ pub fn nps_trend(tr: &Tr, caption: &Caption<'_>, points: &[NpsPoint]) -> String 
                 tip = escape(&tip),
             );
         }
-        if i % step == 0 || i + 1 == points.len() {
+        // Counted from the newest, so the latest period is always named and the labels
+        // stay evenly spaced (never two crowded at the end).
+        if (points.len() - 1 - i) % step == 0 {
             let count = tr.with("chart-count", &[("count", tr.int(p.n))]);
             let _ = write!(
                 out,
@@ -451,7 +453,7 @@ mod tests {
             }],
         );
         assert!(svg.contains("-١٠٠") && svg.contains("٥٠"), "{svg}");
-        assert!(svg.contains("٢٠٢٦-١١-٠٢"));
+        assert!(svg.contains("٠٢/١١/٢٠٢٦"));
         assert!(svg.contains("١٢"));
         // One period: its band is a bar around the point, 35 to 15.
         assert!(svg.contains("<rect class=\"chart-band\""));

@@ -157,6 +157,16 @@ impl Tr {
         self.localise_digits(&format!("{} {month} {}", at.day(), at.year()))
     }
 
+    /// A short date for tight places (chart axes): ISO in English; day/month/year in
+    /// Arabic, whose slashes keep the digits in reading order where a hyphen would let
+    /// the bidirectional algorithm reverse them.
+    pub fn short_date(&self, day: chrono::NaiveDate) -> String {
+        match self.lang {
+            Lang::En => day.format("%Y-%m-%d").to_string(),
+            Lang::Ar => self.localise_digits(&day.format("%d/%m/%Y").to_string()),
+        }
+    }
+
     /// A date and time (UTC, 24-hour clock).
     pub fn date_time(&self, at: DateTime<Utc>) -> String {
         let time = self.localise_digits(&at.format("%H:%M").to_string());
@@ -236,6 +246,8 @@ mod tests {
         let day = Utc.with_ymd_and_hms(2026, 3, 3, 9, 5, 0).unwrap();
         assert_eq!(en.date(day), "3 March 2026");
         assert_eq!(ar.date(day), "٣ مارس ٢٠٢٦");
+        assert_eq!(en.short_date(day.date_naive()), "2026-03-03");
+        assert_eq!(ar.short_date(day.date_naive()), "٠٣/٠٣/٢٠٢٦");
     }
 
     #[test]

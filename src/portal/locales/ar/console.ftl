@@ -115,3 +115,4 @@ audit-format-csv = CSV
 audit-export-button = تنزيل
 audit-date-invalid = أدخل التاريخ بالصيغة YYYY-MM-DD.
 audit-range-invalid = لا يمكن أن يكون اليوم الأخير قبل اليوم الأول.
+console-brand = لوحة الامتثال في Consentry

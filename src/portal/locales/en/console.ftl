@@ -115,3 +115,4 @@ audit-format-csv = CSV
 audit-export-button = Download
 audit-date-invalid = Enter a date as YYYY-MM-DD.
 audit-range-invalid = The last day cannot be before the first day.
+console-brand = Consentry compliance console
