@@ -337,7 +337,7 @@ pub fn nps_trend(tr: &Tr, caption: &Caption<'_>, points: &[NpsPoint]) -> String 
         }
         // Counted from the newest, so the latest period is always named and the labels
         // stay evenly spaced (never two crowded at the end).
-        if (points.len() - 1 - i) % step == 0 {
+        if (points.len() - 1 - i).is_multiple_of(step) {
             let count = tr.with("chart-count", &[("count", tr.int(p.n))]);
             let _ = write!(
                 out,
