@@ -4,11 +4,9 @@ use actix_web::{get, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use futures_util::StreamExt;
-
 use crate::audit::checkpoint;
 pub use crate::audit::export::stream::ExportFormat;
-use crate::audit::export::stream::{self, ExportRequest, PreparedExport, Sources};
+use crate::audit::export::stream::{self, ExportRequest, PreparedExport};
 use crate::audit::{Actor, READERS};
 use crate::auth::Principal;
 use crate::http::extract::query_time;
@@ -157,28 +155,17 @@ pub async fn export(
     Ok(streamed_export(&state, prepared, format))
 }
 
-/// The response that streams a prepared export (the console builds its own from the same
-/// `stream::stream`).
+/// The response that streams a prepared export (the console streams the same way, as a
+/// download).
 pub fn streamed_export(
     state: &AppState,
     prepared: PreparedExport,
     format: ExportFormat,
 ) -> HttpResponse {
-    let sources = Sources {
-        db: state.db.clone(),
-        keys: state.keys.clone(),
-        clock: state.clock.clone(),
-    };
-    let body = stream::stream(sources, prepared, format).map(|chunk| match chunk {
-        Ok(bytes) => Ok(web::Bytes::from(bytes)),
-        Err(err) => {
-            tracing::error!(error = %err, "audit export stopped");
-            Err(actix_web::error::ErrorInternalServerError("export failed"))
-        }
-    });
-    HttpResponse::Ok()
-        .content_type(format.content_type())
-        .streaming(body)
+    crate::http::streamed(
+        format.content_type(),
+        stream::stream(state.export_sources(), prepared, format),
+    )
 }
 
 /// Export times are stated to the microsecond, as events are timed.

@@ -16,7 +16,7 @@ pub mod subject_path;
 
 pub use extract::ValidJson;
 pub use problem::{ApiError, FieldError, Problem};
-pub use state::AppState;
+pub use state::{streamed, AppState};
 
 /// The one answer to a request without a valid token.
 pub const UNAUTHORIZED_DETAIL: &str =

@@ -37,3 +37,34 @@ pub struct AppState {
     /// Portal links, sessions and their door limit.
     pub portal: Arc<crate::portal::Portal>,
 }
+
+impl AppState {
+    /// What an audit export streams from.
+    pub fn export_sources(&self) -> crate::audit::export::stream::Sources {
+        crate::audit::export::stream::Sources {
+            db: self.db.clone(),
+            keys: self.keys.clone(),
+            clock: self.clock.clone(),
+        }
+    }
+}
+
+/// A response that streams chunks as they come. A failed chunk ends the body there (the
+/// client sees it cut short; an audit export then has no seal) and is logged.
+pub fn streamed<S, E>(content_type: &str, chunks: S) -> actix_web::HttpResponse
+where
+    S: futures_util::Stream<Item = Result<Vec<u8>, E>> + 'static,
+    E: std::fmt::Display,
+{
+    use futures_util::StreamExt;
+    let body = chunks.map(|chunk| match chunk {
+        Ok(bytes) => Ok(actix_web::web::Bytes::from(bytes)),
+        Err(err) => {
+            tracing::error!(error = %err, "a streamed response stopped");
+            Err(actix_web::error::ErrorInternalServerError("stream failed"))
+        }
+    });
+    actix_web::HttpResponse::Ok()
+        .content_type(content_type)
+        .streaming(body)
+}

@@ -7,12 +7,11 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use askama::Template;
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
-use futures_util::StreamExt;
 use serde::Deserialize;
 
 use super::{nav, officer_in, signed_in_as, NavItem, Section};
 use crate::audit::checkpoint;
-use crate::audit::export::stream::{self, ExportFormat, ExportRequest, Sources};
+use crate::audit::export::stream::{self, ExportFormat, ExportRequest};
 use crate::audit::Actor;
 use crate::http::AppState;
 use crate::portal::api::{checked_form, html, respond, Chrome, Failure, Visit};
@@ -226,27 +225,19 @@ pub async fn download(
             .run(move |conn| stream::prepare(conn, &pseudonyms, &actor, request, now))
             .await
             .map_err(Failure::internal)?;
-        let sources = Sources {
-            db: state.db.clone(),
-            keys: state.keys.clone(),
-            clock: state.clock.clone(),
-        };
-        let body = stream::stream(sources, prepared, format).map(|chunk| match chunk {
-            Ok(bytes) => Ok(web::Bytes::from(bytes)),
-            Err(err) => {
-                tracing::error!(error = %err, "console audit export stopped");
-                Err(actix_web::error::ErrorInternalServerError("export failed"))
-            }
-        });
         let name = format!(
             "attachment; filename=\"audit-{}.{}\"",
             now.format("%Y%m%dT%H%M%SZ"),
             format.extension()
         );
-        Ok(HttpResponse::Ok()
-            .content_type(format.content_type())
-            .insert_header((header::CONTENT_DISPOSITION, name))
-            .streaming(body))
+        let chunks = stream::stream(state.export_sources(), prepared, format);
+        let mut response = crate::http::streamed(format.content_type(), chunks);
+        if let Ok(value) = header::HeaderValue::from_str(&name) {
+            response
+                .headers_mut()
+                .insert(header::CONTENT_DISPOSITION, value);
+        }
+        Ok(response)
     }
     .await;
     respond(&visit, result)
