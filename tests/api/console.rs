@@ -8,85 +8,8 @@ use serde_json::{json, Value};
 
 use crate::audit::jwks;
 use crate::helpers::{spawn_app, TestApp};
+use crate::pages::{form_token, part, Visitor};
 use crate::surveys::nps_survey;
-
-/// An officer's browser: the session cookie and the pages' form token.
-struct Officer<'a> {
-    app: &'a TestApp,
-    cookie: String,
-    csrf: String,
-}
-
-impl<'a> Officer<'a> {
-    /// A console link made with an officer's token, opened.
-    async fn open(app: &'a TestApp, role: Role, name: &str) -> Officer<'a> {
-        let response = app
-            .client
-            .post(app.url("/v1/console-sessions"))
-            .bearer_auth(app.token(role, Some(name)))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 201);
-        let body: Value = response.json().await.unwrap();
-        Self::enter(app, body["url"].as_str().unwrap()).await
-    }
-
-    async fn enter(app: &'a TestApp, url: &str) -> Officer<'a> {
-        let response = app.client.get(url).send().await.unwrap();
-        assert_eq!(response.status(), 303, "opening the link");
-        assert_eq!(response.headers()["location"], "/console");
-        let cookie = response.headers()["set-cookie"]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned();
-        let mut officer = Officer {
-            app,
-            cookie,
-            csrf: String::new(),
-        };
-        let page = officer.page("/console").await;
-        officer.csrf = form_token(&page);
-        officer
-    }
-
-    async fn get(&self, path: &str) -> Response {
-        get_with(self.app, &self.cookie, path).await
-    }
-
-    /// A page that must answer 200, as text, with one `h1`.
-    async fn page(&self, path: &str) -> String {
-        let response = self.get(path).await;
-        assert_eq!(response.status(), 200, "GET {path}");
-        assert!(response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/html"));
-        let page = response.text().await.unwrap();
-        assert_eq!(page.matches("<h1>").count(), 1, "{path}");
-        page
-    }
-
-    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Response {
-        let mut form: Vec<(&str, &str)> = vec![("csrf", &self.csrf)];
-        form.extend_from_slice(fields);
-        self.post_form(path, &form).await
-    }
-
-    async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Response {
-        self.app
-            .client
-            .post(self.app.url(path))
-            .header("cookie", &self.cookie)
-            .form(form)
-            .send()
-            .await
-            .unwrap()
-    }
-}
 
 async fn get_with(app: &TestApp, cookie: &str, path: &str) -> Response {
     app.client
@@ -95,23 +18,6 @@ async fn get_with(app: &TestApp, cookie: &str, path: &str) -> Response {
         .send()
         .await
         .unwrap()
-}
-
-fn form_token(page: &str) -> String {
-    let start = page
-        .find("name=\"csrf\" value=\"")
-        .map(|i| i + 19)
-        .expect("a form token on the page");
-    page[start..start + 64].to_owned()
-}
-
-/// The text from `marker` to the next `end`.
-fn part<'p>(page: &'p str, marker: &str, end: &str) -> &'p str {
-    let start = page
-        .find(marker)
-        .unwrap_or_else(|| panic!("{marker} not on the page"));
-    let rest = &page[start..];
-    &rest[..rest.find(end).unwrap_or(rest.len())]
 }
 
 const SECTIONS: [&str; 6] = [
@@ -189,7 +95,7 @@ async fn only_officers_reach_the_console_and_each_only_their_sections() {
         .unwrap();
     assert_eq!(response.status(), 403);
 
-    let dpo = Officer::open(&app, Role::Compliance, "dpo").await;
+    let dpo = Visitor::officer(&app, Role::Compliance, "dpo").await;
     let overview = dpo.page("/console").await;
     assert!(overview.contains("Compliance console"));
     assert!(overview.contains("Signed in as dpo (compliance officer)"));
@@ -210,7 +116,7 @@ async fn only_officers_reach_the_console_and_each_only_their_sections() {
     assert!(app.ledger("cust-1").await.is_empty());
 
     // An administrator reads what an administrator reads through the API.
-    let admin = Officer::open(&app, Role::Admin, "ops").await;
+    let admin = Visitor::officer(&app, Role::Admin, "ops").await;
     let overview = admin.page("/console").await;
     assert!(!overview.contains("href=\"/console/audit\""));
     for path in [
@@ -255,7 +161,7 @@ async fn consent_rates_count_each_jurisdictions_answers() {
     app.put_consent("a2", "analytics", "granted").await;
     app.put_consent("a3", "analytics", "denied").await;
     app.put_consent("c1", "analytics", "denied").await;
-    let dpo = Officer::open(&app, Role::Compliance, "dpo").await;
+    let dpo = Visitor::officer(&app, Role::Compliance, "dpo").await;
     let page = dpo.page("/console/consents").await;
     let eea = part(&page, "data-jurisdiction=\"rates-eea\"", "</section>");
     assert!(
@@ -300,7 +206,7 @@ async fn nps_answer(app: &TestApp, key: &str, id: &str, score: i64) -> Value {
 async fn nps_trends_are_drawn_with_their_margin_of_error_and_counts() {
     let app = spawn_app().await;
     app.create_survey(nps_survey("nps-c")).await;
-    let dpo = Officer::open(&app, Role::Compliance, "dpo").await;
+    let dpo = Visitor::officer(&app, Role::Compliance, "dpo").await;
     let page = dpo.page("/console/surveys").await;
     assert!(page.contains("data-survey=\"nps-c\""));
     assert!(page.contains("No answers yet."));
@@ -313,7 +219,7 @@ async fn nps_trends_are_drawn_with_their_margin_of_error_and_counts() {
         nps_answer(&app, "nps-c", &format!("w2-{i}"), score).await;
     }
     // A week later the first session has ended: a new link.
-    let dpo = Officer::open(&app, Role::Compliance, "dpo").await;
+    let dpo = Visitor::officer(&app, Role::Compliance, "dpo").await;
     let page = dpo.page("/console/surveys").await;
     let survey = part(&page, "data-survey=\"nps-c\"", "</section>");
     // 3 promoters, 1 passive, 2 detractors of 6: NPS 16.7, MoE 71.8.
@@ -339,7 +245,7 @@ async fn a_follow_up_closes_from_the_page_with_the_sessions_token() {
     let path = format!("/console/followups/{followup}");
 
     // A compliance officer sees it with the form that closes it.
-    let dpo = Officer::open(&app, Role::Compliance, "dpo").await;
+    let dpo = Visitor::officer(&app, Role::Compliance, "dpo").await;
     let page = dpo.page("/console/followups").await;
     assert!(page.contains(&format!("data-followup=\"{followup}\"")));
     assert!(page.contains(&format!("action=\"{path}\"")));
@@ -348,7 +254,7 @@ async fn a_follow_up_closes_from_the_page_with_the_sessions_token() {
         .unwrap()
         .to_owned();
 
-    let ops = Officer::open(&app, Role::Admin, "ops").await;
+    let ops = Visitor::officer(&app, Role::Admin, "ops").await;
     let page = ops.page("/console/followups").await;
     let item = part(&page, &format!("data-followup=\"{followup}\""), "</li>");
     assert!(
@@ -435,7 +341,7 @@ async fn requests_overdue_and_due_within_a_week_are_listed_with_their_detail() {
     let soon = file(&app, "ca", "opt_out_sale").await;
     app.clock.advance(TimeDelta::days(40));
     let later = file(&app, "eu", "erasure").await;
-    let dpo = Officer::open(&app, Role::Compliance, "dpo").await;
+    let dpo = Visitor::officer(&app, Role::Compliance, "dpo").await;
     let page = dpo.page("/console/requests").await;
     let overdue = part(&page, "id=\"overdue\"", "</section>");
     let due = part(&page, "id=\"due-soon\"", "</section>");
@@ -482,7 +388,7 @@ async fn the_chain_verifies_with_a_signed_head_and_exports_download_verifiable()
     let app = spawn_app().await;
     app.create_subject("x1", json!({"region": "DE"})).await;
     app.put_consent("x1", "analytics", "granted").await;
-    let dpo = Officer::open(&app, Role::Compliance, "dpo").await;
+    let dpo = Visitor::officer(&app, Role::Compliance, "dpo").await;
     let page = dpo.page("/console/audit").await;
     assert!(page.contains("<label for=\"export-from\">"));
     assert!(!page.contains("data-verified"));
@@ -609,7 +515,7 @@ async fn the_console_link_command_prints_a_link_that_opens_the_console() {
         url.starts_with(&format!("{}/portal/enter/", app.address)),
         "{url}"
     );
-    let officer = Officer::enter(&app, &url).await;
+    let officer = Visitor::enter(&app, &url).await;
     let page = officer.page("/console").await;
     assert!(page.contains("<html lang=\"ar\" dir=\"rtl\">"));
     assert!(page.contains("dpo-cli"));

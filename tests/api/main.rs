@@ -14,6 +14,7 @@ mod health;
 mod helpers;
 mod instances;
 mod openapi;
+mod pages;
 mod portal;
 mod preferences;
 mod profiles;

@@ -3,108 +3,11 @@
 
 use chrono::TimeDelta;
 use consentry::auth::Role;
-use reqwest::Response;
 use serde_json::{json, Value};
 
 use crate::helpers::{problem, spawn_app, spawn_app_with, TestApp, TestOptions};
+use crate::pages::{centre_link, Visitor};
 use crate::surveys::nps_survey;
-
-/// A visitor: the cookie their session set, and the form token of the last page.
-struct Visitor<'a> {
-    app: &'a TestApp,
-    cookie: String,
-    csrf: String,
-}
-
-impl<'a> Visitor<'a> {
-    /// Opens a fresh centre link for `subject` and lands on the centre.
-    async fn open(app: &'a TestApp, subject: &str) -> Visitor<'a> {
-        let url = centre_link(app, subject, json!({})).await;
-        Self::enter(app, &url).await
-    }
-
-    async fn enter(app: &'a TestApp, url: &str) -> Visitor<'a> {
-        let response = app.client.get(url).send().await.unwrap();
-        assert_eq!(response.status(), 303, "opening the link");
-        let cookie = response
-            .headers()
-            .get("set-cookie")
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .to_owned();
-        assert!(
-            cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
-            "{cookie}"
-        );
-        let cookie = cookie.split(';').next().unwrap().to_owned();
-        let landing = response.headers()["location"].to_str().unwrap().to_owned();
-        let mut visitor = Visitor {
-            app,
-            cookie,
-            csrf: String::new(),
-        };
-        let page = visitor.page(&landing).await;
-        visitor.csrf = form_token(&page);
-        visitor
-    }
-
-    async fn get(&self, path: &str) -> Response {
-        self.app
-            .client
-            .get(self.app.url(path))
-            .header("cookie", &self.cookie)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    /// A page that must answer 200, as text.
-    async fn page(&self, path: &str) -> String {
-        let response = self.get(path).await;
-        assert_eq!(response.status(), 200, "GET {path}");
-        assert!(response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/html"));
-        response.text().await.unwrap()
-    }
-
-    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Response {
-        let mut form: Vec<(&str, &str)> = vec![("csrf", &self.csrf)];
-        form.extend_from_slice(fields);
-        self.app
-            .client
-            .post(self.app.url(path))
-            .header("cookie", &self.cookie)
-            .form(&form)
-            .send()
-            .await
-            .unwrap()
-    }
-}
-
-fn form_token(page: &str) -> String {
-    let start = page
-        .find("name=\"csrf\" value=\"")
-        .map(|i| i + 19)
-        .expect("a form token on the page");
-    page[start..start + 64].to_owned()
-}
-
-async fn centre_link(app: &TestApp, subject: &str, body: Value) -> String {
-    let response = app
-        .client
-        .post(app.url(&format!("/v1/subjects/{subject}/portal-sessions")))
-        .bearer_auth(app.service())
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-    let body: Value = response.json().await.unwrap();
-    body["url"].as_str().unwrap().to_owned()
-}
 
 async fn decision(app: &TestApp, subject: &str, purpose: &str) -> String {
     let response = app
