@@ -33,6 +33,9 @@ pub const READERS: [crate::auth::Role; 1] = [crate::auth::Role::Compliance];
 pub struct Actor {
     pub role: String,
     pub id: Option<String>,
+    /// The face the change came through when it was not the API (`portal`, `console`);
+    /// recorded in the event's payload as `via`.
+    pub via: Option<&'static str>,
 }
 
 impl Actor {
@@ -40,6 +43,7 @@ impl Actor {
         Self {
             role: "operator".into(),
             id: None,
+            via: None,
         }
     }
 }
@@ -49,6 +53,7 @@ impl From<&Principal> for Actor {
         Self {
             role: principal.role.as_str().to_owned(),
             id: principal.actor_id().map(str::to_owned),
+            via: None,
         }
     }
 }
@@ -165,6 +170,10 @@ pub fn record(
     let (prev_seq, prev_hash) = chain_head(conn)?;
     let seq = prev_seq + 1;
     let at = entry.at.trunc_subsecs(6);
+    let mut payload = entry.payload;
+    if let (Some(via), Value::Object(fields)) = (entry.actor.via, &mut payload) {
+        fields.insert("via".into(), Value::from(via));
+    }
     let mut event = link(
         ChainedEvent {
             seq,
@@ -172,7 +181,7 @@ pub fn record(
             actor_role: entry.actor.role.clone(),
             actor_id: entry.actor.id.clone(),
             action: entry.action.to_owned(),
-            payload: entry.payload.to_string(),
+            payload: payload.to_string(),
             ..ChainedEvent::default()
         },
         entry.subject_id,

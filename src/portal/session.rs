@@ -60,6 +60,17 @@ impl Holder {
         }
     }
 
+    /// The audit actor: the principal, marked as acting through the portal (customers)
+    /// or the console (officers).
+    pub fn actor(&self) -> crate::audit::Actor {
+        let mut actor = crate::audit::Actor::from(&self.principal());
+        actor.via = Some(match self {
+            Holder::Officer { .. } => "console",
+            _ => "portal",
+        });
+        actor
+    }
+
     fn columns(
         &self,
     ) -> (

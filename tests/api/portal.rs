@@ -137,6 +137,22 @@ async fn withdrawing_in_the_centre_is_denied_by_the_gate_at_once_and_audited() {
         "{ledger:?}"
     );
     assert_eq!(app.audit_count("consent.denied").await, 1);
+    // The audit event names the customer as actor and the portal as the way in.
+    let (role, payload) = app
+        .app_db
+        .run(|conn| {
+            use consentry::storage::schema::audit_events::dsl;
+            use diesel::prelude::*;
+            dsl::audit_events
+                .filter(dsl::action.eq("consent.denied"))
+                .select((dsl::actor_role, dsl::payload))
+                .first::<(String, String)>(conn)
+                .map_err(consentry::storage::StorageError::from)
+        })
+        .await
+        .unwrap();
+    assert_eq!(role, "subject");
+    assert!(payload.contains("\"via\":\"portal\""), "{payload}");
 
     // One step turns every optional purpose off; what is necessary stays on.
     visitor

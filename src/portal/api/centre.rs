@@ -9,7 +9,6 @@ use serde::Deserialize;
 
 use super::preferences::{preferences_form, PreferencesForm};
 use super::{html, respond, see_other, Chrome, Failure, Live, Visit};
-use crate::audit::Actor;
 use crate::consent::ledger::ConsentStates;
 use crate::consent::ledger::{ConsentChange, ConsentSource, ConsentStatus};
 use crate::consent::preferences::{self, Preferences};
@@ -98,7 +97,7 @@ async fn load(
         state.pseudonyms.clone(),
         state.clock.now(),
     );
-    let actor = Actor::from(&live.session.holder.principal());
+    let actor = live.session.holder.actor();
     let evidence = crate::http::client_ip::request_evidence(state, req, None);
     let subject_id = id.clone();
     let id = id.clone();
@@ -301,7 +300,7 @@ async fn write_consents(
         state.pseudonyms.clone(),
         state.clock.now(),
     );
-    let actor = Actor::from(&live.session.holder.principal());
+    let actor = live.session.holder.actor();
     let evidence = crate::http::client_ip::request_evidence(state, req, None);
     let gpc = crate::consent::signals::request_gpc(req);
     let subject = id.clone();

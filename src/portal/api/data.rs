@@ -10,7 +10,6 @@ use serde_json::{json, Value};
 
 use super::centre::customer;
 use super::{html, message_page, respond, see_other, Chrome, Failure, Live, Visit};
-use crate::audit::Actor;
 use crate::consent::ledger::{self, ConsentSource, ConsentStatus};
 use crate::consent::SubjectId;
 use crate::dsar::filing::{self, Filed, Filing};
@@ -100,7 +99,7 @@ async fn file(
         state.pseudonyms.clone(),
         state.clock.now(),
     );
-    let actor = Actor::from(&live.session.holder.principal());
+    let actor = live.session.holder.actor();
     let asked = Filing {
         subject_id: id.clone(),
         kind,
@@ -185,7 +184,7 @@ pub async fn download(
             state.pseudonyms.clone(),
             state.clock.now(),
         );
-        let actor = Actor::from(&live.session.holder.principal());
+        let actor = live.session.holder.actor();
         let bundle = state
             .db
             .run(move |conn| {

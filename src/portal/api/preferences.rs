@@ -8,7 +8,6 @@ use actix_web::{post, web, HttpRequest, HttpResponse};
 
 use super::centre::page;
 use super::{respond, see_other, Failure, Visit};
-use crate::audit::Actor;
 use crate::consent::preferences::{self, ChannelPreference, Preferences, QuietHours};
 use crate::http::AppState;
 use crate::policy::Channel;
@@ -195,7 +194,7 @@ pub async fn save_preferences(
             _ => return page(&state, &req, &visit, None, Some(form)).await,
         };
         let (pseudonyms, now) = (state.pseudonyms.clone(), state.clock.now());
-        let actor = Actor::from(&live.session.holder.principal());
+        let actor = live.session.holder.actor();
         let subject = id.clone();
         let found = state
             .db

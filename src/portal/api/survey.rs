@@ -12,7 +12,6 @@ use askama::Template;
 use serde_json::{Map, Value};
 
 use super::{checked_form, html, message_page, respond, see_other, Chrome, Failure, Live, Visit};
-use crate::audit::Actor;
 use crate::consent::SubjectId;
 use crate::http::AppState;
 use crate::portal::i18n::Tr;
@@ -379,7 +378,7 @@ pub async fn answer_survey(
             state.pseudonyms.clone(),
             state.clock.now(),
         );
-        let actor = Actor::from(&live.session.holder.principal());
+        let actor = live.session.holder.actor();
         let events_per_subject = state.policies.retention.events_per_subject;
         let outcome = state
             .db

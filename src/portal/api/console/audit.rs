@@ -12,7 +12,6 @@ use serde::Deserialize;
 use super::{nav, officer_in, signed_in_as, NavItem, Section};
 use crate::audit::checkpoint;
 use crate::audit::export::stream::{self, ExportFormat, ExportRequest};
-use crate::audit::Actor;
 use crate::http::AppState;
 use crate::portal::api::{checked_form, html, respond, Chrome, Failure, Visit};
 use crate::portal::i18n::Tr;
@@ -219,7 +218,7 @@ pub async fn download(
             ..ExportRequest::default()
         };
         let (pseudonyms, now) = (state.pseudonyms.clone(), state.clock.now());
-        let actor = Actor::from(&officer.live.session.holder.principal());
+        let actor = officer.live.session.holder.actor();
         let prepared = state
             .db
             .run(move |conn| stream::prepare(conn, &pseudonyms, &actor, request, now))
