@@ -72,8 +72,9 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
     }
 }
 
-/// A JSON body that may be left out: no body at all (no type, no length or length 0)
-/// is `T::default()`; anything sent is checked as `ValidJson`.
+/// A JSON body that may be left out: no body at all (no length, or length 0, and not
+/// chunked) is `T::default()`, whatever the content type says; anything sent is checked
+/// as `ValidJson`.
 pub struct OptionalJson<T>(pub T);
 
 impl<T: DeserializeOwned + Validate + Default + 'static> FromRequest for OptionalJson<T> {
@@ -85,8 +86,7 @@ impl<T: DeserializeOwned + Validate + Default + 'static> FromRequest for Optiona
         let length = headers
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok());
-        let empty = headers.get(header::CONTENT_TYPE).is_none()
-            && headers.get(header::TRANSFER_ENCODING).is_none()
+        let empty = headers.get(header::TRANSFER_ENCODING).is_none()
             && length.is_none_or(|n| n.trim() == "0");
         if empty {
             return Box::pin(async { Ok(OptionalJson(T::default())) });

@@ -446,6 +446,16 @@ async fn only_services_and_admins_make_centre_links_and_bad_requests_name_the_fi
             .unwrap();
         assert_eq!(response.status(), 403, "{role:?}");
     }
+    // No body at all is the defaults, whatever the content type says.
+    let bare = app
+        .client
+        .post(&path)
+        .bearer_auth(app.service())
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bare.status(), 201);
     let admin = app.token(Role::Admin, Some("ops"));
     let response = app
         .client
