@@ -1,18 +1,24 @@
 //! Privacy signals: Global Privacy Control, the IAB US Privacy string (uspv1) and the IAB
-//! Global Privacy Platform string (the US National and California sections, and uspv1
-//! inside GPP). Decoding is pure; what it withdraws is decided by the purposes'
-//! `gpc` and `opt_out_signals`.
+//! Global Privacy Platform string (its US sections: uspv1, US National and the state
+//! sections). Decoding is pure and strict: a string the IAB's reference library refuses
+//! is refused here too (`envelope` checks the shape, the `iab_gpp` crate decodes the
+//! fields). What it withdraws is decided by the purposes' `gpc` and `opt_out_signals`.
+
+mod envelope;
 
 use std::str::FromStr;
 
 use iab_gpp::sections::us_common::OptOut;
-use iab_gpp::sections::usca::UsCa;
 use iab_gpp::sections::usnat::{Core as UsNatCore, UsNat};
 use iab_gpp::sections::uspv1::{Flag, UspV1};
-use iab_gpp::sections::SectionId;
-use iab_gpp::v1::GPPString;
+use iab_gpp::sections::{
+    tcfcav1, tcfeuv2, usca, usco, usct, usde, usfl, usia, usmn, usmt, usne, usnh, usnj, usor, ustn,
+    ustx, usut, usva, SectionDecodeError,
+};
 use serde::Serialize;
 use utoipa::ToSchema;
+
+pub use envelope::{check_usp, header_section_ids, is_base64url, section_name, split_gpp};
 
 use crate::policy::purpose::OptOutSignal;
 use crate::policy::{Policies, Purpose};
@@ -25,8 +31,11 @@ pub struct OptOuts {
     pub targeted_advertising: bool,
     /// The GPP string carried a Global Privacy Control flag.
     pub gpc: bool,
-    /// The sections read, e.g. `usnat`, `usca`, `uspv1`.
+    /// The US sections read, in the string's order, e.g. `usnat`, `usca`, `uspv1`.
     pub sections: Vec<String>,
+    /// Sections of the GPP string that carry no US opt-out and were not read, e.g.
+    /// `tcfeuv2`, `tcfcav1` (an id the specification does not name is `section 4`).
+    pub ignored_sections: Vec<String>,
 }
 
 impl OptOuts {
@@ -46,6 +55,11 @@ impl OptOuts {
             .filter(|p| p.opt_out_signals.iter().any(|s| self.includes(*s)) || (self.gpc && p.gpc))
             .collect()
     }
+
+    /// A GPP string with no US section: valid, but it opts out of nothing here.
+    pub fn has_no_us_section(&self) -> bool {
+        self.sections.is_empty()
+    }
 }
 
 /// `Sec-GPC: 1`, exactly as the GPC specification says; anything else is no signal.
@@ -61,12 +75,7 @@ pub fn request_gpc(req: &actix_web::HttpRequest) -> bool {
 /// Decodes a US Privacy string (`1YYN`): version, notice given, opted out of sale,
 /// covered by the LSPA.
 pub fn decode_usp(input: &str) -> Result<OptOuts, String> {
-    if input.len() != 4 {
-        return Err(format!(
-            "a US Privacy string has 4 characters (e.g. `1YNN`); got {}",
-            input.len()
-        ));
-    }
+    check_usp(input)?;
     let usp = UspV1::from_str(input).map_err(|e| format!("not a US Privacy string: {e}"))?;
     Ok(OptOuts {
         sale: usp.opt_out_sale == Flag::Yes,
@@ -75,19 +84,60 @@ pub fn decode_usp(input: &str) -> Result<OptOuts, String> {
     })
 }
 
-/// Decodes a GPP string's US National, California and US Privacy sections. A string that
-/// does not parse, or whose relevant sections do not decode, is an error; sections of
-/// other jurisdictions are ignored.
+fn opted_out(o: &OptOut) -> bool {
+    *o == OptOut::OptedOut
+}
+
+/// Decodes a section of a state that has sale and targeted-advertising opt-outs, and
+/// perhaps a GPC sub-section.
+macro_rules! state {
+    ($out:expr, $text:expr, $name:literal, $module:ident :: $ty:ident, gpc) => {{
+        let section = decode_section::<$module::$ty>($name, $text)?;
+        $out.gpc |= section.gpc == Some(true);
+        state!(@core $out, section);
+    }};
+    ($out:expr, $text:expr, $name:literal, $module:ident :: $ty:ident) => {{
+        let section = decode_section::<$module::$ty>($name, $text)?;
+        state!(@core $out, section);
+    }};
+    (@core $out:expr, $section:expr) => {{
+        $out.sale |= opted_out(&$section.core.sale_opt_out);
+        $out.targeted_advertising |= opted_out(&$section.core.targeted_advertising_opt_out);
+    }};
+}
+
+fn decode_section<T: FromStr<Err = SectionDecodeError>>(
+    name: &str,
+    text: &str,
+) -> Result<T, String> {
+    envelope::check_segments(name, text)?;
+    if name.starts_with("us") {
+        envelope::check_us_core(name, text)?;
+    }
+    text.parse::<T>()
+        .map_err(|e| format!("the {name} section does not decode: {e}"))
+}
+
+/// Decodes a GPP string: every section it names is checked, the US ones (uspv1, usnat and
+/// the state sections) are read; the others (TCF EU and Canada, ids the specification
+/// does not name) are listed as ignored. A string that does not parse, or any section
+/// that does not decode, is an error naming what is wrong.
 pub fn decode_gpp(input: &str) -> Result<OptOuts, String> {
-    let gpp = GPPString::from_str(input.trim()).map_err(|e| format!("not a GPP string: {e}"))?;
     let mut out = OptOuts::default();
-    let opted_out = |o: &OptOut| *o == OptOut::OptedOut;
-    for &id in gpp.section_ids() {
-        match id {
-            SectionId::UsNat => {
-                let section = gpp
-                    .decode::<UsNat>()
-                    .map_err(|e| format!("the usnat section does not decode: {e}"))?;
+    for (id, text) in split_gpp(input)? {
+        let Some(name) = section_name(id) else {
+            out.ignored_sections.push(format!("section {id}"));
+            continue;
+        };
+        match name {
+            "uspv1" => {
+                check_usp(text).map_err(|e| format!("the uspv1 section: {e}"))?;
+                let section = UspV1::from_str(text)
+                    .map_err(|e| format!("the uspv1 section does not decode: {e}"))?;
+                out.sale |= section.opt_out_sale == Flag::Yes;
+            }
+            "usnat" => {
+                let section = decode_section::<UsNat>(name, text)?;
                 let (sale, sharing, targeted) = match &section.core {
                     UsNatCore::V1(c) => (
                         &c.sale_opt_out,
@@ -99,35 +149,57 @@ pub fn decode_gpp(input: &str) -> Result<OptOuts, String> {
                         &c.sharing_opt_out,
                         &c.targeted_advertising_opt_out,
                     ),
-                    _ => return Err("the usnat section has an unsupported version".into()),
+                    _ => return Err("the usnat section has an unknown version".into()),
                 };
                 out.sale |= opted_out(sale);
                 out.sharing |= opted_out(sharing);
                 out.targeted_advertising |= opted_out(targeted);
                 out.gpc |= section.gpc == Some(true);
-                out.sections.push("usnat".into());
             }
-            SectionId::UsCa => {
-                let section = gpp
-                    .decode::<UsCa>()
-                    .map_err(|e| format!("the usca section does not decode: {e}"))?;
+            "usca" => {
+                let section = decode_section::<usca::UsCa>(name, text)?;
                 out.sale |= opted_out(&section.core.sale_opt_out);
                 out.sharing |= opted_out(&section.core.sharing_opt_out);
                 out.gpc |= section.gpc == Some(true);
-                out.sections.push("usca".into());
             }
-            SectionId::UspV1 => {
-                let section = gpp
-                    .decode::<UspV1>()
-                    .map_err(|e| format!("the uspv1 section does not decode: {e}"))?;
-                out.sale |= section.opt_out_sale == Flag::Yes;
-                out.sections.push("uspv1".into());
+            "usva" => state!(out, text, "usva", usva::UsVa),
+            "usco" => state!(out, text, "usco", usco::UsCo, gpc),
+            "usut" => state!(out, text, "usut", usut::UsUt),
+            "usct" => state!(out, text, "usct", usct::UsCt, gpc),
+            "usfl" => state!(out, text, "usfl", usfl::UsFl),
+            "usmt" => state!(out, text, "usmt", usmt::UsMt, gpc),
+            "usor" => state!(out, text, "usor", usor::UsOr, gpc),
+            "ustx" => state!(out, text, "ustx", ustx::UsTx, gpc),
+            "usde" => state!(out, text, "usde", usde::UsDe, gpc),
+            "usia" => state!(out, text, "usia", usia::UsIa, gpc),
+            "usne" => state!(out, text, "usne", usne::UsNe, gpc),
+            "usnh" => state!(out, text, "usnh", usnh::UsNh, gpc),
+            "usnj" => state!(out, text, "usnj", usnj::UsNj, gpc),
+            "ustn" => state!(out, text, "ustn", ustn::UsTn, gpc),
+            "usmn" => state!(out, text, "usmn", usmn::UsMn, gpc),
+            "tcfeuv2" => {
+                decode_section::<tcfeuv2::TcfEuV2>(name, text)?;
+                out.ignored_sections.push(name.into());
+                continue;
             }
-            _ => {}
+            "tcfcav1" => {
+                decode_section::<tcfcav1::TcfCaV1>(name, text)?;
+                out.ignored_sections.push(name.into());
+                continue;
+            }
+            "usmd" | "usin" | "usky" | "usri" => {
+                // Refused rather than ignored: an opt-out in it must not be dropped.
+                return Err(format!(
+                    "the {name} section is not supported yet; send its opt-outs in a usnat section"
+                ));
+            }
+            // Withdrawn (TCF EU v1) or not a consent section: the IAB library skips them.
+            _ => {
+                out.ignored_sections.push(name.into());
+                continue;
+            }
         }
-    }
-    if out.sections.is_empty() {
-        return Err("the GPP string has no usnat, usca or uspv1 section".into());
+        out.sections.push(name.into());
     }
     Ok(out)
 }
@@ -204,22 +276,50 @@ mod tests {
 
     #[test]
     fn malformed_gpp_strings_say_what_is_wrong() {
-        for bad in [
-            "",
-            "DBABLA",
-            "XYZ~abc",
-            "DBABLA~",
-            "DBABLA~!!!",
-            "DBABM~CPXxRfAPXxRfAAfKABENB-CgAAAAAAAAAAYgAAAAAAAA",
+        for (bad, says) in [
+            ("", "empty"),
+            ("DBABLA", "1 section(s) but the string has 0"),
+            ("XYZ~abc", "header"),
+            ("DBABLA~", "blank"),
+            ("DBABLA~!!!", "base64url"),
+            ("DBABLA~CVVVkkkkkpFY+YA", "base64url"),
+            ("DBABLA~BVVVVVVVVWA.", "empty sub-section"),
+            ("DBABLA~BVVV", "cut short"),
+            ("DBABTA~1YNNN", "exactly 4 characters"),
+            ("DBABTA~2YNN", "version"),
+            ("DBABTA~1XYZ", "three of"),
+            ("DBACNY~1YNN", "2 section(s) but the string has 1"),
+            ("DBABLA~DVVVVVVVVWA", "usnat"),
         ] {
             let err = decode_gpp(bad).unwrap_err();
-            assert!(!err.is_empty(), "{bad}");
+            assert!(err.contains(says), "{bad:?}: {err}");
         }
-        assert!(
-            decode_gpp("DBABM~CPXxRfAPXxRfAAfKABENB-CgAAAAAAAAAAYgAAAAAAAA")
-                .unwrap_err()
-                .contains("no usnat")
+    }
+
+    #[test]
+    fn non_us_sections_are_valid_and_ignored() {
+        let out = decode_gpp("DBABM~CPXxRfAPXxRfAAfKABENB-CgAAAAAAAAAAYgAAAAAAAA").unwrap();
+        assert!(out.has_no_us_section());
+        assert_eq!(out.ignored_sections, ["tcfeuv2"]);
+        assert!(!out.sale && !out.sharing && !out.targeted_advertising && !out.gpc);
+        let out =
+            decode_gpp("DBABjw~BPXuQIAPXuQIAAfKABENB-CgAAAAAAAAAAAAAAAA.YAAAAAAAAAA~1YYN").unwrap();
+        assert_eq!(
+            (out.sections.as_slice(), out.sale),
+            (&["uspv1".to_string()][..], true)
         );
+        assert_eq!(out.ignored_sections, ["tcfcav1"]);
+        // A damaged TCF section is still a malformed string.
+        assert!(decode_gpp("DBABM~CPXxRfAPXxRfAAfKABENB-CgAAAAAAAAAAYgAAAAAAA+").is_err());
+        assert!(decode_gpp("DBABM~CPXxRf").is_err());
+    }
+
+    #[test]
+    fn state_sections_are_read() {
+        // Virginia: opted out of targeted advertising (built with the IAB library).
+        let out = decode_gpp("DBABRg~BBEAABA").unwrap();
+        assert_eq!(out.sections, ["usva"]);
+        assert!(out.targeted_advertising);
     }
 
     #[test]

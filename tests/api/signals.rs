@@ -142,3 +142,92 @@ async fn a_malformed_string_records_nothing() {
     }
     assert!(app.ledger("ca-bad").await.is_empty());
 }
+
+#[tokio::test]
+async fn strings_the_iab_library_refuses_are_422_and_record_nothing() {
+    let app = spawn_app().await;
+    app.create_subject("ca-strict", json!({"region": "US-CA"}))
+        .await;
+    for (body, field) in [
+        // A usnat section with `+`, outside base64url: it used to be read as opt-outs.
+        (json!({"gpp": "DBABLA~CVVVkkkkkpFY+YA"}), "gpp"),
+        // A uspv1 section of five characters.
+        (json!({"gpp": "DBABTA~1YNNN"}), "gpp"),
+        (json!({"usp": "1YNNN"}), "usp"),
+        (json!({"usp": "1XYZ"}), "usp"),
+    ] {
+        let response = post_signals(&app, "ca-strict", body.clone()).await;
+        assert_eq!(response.status(), 422, "{body}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json",
+            "{body}"
+        );
+        let problem: Value = response.json().await.unwrap();
+        let errors = problem["errors"].as_array().expect("errors");
+        assert_eq!(errors.len(), 1, "{problem}");
+        assert_eq!(errors[0]["field"], field, "{problem}");
+        assert!(
+            errors[0]["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{problem}"
+        );
+    }
+    assert!(app.ledger("ca-strict").await.is_empty());
+    assert_eq!(
+        effect(&app.consents("ca-strict").await, "sale_and_sharing"),
+        pair("allow", "not_opted_out")
+    );
+}
+
+#[tokio::test]
+async fn a_gpp_string_with_only_tcf_is_accepted_and_records_nothing() {
+    let app = spawn_app().await;
+    app.create_subject("eu-tcf", json!({"region": "US-CA"}))
+        .await;
+    let response = post_signals(
+        &app,
+        "eu-tcf",
+        json!({"gpp": "DBABM~CPXxRfAPXxRfAAfKABENB-CgAAAAAAAAAAYgAAAAAAAA"}),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["gpp"]["sections"], json!([]));
+    assert_eq!(body["gpp"]["ignored_sections"], json!(["tcfeuv2"]));
+    assert!(body["recorded"].as_array().unwrap().is_empty());
+    let notes = body["notes"].as_array().unwrap();
+    assert_eq!(notes.len(), 1, "{body}");
+    assert!(
+        notes[0].as_str().unwrap().contains("tcfeuv2")
+            && notes[0].as_str().unwrap().contains("nothing was recorded"),
+        "{body}"
+    );
+    assert!(app.ledger("eu-tcf").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_valid_usnat_opt_out_is_still_recorded() {
+    let app = spawn_app().await;
+    app.create_subject("us-usnat", json!({"region": "US-CA"}))
+        .await;
+    // usnat v2, opted out of sale, sharing and targeted advertising (written by the IAB
+    // library).
+    let body: Value = post_signals(&app, "us-usnat", json!({"gpp": "DBABLA~CFQVAAAAAABA"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["gpp"]["sections"], json!(["usnat"]), "{body}");
+    assert_eq!(body["gpp"]["sale"], true);
+    assert!(body["notes"].as_array().unwrap().is_empty());
+    assert_eq!(body["recorded"].as_array().unwrap().len(), 2, "{body}");
+    let consents = app.consents("us-usnat").await;
+    assert_eq!(
+        effect(&consents, "sale_and_sharing"),
+        pair("deny", "signal_opt_out")
+    );
+    assert_eq!(
+        effect(&consents, "advertising.targeted"),
+        pair("deny", "signal_opt_out")
+    );
+}

@@ -24,7 +24,9 @@ pub struct SignalsRequest {
     #[validate(length(max = 16))]
     #[schema(max_length = 16)]
     pub usp: Option<String>,
-    /// An IAB Global Privacy Platform string; its usnat, usca and uspv1 sections are read.
+    /// An IAB Global Privacy Platform string; its US sections (uspv1, usnat and the
+    /// state sections such as usca, usva, usco) are read, other sections checked and
+    /// ignored.
     #[validate(length(max = 8192))]
     #[schema(max_length = 8192)]
     pub gpp: Option<String>,
@@ -46,12 +48,31 @@ pub struct SignalsResponse {
     pub gpp: Option<signals::OptOuts>,
     /// Opt-outs recorded now; purposes already refused are not recorded again.
     pub recorded: Vec<RecordedOptOut>,
+    /// What was accepted but not acted on, and why (e.g. a GPP string with only TCF
+    /// sections).
+    pub notes: Vec<String>,
+}
+
+/// Why a decoded GPP string recorded nothing, if it carries no US section.
+fn gpp_note(gpp: &signals::OptOuts) -> Option<String> {
+    gpp.has_no_us_section().then(|| {
+        let ignored = if gpp.ignored_sections.is_empty() {
+            "no sections".to_string()
+        } else {
+            format!("only {}", gpp.ignored_sections.join(", "))
+        };
+        format!(
+            "the GPP string carries {ignored} and no US section (uspv1, usnat or a state's); nothing was recorded from it"
+        )
+    })
 }
 
 /// Records the opt-outs carried by privacy signals (US Privacy, GPP, GPC).
 ///
-/// Every string is decoded before anything is written: a malformed one is 422 naming
-/// it, and nothing is recorded.
+/// Every string is decoded before anything is written: a malformed one (one the IAB's
+/// reference library refuses, or a US Privacy string that is not `1` then `Y`, `N` or
+/// `-` three times) is 422 naming it, and nothing is recorded. A valid GPP string with
+/// no US section (TCF EU or Canada only) is 200 and records nothing; `notes` says so.
 #[utoipa::path(
     tag = "consents",
     params(
@@ -143,9 +164,11 @@ pub async fn post_signals(
         })
         .await?;
     state.gate.invalidate(&subject_id);
+    let notes = gpp.as_ref().and_then(gpp_note).into_iter().collect();
     Ok(HttpResponse::Ok().json(SignalsResponse {
         usp,
         gpp,
+        notes,
         recorded: recorded
             .into_iter()
             .map(|s| RecordedOptOut {
