@@ -863,7 +863,8 @@ async fn events_and_answers_are_kept_no_longer_than_retention_says() {
         .get_json("/v1/subjects/rt1/profile", &app.service())
         .await;
     assert_eq!(profile["attributes"]["nps.score"]["value"], 4);
-    assert_eq!(app.audit_count("retention.run").await, 3);
+    // The first run had nothing to do and recorded nothing.
+    assert_eq!(app.audit_count("retention.run").await, 2);
 }
 
 #[tokio::test]
