@@ -75,7 +75,7 @@ pub enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
-    /// Apply `policies/retention.toml` now (the server also does it every hour).
+    /// Apply `policies/retention.toml` now (the server also does it at start and every hour).
     #[command(subcommand)]
     Retention(RetentionCommand),
     /// Survey definitions.

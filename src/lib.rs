@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod consent;
 pub mod crypto;
+pub mod csv_cell;
 pub mod demo;
 pub mod dsar;
 pub mod files;

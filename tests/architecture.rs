@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 /// Layers from the bottom up; rooms on one line are peers that may not use each other.
 const LAYERS: &[&[&str]] = &[
-    &["clock", "files", "identifier", "validation"],
+    &["clock", "csv_cell", "files", "identifier", "validation"],
     &["crypto"],
     &["storage"],
     &["policy"],

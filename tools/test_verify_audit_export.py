@@ -41,8 +41,31 @@ def as_csv(text):
         else:
             row.update({k: "" if val is None else val for k, val in line.items()})
         row["type"] = kind
-        writer.writerow([row[c] for c in v.CSV_COLUMNS])
+        writer.writerow([inert(str(row[c])) for c in v.CSV_COLUMNS])
     return out.getvalue()
+
+
+def inert(cell):
+    """As the service writes a CSV cell: with a leading ' when a spreadsheet would run it."""
+    return "'" + cell if cell.startswith(("=", "+", "-", "@", "\t", "\r", "'")) else cell
+
+
+def unsigned_chain(values):
+    """An unfiltered export of events with the given fields, chained, its checkpoint unsigned."""
+    header = {"type": "header", "version": v.VERSION, "exported_at": "2026-11-23T12:05:00.000000Z",
+              "filters": dict.fromkeys(v.FILTERS), "first_seq": 1, "last_seq": len(values)}
+    lines, prev = [header], v.ZERO_HASH
+    for seq, fields in enumerate(values, start=1):
+        event = {"type": "event", "seq": seq, "occurred_at": f"2026-11-23T12:00:0{seq}.000000Z",
+                 "actor_role": "service", "actor_id": "crm", "action": "consent.granted",
+                 "subject_pseudonym": None, "payload": "{}", "prev_hash": prev}
+        event.update(fields)
+        event["payload_digest"] = v.sha256_hex(event["payload"])
+        event["hash"] = prev = v.sha256_hex(v.canonical(event))
+        lines.append(event)
+    lines.append({"type": "checkpoint", "seq": len(values), "hash": prev, "kid": "k",
+                  "signature": "unsigned"})
+    return "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
 
 
 class WorkedExample(unittest.TestCase):
@@ -77,6 +100,27 @@ class WorkedExample(unittest.TestCase):
         rows = as_csv(self.export).splitlines(True)
         report = v.verify(v.csv_lines(rows[0], rows[1:]), self.jwks)
         self.assertEqual((report["events"], report["links"]), (2, 1))
+
+    def test_csv_cells_a_spreadsheet_would_run_read_back_to_their_values(self):
+        export = unsigned_chain([
+            {"actor_id": "=HYPERLINK(\"https://evil.example\")", "payload": "-1+2"},
+            {"action": "@SUM(A1)", "payload": "'quoted"},
+            {"actor_id": "+1", "subject_pseudonym": "\t=1", "payload": "\r=2"},
+        ])
+        text = as_csv(export)
+        cells = [c for row in csv.reader(io.StringIO(text)) for c in row]
+        self.assertFalse([c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")])
+        self.assertIn("'=HYPERLINK", text)
+        rows = text.splitlines(True)
+        report = v.verify(v.csv_lines(rows[0], rows[1:]), None)
+        self.assertEqual(report["events"], 3)
+        # Taken as they stand, the marked cells are other values: the chain breaks.
+        original, v.read_back = v.read_back, lambda cell: cell
+        try:
+            with self.assertRaises(v.Failure):
+                v.verify(v.csv_lines(rows[0], rows[1:]), None)
+        finally:
+            v.read_back = original
 
     def test_tampering_is_named(self):
         lines = self.export.splitlines(True)

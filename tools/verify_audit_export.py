@@ -81,12 +81,20 @@ def json_lines(first, rest):
                 raise Failure(n, f"not JSON: {e}")
 
 
+def read_back(cell):
+    """A CSV cell's value: the service writes a cell that starts with = + - @, a tab, a
+    carriage return or ' with one more ' in front (so that spreadsheets do not run it);
+    one leading ' is dropped."""
+    return cell[1:] if cell.startswith("'") else cell
+
+
 def csv_lines(first, rest):
     rows = csv.reader(itertools.chain([first], rest))
     if next(rows, None) != CSV_COLUMNS:
         raise Failure(1, "not the export's CSV columns")
     for row in rows:
         n = rows.line_num
+        row = [read_back(cell) for cell in row]
         if len(row) != len(CSV_COLUMNS):
             raise Failure(n, "wrong number of columns")
         cell = dict(zip(CSV_COLUMNS, row))

@@ -429,6 +429,14 @@ pub fn page(
         .collect())
 }
 
+/// How many events are about the subject with this pseudonym.
+pub fn count_about_subject(conn: &mut DbConnection, pseudonym: &str) -> Result<i64, StorageError> {
+    Ok(audit_events::table
+        .filter(audit_events::subject_pseudonym.eq(pseudonym))
+        .count()
+        .get_result(conn)?)
+}
+
 /// Events about one subject (by pseudonym), oldest first, at most `limit`.
 pub fn about_subject(
     conn: &mut DbConnection,

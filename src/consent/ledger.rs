@@ -373,6 +373,14 @@ pub fn append(
     ConsentState::try_from(row)
 }
 
+/// How many consent records a subject has.
+pub fn count(conn: &mut DbConnection, subject: &SubjectId) -> Result<i64, StorageError> {
+    Ok(consent_records::table
+        .filter(consent_records::subject_id.eq(subject.as_str()))
+        .count()
+        .get_result(conn)?)
+}
+
 /// The ledger newest first, `limit` rows older than `before` (a `seq`).
 pub fn history(
     conn: &mut DbConnection,

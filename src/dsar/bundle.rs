@@ -28,23 +28,29 @@ use crate::surveys::events::{self as survey_events, Event};
 use crate::surveys::store::{self, Display, Followup, ResponseRow};
 
 /// The version of the bundle's shape: an integer, raised on any change to a member.
-pub const BUNDLE_VERSION: u32 = 1;
+pub const BUNDLE_VERSION: u32 = 2;
 /// The same version as a name, for readers that sniff the document.
-pub const FORMAT: &str = "consentry.access.v1";
-/// A bound on what one bundle carries from the ledger, the audit log and the requests.
-const MAX_ROWS: i64 = 100_000;
+pub const FORMAT: &str = "consentry.access.v2";
+/// The most items one bundle carries from the ledger, the audit log and the requests,
+/// each: the bundle is built in memory, so it is bounded, and says what it left out
+/// (`limits`) and where the rest is.
+pub const MAX_ROWS: i64 = 10_000;
 
 /// Everything held on one subject.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AccessBundle {
     /// The bundle's own version, independent of the API's: raised whenever a member
     /// changes what it holds or its shape.
-    #[schema(example = 1, minimum = 1)]
+    #[schema(example = 2, minimum = 1)]
     pub bundle_version: u32,
-    /// `consentry.access.v1`: the bundle's version as a name.
-    #[schema(example = "consentry.access.v1")]
+    /// `consentry.access.v2`: the bundle's version as a name.
+    #[schema(example = "consentry.access.v2")]
     pub format: &'static str,
     pub generated_at: DateTime<Utc>,
+    /// Whether a member was cut at its bound (`limits` says which and by how much).
+    pub truncated: bool,
+    /// The bounds of the members that can grow long, and what each left out.
+    pub limits: BundleLimits,
     pub subject: BundleSubject,
     /// The effective state of every purpose, as the gate sees it.
     pub consents: Vec<BundleConsent>,
@@ -66,6 +72,46 @@ pub struct AccessBundle {
     pub survey_responses: Vec<BundleSurveyResponse>,
     /// Follow-ups their answers opened.
     pub survey_followups: Vec<BundleSurveyFollowup>,
+}
+
+/// The members held to `MAX_ROWS` items each.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BundleLimits {
+    pub consent_ledger: BundleLimit,
+    pub audit_events: BundleLimit,
+    pub requests: BundleLimit,
+}
+
+/// How much of one member the bundle carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct BundleLimit {
+    /// The most items the member carries.
+    #[schema(example = 10000)]
+    pub max: i64,
+    /// How many items exist.
+    pub total: i64,
+    /// How many were left out: 0 when the member is complete.
+    pub omitted: i64,
+    /// Which items a cut member keeps.
+    #[schema(example = "the newest")]
+    pub keeps: &'static str,
+    /// Where every item can be read, whatever the bound.
+    pub all_at: String,
+}
+
+impl BundleLimit {
+    /// The bound of a member that carries `included` items of `total` (pure).
+    pub fn new(included: usize, total: i64, keeps: &'static str, all_at: String) -> Self {
+        let included = i64::try_from(included).unwrap_or(i64::MAX);
+        let total = total.max(included);
+        Self {
+            max: MAX_ROWS,
+            total,
+            omitted: total - included,
+            keeps,
+            all_at,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -298,6 +344,47 @@ pub fn assemble(
     };
     let dsars = requests::list(conn, &filter, MAX_ROWS)?;
     let subject_id = id.as_str();
+    // Counted only when a member filled its bound.
+    let full = |n: usize| i64::try_from(n).unwrap_or(i64::MAX) >= MAX_ROWS;
+    let limits = BundleLimits {
+        consent_ledger: BundleLimit::new(
+            ledger_rows.len(),
+            if full(ledger_rows.len()) {
+                ledger::count(conn, id)?
+            } else {
+                0
+            },
+            "the newest",
+            format!("GET /v1/subjects/{subject_id}/consents/history (paged by next_cursor)"),
+        ),
+        audit_events: BundleLimit::new(
+            events.len(),
+            if full(events.len()) {
+                audit::count_about_subject(conn, &pseudonyms.of(subject_id))?
+            } else {
+                0
+            },
+            "the oldest",
+            format!("GET /v1/audit/events?subject={subject_id} (streamed, verifiable)"),
+        ),
+        requests: BundleLimit::new(
+            dsars.len(),
+            if full(dsars.len()) {
+                requests::count_of_subject(conn, subject_id)?
+            } else {
+                0
+            },
+            "the soonest due",
+            format!("GET /v1/dsar?subject_id={subject_id}"),
+        ),
+    };
+    let truncated = [
+        &limits.consent_ledger,
+        &limits.audit_events,
+        &limits.requests,
+    ]
+    .iter()
+    .any(|l| l.omitted > 0);
     let customer_events = survey_events::of_subject(conn, subject_id)?;
     let displays = store::subject_displays(conn, subject_id)?;
     let responses = store::subject_responses(conn, subject_id)?;
@@ -309,7 +396,7 @@ pub fn assemble(
             actor,
             action: "subject.exported",
             subject_id: Some(subject_id),
-            payload: json!({"consent_records": ledger_rows.len(), "audit_events": events.len(), "request_id": request_id}),
+            payload: json!({"consent_records": ledger_rows.len(), "audit_events": events.len(), "truncated": truncated, "request_id": request_id}),
             at: now,
         },
     )?;
@@ -333,6 +420,8 @@ pub fn assemble(
         bundle_version: BUNDLE_VERSION,
         format: FORMAT,
         generated_at: now,
+        truncated,
+        limits,
         subject: BundleSubject::new(&found, policies),
         consents,
         consent_ledger: ledger_rows.into_iter().map(Into::into).collect(),
@@ -554,5 +643,21 @@ impl From<Followup> for BundleSurveyFollowup {
             closed_by: f.closed_by,
             resolution: f.resolution,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_limit_says_how_many_items_were_left_out() {
+        let whole = BundleLimit::new(3, 0, "the newest", "there".into());
+        assert_eq!((whole.max, whole.total, whole.omitted), (MAX_ROWS, 3, 0));
+        let cut = BundleLimit::new(10_000, 10_250, "the newest", "there".into());
+        assert_eq!((cut.total, cut.omitted), (10_250, 250));
+        // A count taken after more arrived never says fewer exist than were carried.
+        let raced = BundleLimit::new(10_000, 9_000, "the newest", "there".into());
+        assert_eq!((raced.total, raced.omitted), (10_000, 0));
     }
 }

@@ -215,6 +215,14 @@ pub struct ListFilter {
     pub due_before: Option<DateTime<Utc>>,
 }
 
+/// How many requests a subject has.
+pub fn count_of_subject(conn: &mut DbConnection, subject_id: &str) -> Result<i64, StorageError> {
+    Ok(dsar_requests::table
+        .filter(dsar_requests::subject_id.eq(subject_id))
+        .count()
+        .get_result(conn)?)
+}
+
 pub fn list(
     conn: &mut DbConnection,
     filter: &ListFilter,

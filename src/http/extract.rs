@@ -129,6 +129,13 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             "The request body is empty; a JSON object is expected.".into(),
         ));
     }
+    // Before anything is built from the body: nesting and array lengths within bounds.
+    super::json_shape::check(
+        body,
+        super::json_shape::MAX_DEPTH,
+        super::json_shape::MAX_ARRAY_ITEMS,
+    )
+    .map_err(|e| ApiError::Validation(vec![FieldError::new(e.field, e.code, e.message)]))?;
     if super::printable::body_may_hold_controls(body) {
         // Parsed twice only when a refused character may be there, to name its field.
         if let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) {

@@ -6,6 +6,7 @@ pub mod extract;
 pub mod fallback;
 pub mod head;
 mod headers;
+pub mod json_shape;
 pub mod observe;
 mod principal;
 mod printable;

@@ -154,12 +154,24 @@ pub fn erase_subject(conn: &mut DbConnection, subject_id: &str) -> Result<usize,
     )
 }
 
+/// Deletes at most `limit` events received before `before`, oldest first (retention
+/// works in short batches).
 pub fn delete_received_before(
     conn: &mut DbConnection,
     before: NaiveDateTime,
+    limit: i64,
 ) -> Result<usize, StorageError> {
+    let ids: Vec<i64> = customer_events::table
+        .filter(customer_events::received_at.lt(before))
+        .order(customer_events::id.asc())
+        .limit(limit)
+        .select(customer_events::id)
+        .load(conn)?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
     Ok(
-        diesel::delete(customer_events::table.filter(customer_events::received_at.lt(before)))
+        diesel::delete(customer_events::table.filter(customer_events::id.eq_any(ids)))
             .execute(conn)?,
     )
 }

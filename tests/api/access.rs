@@ -49,7 +49,7 @@ async fn the_bundle_holds_everything_about_the_subject_and_is_audited() {
         .unwrap()
         .starts_with("attachment"));
     let bundle: Value = response.json().await.unwrap();
-    assert_eq!(bundle["format"], "consentry.access.v1");
+    assert_eq!(bundle["format"], "consentry.access.v2");
     assert_eq!(bundle["subject"]["id"], "me");
     assert_eq!(bundle["subject"]["jurisdiction"], "eea");
     let consents = bundle["consents"].as_array().unwrap();
@@ -181,12 +181,61 @@ async fn the_bundle_keeps_the_shape_of_its_version() {
 
     let compliance = app.token(Role::Compliance, Some("officer"));
     let bundle = app.get_json("/v1/subjects/me/export", &compliance).await;
-    assert_eq!(bundle["bundle_version"], 1);
+    assert_eq!(bundle["bundle_version"], 2);
     assert_snapshot(
-        "access_bundle_v1",
+        "access_bundle_v2",
         bundle,
         "A deliberate change to the access bundle is a new bundle version: raise \
          BUNDLE_VERSION and FORMAT in the bundle module and describe the change in the \
          README's \"Access and portability\" section.",
     );
+}
+
+#[tokio::test]
+async fn a_bundle_carries_a_bounded_audit_trail_and_says_what_it_left_out() {
+    use consentry::audit::{Actor, AuditEntry, Pseudonymizer};
+    use consentry::dsar::bundle::MAX_ROWS;
+    use consentry::storage::{write_transaction, StorageError};
+    let app = spawn_app().await;
+    app.create_subject("busy", json!({"region": "DE"})).await;
+    // The subject's creation and this many more events about them.
+    let extra = MAX_ROWS + 4;
+    let pseudonyms = Pseudonymizer::load_or_generate(&app.data_dir, None).unwrap();
+    let at = consentry::clock::Clock::now(&app.clock);
+    app.app_db
+        .run(move |conn| {
+            write_transaction(conn, |conn| {
+                for i in 0..extra {
+                    consentry::audit::record(
+                        conn,
+                        &pseudonyms,
+                        AuditEntry {
+                            actor: &Actor::operator(),
+                            action: "profile.updated",
+                            subject_id: Some("busy"),
+                            payload: json!({"n": i}),
+                            at,
+                        },
+                    )?;
+                }
+                Ok::<_, StorageError>(())
+            })
+        })
+        .await
+        .unwrap();
+    let compliance = app.token(Role::Compliance, Some("officer"));
+    let bundle = app.get_json("/v1/subjects/busy/export", &compliance).await;
+    let kept = bundle["audit_events"].as_array().unwrap().len();
+    assert_eq!(kept as i64, MAX_ROWS);
+    assert_eq!(bundle["truncated"], true);
+    let limit = &bundle["limits"]["audit_events"];
+    assert_eq!(
+        (&limit["max"], &limit["total"], &limit["omitted"]),
+        (&json!(MAX_ROWS), &json!(extra + 1), &json!(5))
+    );
+    assert_eq!(
+        limit["all_at"],
+        "GET /v1/audit/events?subject=busy (streamed, verifiable)"
+    );
+    assert_eq!(bundle["limits"]["consent_ledger"]["omitted"], 0);
 }

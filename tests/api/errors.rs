@@ -326,3 +326,109 @@ async fn heads_after_bodies_on_one_connection_are_checked_too() {
     assert_eq!(statuses, ["201", "200", "414"], "{raw}");
     raw_problem(&raw, 414);
 }
+
+/// Sends `body` as JSON with a service token.
+async fn send_raw(
+    app: &crate::helpers::TestApp,
+    method: &str,
+    path: &str,
+    body: String,
+) -> reqwest::Response {
+    app.client
+        .request(method.parse().unwrap(), app.url(path))
+        .bearer_auth(app.service())
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn ten_thousand_levels_of_nesting_are_422_naming_the_field() {
+    let app = spawn_app_with(TestOptions {
+        max_body_bytes: 256 * 1024,
+        ..Default::default()
+    })
+    .await;
+    app.create_subject("deep", json!({"region": "DE"})).await;
+    let nested = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    // Into a field that takes any JSON value: once a 400 "recursion limit exceeded".
+    let body =
+        format!(r#"{{"attributes":{{"x":{{"value":{nested},"category":"user.account"}}}}}}"#);
+    let response = send_raw(&app, "PATCH", "/v1/subjects/deep/profile", body).await;
+    let problem = problem(response, 422).await;
+    let error = &problem["errors"][0];
+    assert_eq!(error["code"], "depth", "{problem}");
+    assert!(
+        error["field"]
+            .as_str()
+            .unwrap()
+            .starts_with("attributes.x.value[0][0]"),
+        "{problem}"
+    );
+    let body = format!(r#"{{"items":{nested}}}"#);
+    let response = send_raw(&app, "POST", "/v1/decisions/batch", body).await;
+    problem_named(response, 422, "items[0]").await;
+    // The service is still there.
+    let response = app
+        .get("/v1/subjects/deep", &app.service())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+async fn problem_named(response: reqwest::Response, status: u16, field: &str) -> serde_json::Value {
+    let problem = problem(response, status).await;
+    assert!(
+        problem["errors"][0]["field"]
+            .as_str()
+            .is_some_and(|f| f.starts_with(field)),
+        "{problem}"
+    );
+    problem
+}
+
+#[tokio::test]
+async fn a_hundred_thousand_items_are_refused_before_they_are_built() {
+    // At the default limit such a batch is too large to read.
+    let app = spawn_app_with(TestOptions {
+        max_body_bytes: 256 * 1024,
+        ..Default::default()
+    })
+    .await;
+    app.create_subject("many", json!({"region": "DE"})).await;
+    let decisions =
+        json!({"items": vec![json!({"subject_id": "many", "purpose": "analytics"}); 100_000]})
+            .to_string();
+    let consents = json!({"items": vec![json!({"purpose": "analytics", "status": "granted", "source": "api"}); 100_000]}).to_string();
+    for (path, body) in [
+        ("/v1/decisions/batch", decisions.clone()),
+        ("/v1/subjects/many/consents", consents.clone()),
+    ] {
+        let response = send_raw(&app, "POST", path, body).await;
+        problem(response, 413).await;
+    }
+    // Under a limit raised to let them in, the array is refused as it is read.
+    let app = spawn_app_with(TestOptions {
+        max_body_bytes: 16 * 1024 * 1024,
+        ..Default::default()
+    })
+    .await;
+    app.create_subject("many", json!({"region": "DE"})).await;
+    let tiny = format!(r#"{{"items":[{}]}}"#, vec!["{}"; 100_000].join(","));
+    for (path, body) in [
+        ("/v1/decisions/batch", decisions),
+        ("/v1/subjects/many/consents", consents),
+        ("/v1/decisions/batch", tiny),
+    ] {
+        let response = send_raw(&app, "POST", path, body).await;
+        let problem = problem_named(response, 422, "items").await;
+        assert_eq!(problem["errors"][0]["code"], "length", "{problem}");
+        assert!(
+            problem["detail"].as_str().unwrap().contains("10000"),
+            "{problem}"
+        );
+    }
+}

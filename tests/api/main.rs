@@ -20,6 +20,7 @@ mod preferences;
 mod profiles;
 mod proxy;
 mod purposes;
+mod retention;
 mod signals;
 mod snapshot;
 mod subjects;

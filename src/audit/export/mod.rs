@@ -156,7 +156,17 @@ pub const CSV_HEADER: [&str; 11] = [
     "hash",
 ];
 
+/// A line's CSV cells, each neutralised for spreadsheets (`csv_cell::inert`: a leading
+/// `'` before a cell starting with `= + - @`, a tab, a carriage return or `'`); readers
+/// drop it again (`csv_cell::read_back`), so the chain verifies from the CSV form too.
 pub fn csv_record(line: &ExportLine) -> [String; 11] {
+    csv_cells(line).map(|cell| match crate::csv_cell::inert(&cell) {
+        std::borrow::Cow::Borrowed(_) => cell,
+        std::borrow::Cow::Owned(marked) => marked,
+    })
+}
+
+fn csv_cells(line: &ExportLine) -> [String; 11] {
     let s = |v: &str| v.to_owned();
     let o = |v: &Option<String>| v.clone().unwrap_or_default();
     match line {

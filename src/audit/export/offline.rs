@@ -9,7 +9,8 @@ use crate::audit::chain::{parse_timestamp, ChainedEvent, GENESIS};
 use crate::crypto::sha256_hex;
 
 fn from_csv(record: &csv::StringRecord) -> Result<ExportLine, String> {
-    let field = |i: usize| record.get(i).unwrap_or_default().to_owned();
+    // Cells were neutralised for spreadsheets on the way out; this undoes it.
+    let field = |i: usize| crate::csv_cell::read_back(record.get(i).unwrap_or_default()).to_owned();
     let optional = |i: usize| Some(field(i)).filter(|v| !v.is_empty());
     let seq = || {
         field(1)
@@ -571,5 +572,54 @@ mod tests {
         assert!(verify_export(&malformed, Some(&jwks))
             .unwrap_err()
             .contains("missing field `actor`"));
+    }
+
+    #[test]
+    fn csv_cells_a_spreadsheet_would_run_are_marked_and_read_back_to_verify() {
+        let (key, jwks) = example_key();
+        let mut events = example_events();
+        events[0].actor_id = Some(r#"=HYPERLINK("https://evil.example")"#.into());
+        events[0].payload = "-1+2".into();
+        events[1].action = "@SUM(A1)".into();
+        events[1].payload = "'quoted".into();
+        events[2].actor_id = Some("+1".into());
+        events[2].subject_pseudonym = Some("\t=1".into());
+        events[2].payload = "\r=2".into();
+        let mut prev = GENESIS.to_owned();
+        for e in &mut events {
+            e.payload_digest = sha256_hex(e.payload.as_bytes());
+            e.prev_hash = prev;
+            e.hash = e.expected_hash();
+            prev = e.hash.clone();
+        }
+        let header = ExportHeader {
+            version: EXPORT_VERSION.into(),
+            exported_at: "2026-11-23T12:05:00.000000Z".into(),
+            filters: ExportFilter::default(),
+            first_seq: Some(1),
+            last_seq: Some(3),
+        };
+        let mut lines = vec![ExportLine::Header(header.clone())];
+        lines.extend(events.iter().map(ExportLine::event));
+        lines.push(ExportLine::seal(&header, 3, &prev, &key, 1_795_435_500).unwrap());
+        let mut writer = csv::WriterBuilder::new().from_writer(Vec::new());
+        writer.write_record(super::super::CSV_HEADER).unwrap();
+        for line in &lines {
+            writer.write_record(super::super::csv_record(line)).unwrap();
+        }
+        let text = String::from_utf8(writer.into_inner().unwrap()).unwrap();
+        let mut reader = csv::ReaderBuilder::new().from_reader(text.as_bytes());
+        for record in reader.records() {
+            for cell in record.unwrap().iter() {
+                assert!(
+                    !cell.starts_with(crate::csv_cell::FORMULA_STARTS),
+                    "a spreadsheet would run {cell:?}"
+                );
+            }
+        }
+        assert!(text.contains("'=HYPERLINK"), "{text}");
+        assert!(text.contains("''quoted"), "{text}");
+        let report = verify_export(&text, Some(&jwks)).unwrap();
+        assert_eq!((report.events, report.head_seq), (3, 3));
     }
 }

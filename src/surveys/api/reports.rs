@@ -282,19 +282,15 @@ pub async fn export_responses(
         .streaming(body))
 }
 
-/// A cell a spreadsheet would run as a formula is prefixed with `'` (answers are
-/// customers' free text).
-fn inert(cell: String) -> String {
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{cell}")
-    } else {
-        cell
-    }
-}
-
+/// One CSV line; every cell that a spreadsheet would run as a formula is neutralised
+/// (`csv_cell::inert`): answers are customers' free text, and no column is trusted.
 fn csv_line(fields: &[String]) -> String {
     let mut writer = csv::WriterBuilder::new().from_writer(Vec::new());
-    let _ = writer.write_record(fields);
+    let _ = writer.write_record(
+        fields
+            .iter()
+            .map(|f| crate::csv_cell::inert(f).into_owned()),
+    );
     String::from_utf8(writer.into_inner().unwrap_or_default()).unwrap_or_default()
 }
 
@@ -312,7 +308,7 @@ fn csv_row(row: store::ResponseRow, columns: &[String]) -> String {
         row.finished_at.map(time).unwrap_or_default(),
     ];
     for column in columns {
-        fields.push(inert(match answers.get(column) {
+        fields.push(match answers.get(column) {
             None => String::new(),
             Some(serde_json::Value::String(s)) => s.clone(),
             Some(serde_json::Value::Array(items)) => items
@@ -325,7 +321,7 @@ fn csv_row(row: store::ResponseRow, columns: &[String]) -> String {
                 .collect::<Vec<_>>()
                 .join(";"),
             Some(other) => other.to_string(),
-        }));
+        });
     }
     csv_line(&fields)
 }

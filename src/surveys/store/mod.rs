@@ -97,30 +97,41 @@ pub fn erase_subject(conn: &mut DbConnection, subject_id: &str) -> Result<usize,
     Ok(removed)
 }
 
-/// Deletes responses last touched before `before`, with their answers and follow-ups,
-/// and displays shown before it (retention).
+/// Deletes at most `limit` responses last touched before `before`, with their answers
+/// and follow-ups, and at most `limit` displays shown before it (retention works in
+/// short batches).
 pub fn delete_older_than(
     conn: &mut DbConnection,
     before: NaiveDateTime,
+    limit: i64,
 ) -> Result<(usize, usize), StorageError> {
-    // Answers and follow-ups of the responses about to go, by subquery.
-    for table in ["survey_followups", "survey_answers"] {
-        let sql = format!(
-            "DELETE FROM {table} WHERE response_id IN \
-             (SELECT id FROM survey_responses WHERE updated_at < $1)"
-        );
-        let query =
-            |sql: String| diesel::sql_query(sql).bind::<diesel::sql_types::Timestamp, _>(before);
-        match conn {
-            DbConnection::Postgres(c) => query(sql).execute(c)?,
-            DbConnection::Sqlite(c) => query(sql.replace("$1", "?")).execute(c)?,
-        };
+    let ids: Vec<String> = survey_responses::table
+        .filter(survey_responses::updated_at.lt(before))
+        .order(survey_responses::updated_at.asc())
+        .limit(limit)
+        .select(survey_responses::id)
+        .load(conn)?;
+    let mut responses = 0;
+    if !ids.is_empty() {
+        diesel::delete(survey_followups::table.filter(survey_followups::response_id.eq_any(&ids)))
+            .execute(conn)?;
+        diesel::delete(survey_answers::table.filter(survey_answers::response_id.eq_any(&ids)))
+            .execute(conn)?;
+        responses =
+            diesel::delete(survey_responses::table.filter(survey_responses::id.eq_any(&ids)))
+                .execute(conn)?;
     }
-    let responses =
-        diesel::delete(survey_responses::table.filter(survey_responses::updated_at.lt(before)))
-            .execute(conn)?;
-    let displays =
-        diesel::delete(survey_displays::table.filter(survey_displays::shown_at.lt(before)))
-            .execute(conn)?;
+    let display_ids: Vec<String> = survey_displays::table
+        .filter(survey_displays::shown_at.lt(before))
+        .order(survey_displays::shown_at.asc())
+        .limit(limit)
+        .select(survey_displays::id)
+        .load(conn)?;
+    let displays = if display_ids.is_empty() {
+        0
+    } else {
+        diesel::delete(survey_displays::table.filter(survey_displays::id.eq_any(&display_ids)))
+            .execute(conn)?
+    };
     Ok((responses, displays))
 }
