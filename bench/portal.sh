@@ -45,15 +45,20 @@ session_cookie() { # link -> "name=value"
 }
 CENTRE_COOKIE="$(session_cookie "$(api POST /v1/subjects/bench-1/portal-sessions "$SERVICE" | python3 -c 'import json,sys; print(json.load(sys.stdin)["url"])')")"
 CONSOLE_COOKIE="$(session_cookie "$(api POST /v1/console-sessions "$COMPLIANCE" | python3 -c 'import json,sys; print(json.load(sys.stdin)["url"])')")"
-purposes=$(curl -s -H "Cookie: $CENTRE_COOKIE" "$BASE/portal" | grep -c 'class="purpose')
+purposes=$(curl -s -H "Cookie: $CENTRE_COOKIE" "$BASE/portal" | grep -c 'data-purpose=')
 bytes=$(( $(curl -s -H "Cookie: $CENTRE_COOKIE" "$BASE/portal" | wc -c) + $(curl -s "$BASE/portal/static/portal.css" | wc -c) ))
 echo "centre: $purposes purposes, $bytes bytes with its stylesheet"
 
 run() { # name, wrk args...
     local name="$1"; shift
     echo "## $name"
-    wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency "$@" | grep -E 'Requests/sec|  50%|  99%|Non-2xx|Socket errors'
+    wrk -t"$(( CONNECTIONS < 2 ? 1 : 2 ))" -c"$CONNECTIONS" -d"$DURATION" --latency "$@" | grep -E 'Requests/sec|  50%|  99%|Non-2xx|Socket errors'
 }
 run "healthz" "$BASE/healthz"
 run "preference centre (20 purposes)" -H "Cookie: $CENTRE_COOKIE" "$BASE/portal"
-run "console: consent rates" -H "Cookie: $CONSOLE_COOKIE" "$BASE/console"
+run "console: consent rates" -H "Cookie: $CONSOLE_COOKIE" "$BASE/console/consents"
+# One connection: the time the server takes for one page, without queueing behind others.
+CONNECTIONS=1
+run "healthz, one connection" "$BASE/healthz"
+run "preference centre, one connection" -H "Cookie: $CENTRE_COOKIE" "$BASE/portal"
+run "console: consent rates, one connection" -H "Cookie: $CONSOLE_COOKIE" "$BASE/console/consents"
