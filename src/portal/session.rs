@@ -30,7 +30,8 @@ pub enum Holder {
 }
 
 impl Holder {
-    fn kind(&self) -> &'static str {
+    /// What the link or session opens: `centre`, `survey` or `console`.
+    pub fn kind(&self) -> &'static str {
         match self {
             Holder::Customer(_) => "centre",
             Holder::Respondent { .. } => "survey",

@@ -100,11 +100,7 @@ async fn issue(
                     actor: &actor,
                     action: "portal.link_issued",
                     subject_id: holder.subject().map(SubjectId::as_str),
-                    payload: json!({"kind": match &holder {
-                        Holder::Customer(_) => "centre",
-                        Holder::Respondent { .. } => "survey",
-                        Holder::Officer { .. } => "console",
-                    }, "expires_at": link.expires_at}),
+                    payload: json!({"kind": holder.kind(), "expires_at": link.expires_at}),
                     at: now,
                 },
             )?;
@@ -319,12 +315,9 @@ pub async fn enter(
     token: web::Path<String>,
     req: HttpRequest,
 ) -> HttpResponse {
-    let visit = Visit {
-        live: None,
-        lang: Visit::of(&state, &req)
-            .await
-            .map_or(Lang::En, |visit| visit.lang),
-    };
+    // Whatever session the browser had is about to be replaced: no need to read it for
+    // the language of a refusal page; the browser's preference is enough.
+    let visit = Visit::anonymous(&req);
     respond(&visit, exchange(&state, &token, &req).await)
 }
 
