@@ -8,6 +8,7 @@ use clap::Args;
 
 use crate::auth::{AcceptedAlgorithms, JwtSettings};
 use crate::http::client_ip::TrustedProxies;
+use crate::http::limits::LimitSettings;
 use crate::portal::{PortalDurations, PortalSettings};
 use crate::storage::{DatabaseUrl, PoolSettings};
 
@@ -284,6 +285,45 @@ pub struct Settings {
     )]
     pub portal_rate_per_minute: u32,
 
+    /// Requests without credentials a minute per client address (all but `/healthz`);
+    /// more is 429.
+    #[arg(
+        long,
+        env = "CONSENTRY_RATE_ANONYMOUS_PER_MINUTE",
+        default_value_t = 600,
+        global = true
+    )]
+    pub rate_anonymous_per_minute: u32,
+
+    /// Requests with a missing or rejected token a minute per client address; more is
+    /// 429, while valid tokens from the same address go on working.
+    #[arg(
+        long,
+        env = "CONSENTRY_RATE_FAILED_AUTH_PER_MINUTE",
+        default_value_t = 30,
+        global = true
+    )]
+    pub rate_failed_auth_per_minute: u32,
+
+    /// Writes a minute per customer token (role `subject`); more is 429.
+    #[arg(
+        long,
+        env = "CONSENTRY_RATE_CUSTOMER_WRITES_PER_MINUTE",
+        default_value_t = 120,
+        global = true
+    )]
+    pub rate_customer_writes_per_minute: u32,
+
+    /// Writes a second per token subject of the other roles; more is 429. Decisions and
+    /// the gate's proxy are never limited.
+    #[arg(
+        long,
+        env = "CONSENTRY_RATE_SERVICE_WRITES_PER_SECOND",
+        default_value_t = 5000,
+        global = true
+    )]
+    pub rate_service_writes_per_second: u32,
+
     /// Mark session cookies `Secure` with the `__Host-` prefix (default: when the public
     /// URL is https).
     #[arg(long, env = "CONSENTRY_SECURE_COOKIES", global = true)]
@@ -320,6 +360,7 @@ pub struct Config {
     pub workers: Option<usize>,
     pub trusted_proxies: TrustedProxies,
     pub portal: PortalSettings,
+    pub limits: LimitSettings,
 }
 
 impl Settings {
@@ -353,8 +394,13 @@ impl Settings {
             },
         )
         .map_err(|m| anyhow::anyhow!("{m}"))?;
-        let mut portal = portal;
-        portal.doors_per_minute = self.portal_rate_per_minute.max(1);
+        let limits = LimitSettings {
+            anonymous_per_minute: self.rate_anonymous_per_minute.max(1),
+            failed_auth_per_minute: self.rate_failed_auth_per_minute.max(1),
+            customer_writes_per_minute: self.rate_customer_writes_per_minute.max(1),
+            service_writes_per_second: self.rate_service_writes_per_second.max(1),
+            portal_doors_per_minute: self.portal_rate_per_minute.max(1),
+        };
         Ok(Config {
             bind: self.bind,
             database_url,
@@ -390,6 +436,7 @@ impl Settings {
             workers: self.workers,
             trusted_proxies,
             portal,
+            limits,
         })
     }
 }

@@ -7,6 +7,7 @@ pub mod fallback;
 pub mod head;
 mod headers;
 pub mod json_shape;
+pub mod limits;
 pub mod observe;
 mod principal;
 mod printable;

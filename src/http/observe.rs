@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use actix_web::body::BoxBody;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
+use actix_web::http::header::AUTHORIZATION;
 use actix_web::http::Method;
 use actix_web::Error;
 use futures_util::FutureExt;
@@ -14,6 +15,7 @@ use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
 
+use super::limits::{is_limited_anonymous, Limits, Refused};
 use super::problem::ApiError;
 use crate::storage::Database;
 
@@ -135,9 +137,21 @@ pub fn method_label(method: &Method) -> &'static str {
     }
 }
 
+/// A request without credentials spends its address's share before anything else runs;
+/// one with a token is judged by the token (see `Principal`).
+fn anonymous_share(limits: &Limits, req: &ServiceRequest) -> Result<(), Refused> {
+    if req.headers().contains_key(AUTHORIZATION) || !is_limited_anonymous(req.path()) {
+        return Ok(());
+    }
+    limits
+        .anonymous
+        .check(&limits.client_of(req.peer_addr().map(|a| a.ip()), req.headers()))
+}
+
 /// The middleware body, used with `App::wrap_fn`.
 pub fn observe<S>(
     metrics: std::sync::Arc<Metrics>,
+    limits: std::sync::Arc<Limits>,
 ) -> impl Fn(
     ServiceRequest,
     &S,
@@ -150,10 +164,13 @@ where
     move |req: ServiceRequest, srv: &S| {
         let started = Instant::now();
         let method = method_label(req.method());
-        let call = match super::printable::check_uri(req.path(), req.query_string()) {
+        let admitted = super::printable::check_uri(req.path(), req.query_string())
+            .map_err(|field| ApiError::Validation(vec![field]))
+            .and_then(|()| anonymous_share(&limits, &req).map_err(ApiError::from));
+        let call = match admitted {
             Ok(()) => AssertUnwindSafe(srv.call(req)).catch_unwind().boxed_local(),
-            Err(field) => {
-                let refused = req.error_response(ApiError::Validation(vec![field]));
+            Err(error) => {
+                let refused = req.error_response(error);
                 async move { Ok(Ok(refused)) }.boxed_local()
             }
         };

@@ -8,7 +8,7 @@ use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
 
-use super::ApiError;
+use super::{ApiError, AppState};
 use crate::auth::{AuthError, Authenticator, Principal};
 
 impl FromRequest for Principal {
@@ -16,7 +16,28 @@ impl FromRequest for Principal {
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req).map_err(Into::into))
+        ready(admit(req))
+    }
+}
+
+/// A valid token spends its subject's share when it writes; a rejected one spends its
+/// address's share of failures, so guessing is slowed while valid tokens from the same
+/// address go on working.
+fn admit(req: &HttpRequest) -> Result<Principal, ApiError> {
+    let limits = req.app_data::<web::Data<AppState>>().map(|s| &s.limits);
+    match authenticate(req) {
+        Ok(principal) => {
+            if let Some(limits) = limits {
+                limits.check_write(&principal, req)?;
+            }
+            Ok(principal)
+        }
+        Err(err) => {
+            if let (AuthError::Invalid(_), Some(limits)) = (&err, limits) {
+                limits.failed_auth.check(&limits.client(req))?;
+            }
+            Err(err.into())
+        }
     }
 }
 

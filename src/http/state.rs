@@ -34,8 +34,10 @@ pub struct AppState {
     /// The least number of days between two survey displays to one subject.
     pub survey_recontact_days: u32,
     pub surveys: Arc<crate::surveys::metrics::SurveyMetrics>,
-    /// Portal links, sessions and their door limit.
+    /// Portal links and sessions.
     pub portal: Arc<crate::portal::Portal>,
+    /// Abuse limits by client address and token subject.
+    pub limits: Arc<super::limits::Limits>,
 }
 
 impl AppState {

@@ -7,16 +7,14 @@
 pub mod api;
 pub mod charts;
 pub mod i18n;
-pub mod limits;
 pub mod session;
 pub mod wording;
 
 use chrono::Duration;
 
-/// The portal's settings and its door limit, shared by every worker.
+/// The portal's settings, shared by every worker.
 pub struct Portal {
     pub settings: PortalSettings,
-    pub doors: limits::DoorLimit,
 }
 
 /// How long links and sessions last.
@@ -38,8 +36,6 @@ pub struct PortalSettings {
     return_urls: Vec<String>,
     pub secure_cookies: bool,
     pub durations: PortalDurations,
-    /// Link exchanges and link requests a minute per client address.
-    pub doors_per_minute: u32,
 }
 
 impl PortalSettings {
@@ -71,7 +67,6 @@ impl PortalSettings {
             public_url,
             return_urls,
             durations,
-            doors_per_minute: 30,
         })
     }
 

@@ -25,6 +25,7 @@ use crate::gate::decision_log::DecisionLog;
 use crate::gate::{notify, Gate};
 use crate::http::extract::{path_error, query_error, BodyLimit};
 use crate::http::fallback::{self, AllowedMethods};
+use crate::http::limits::Limits;
 use crate::http::observe::{observe, Metrics};
 use crate::http::AppState;
 use crate::policy::Policies;
@@ -202,9 +203,16 @@ impl Application {
                     .context("registering survey metrics")?,
             ),
             portal: Arc::new(crate::portal::Portal {
-                doors: crate::portal::limits::DoorLimit::per_minute(config.portal.doors_per_minute),
                 settings: config.portal.clone().with_port(port),
             }),
+            limits: Arc::new(
+                Limits::new(
+                    config.limits,
+                    config.trusted_proxies.clone(),
+                    metrics.registry(),
+                )
+                .context("registering limit metrics")?,
+            ),
         });
         let authenticator =
             web::Data::new(Authenticator::new(keys.clone(), config.jwt.clone(), clock));
@@ -240,7 +248,7 @@ impl Application {
                 .configure(crate::portal::api::pages)
                 .app_data(allowed_methods.clone())
                 .default_service(web::to(fallback::no_such_route))
-                .wrap_fn(observe(metrics.clone()))
+                .wrap_fn(observe(metrics.clone(), state.limits.clone()))
         })?;
         Ok(Self {
             port,

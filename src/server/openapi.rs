@@ -57,11 +57,21 @@ impl Modify for BearerAuth {
 ///   dropping the others; the first keeps the id, the rest add their method;
 /// - a parameter declared by a shared `IntoParams` type (the subject in the path) is
 ///   added again, plainly, for the handler's `web::Path` argument; the declared one is
-///   kept (a repeated parameter makes clients skip the operation).
+///   kept (a repeated parameter makes clients skip the operation);
+/// - every operation but liveness may be refused by an abuse limit (`http::limits`), so
+///   each documents its 429.
 pub fn finish(mut document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     let mut ids = std::collections::HashSet::new();
-    for (_, item) in document.paths.paths.iter_mut() {
+    for (path, item) in document.paths.paths.iter_mut() {
+        let limited = crate::http::limits::is_limited_anonymous(path);
         for (method, operation) in operations_mut(item) {
+            if limited {
+                operation
+                    .responses
+                    .responses
+                    .entry("429".into())
+                    .or_insert_with(|| too_many_requests().into());
+            }
             if let Some(id) = operation.operation_id.clone() {
                 if !ids.insert(id.clone()) {
                     let unique = format!("{id}_{method}");
@@ -81,6 +91,35 @@ pub fn finish(mut document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenAp
         }
     }
     document
+}
+
+fn too_many_requests() -> utoipa::openapi::Response {
+    use utoipa::openapi::{
+        schema::Type, ContentBuilder, HeaderBuilder, ObjectBuilder, Ref, ResponseBuilder,
+    };
+    ResponseBuilder::new()
+        .description(
+            "Over an abuse limit (per client address without credentials or with a rejected \
+             token, per token subject on writes); retry after `Retry-After` seconds.",
+        )
+        .header(
+            "Retry-After",
+            HeaderBuilder::new()
+                .schema(
+                    ObjectBuilder::new()
+                        .schema_type(Type::Integer)
+                        .minimum(Some(1)),
+                )
+                .description(Some("Seconds to wait before retrying"))
+                .build(),
+        )
+        .content(
+            "application/problem+json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build()
 }
 
 fn operations_mut(

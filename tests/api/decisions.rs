@@ -491,15 +491,7 @@ async fn decisions_are_counted_in_metrics() {
     let app = spawn_app().await;
     decide(&app, json!({"subject_id": "m", "purpose": "analytics"})).await;
     decide(&app, json!({"subject_id": "m", "purpose": "analytics"})).await;
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     assert!(text.contains(r#"consentry_decisions_total{decision="deny",purpose="analytics",reason="no_consent"} 2"#), "{text}");
     assert!(
         text.contains("consentry_decision_cache_hits_total 1"),

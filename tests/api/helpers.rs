@@ -9,6 +9,7 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use consentry::auth::{token, AcceptedAlgorithms, JwtSettings, KeyRing, Role};
 use consentry::clock::{Clock, ManualClock};
 use consentry::config::Config;
+use consentry::http::limits::LimitSettings;
 use consentry::server::Application;
 use consentry::storage::{DatabaseUrl, PoolSettings};
 use diesel::{Connection, RunQueryDsl};
@@ -105,8 +106,9 @@ pub struct TestOptions {
     pub purposes_edit: Vec<(String, String)>,
     /// `CONSENTRY_TRUSTED_PROXIES`.
     pub trusted_proxies: &'static str,
-    /// `CONSENTRY_PORTAL_RATE_PER_MINUTE`.
-    pub portal_rate_per_minute: u32,
+    /// The abuse limits; the defaults but for the portal's doors, which tests knock on
+    /// more often than any customer.
+    pub limits: LimitSettings,
 }
 
 impl Default for TestOptions {
@@ -118,28 +120,29 @@ impl Default for TestOptions {
             decision_log_sample: 0.0,
             purposes_edit: Vec::new(),
             trusted_proxies: "",
-            portal_rate_per_minute: 1_000,
+            limits: LimitSettings {
+                portal_doors_per_minute: 1_000,
+                ..LimitSettings::default()
+            },
         }
     }
 }
 
 /// Links point at the test server (its port is known once bound); customers may be sent
 /// back to the example shop.
-fn portal_settings(doors_per_minute: u32) -> consentry::portal::PortalSettings {
+fn portal_settings() -> consentry::portal::PortalSettings {
     let durations = consentry::portal::PortalDurations {
         link: chrono::Duration::minutes(15),
         idle: chrono::Duration::minutes(30),
         absolute: chrono::Duration::hours(12),
     };
-    let mut settings = consentry::portal::PortalSettings::new(
+    consentry::portal::PortalSettings::new(
         "http://127.0.0.1:0".into(),
         "https://shop.example",
         None,
         durations,
     )
-    .unwrap();
-    settings.doors_per_minute = doors_per_minute;
-    settings
+    .unwrap()
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -197,7 +200,8 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
         workers: Some(2),
         trusted_proxies: consentry::http::client_ip::TrustedProxies::parse(options.trusted_proxies)
             .unwrap(),
-        portal: portal_settings(options.portal_rate_per_minute),
+        portal: portal_settings(),
+        limits: options.limits,
     };
     let data_dir = config.data_dir.clone();
     let app = Application::build(config, Arc::new(clock.clone()))
@@ -269,6 +273,12 @@ impl TestApp {
             response.status()
         );
         response.json().await.unwrap()
+    }
+
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        let response = self.client.get(self.url("/metrics")).send().await.unwrap();
+        response.text().await.unwrap()
     }
 
     /// Counts audit rows for an action, straight from the database.

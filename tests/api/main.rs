@@ -13,6 +13,7 @@ mod errors;
 mod health;
 mod helpers;
 mod instances;
+mod limits;
 mod openapi;
 mod pages;
 mod portal;

@@ -3,6 +3,7 @@
 
 use chrono::TimeDelta;
 use consentry::auth::Role;
+use consentry::http::limits::LimitSettings;
 use serde_json::{json, Value};
 
 use crate::helpers::{problem, spawn_app, spawn_app_with, TestApp, TestOptions};
@@ -561,7 +562,10 @@ async fn console_sessions_cannot_change_a_customers_choices() {
 #[tokio::test]
 async fn link_doors_are_limited_per_address() {
     let app = spawn_app_with(TestOptions {
-        portal_rate_per_minute: 3,
+        limits: LimitSettings {
+            portal_doors_per_minute: 3,
+            ..LimitSettings::default()
+        },
         ..TestOptions::default()
     })
     .await;

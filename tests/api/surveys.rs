@@ -595,15 +595,7 @@ async fn answers_are_validated_merged_written_back_and_followed_up() {
         .await;
     problem(other, 404).await;
     assert_eq!(app.audit_count("survey.responded").await, 2);
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     for line in [
         r#"survey_offers_total{survey="nps-r"} 1"#,
         r#"survey_submissions_total{finished="true",survey="nps-r"} 1"#,

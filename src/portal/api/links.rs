@@ -2,8 +2,6 @@
 //! make single-use links; `GET /portal/enter/{token}` exchanges one for a session
 //! cookie; `POST /portal/sign-out` ends it.
 
-use std::net::IpAddr;
-
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
@@ -17,6 +15,7 @@ use crate::audit::{self, Actor, AuditEntry};
 use crate::auth::{Principal, Role};
 use crate::consent::{subject, SubjectId};
 use crate::http::extract::OptionalJson;
+use crate::http::limits::Refused;
 use crate::http::responses::{AuthProblems, BodyProblems};
 use crate::http::subject_path::{SubjectCaller, SubjectPath};
 use crate::http::{ApiError, AppState, Problem};
@@ -46,20 +45,10 @@ pub struct PortalLink {
     pub expires_at: DateTime<Utc>,
 }
 
-fn limited(state: &AppState, req: &HttpRequest) -> Result<(), std::time::Duration> {
-    let address = crate::http::client_ip::client_address(
-        req.peer_addr().map(|a| a.ip()),
-        req.headers(),
-        &state.trusted_proxies,
-    )
-    .map_or(IpAddr::from([0, 0, 0, 0]), |(ip, _)| ip);
-    state.portal.doors.check(address)
-}
-
-fn too_many(wait: std::time::Duration) -> ApiError {
-    ApiError::TooManyRequests {
-        retry_after_seconds: wait.as_secs().max(1),
-    }
+/// Link requests and link openings share one door limit per client address.
+fn limited(state: &AppState, req: &HttpRequest) -> Result<(), Refused> {
+    let limits = &state.limits;
+    limits.portal_doors.check(&limits.client(req))
 }
 
 impl From<LinkError> for ApiError {
@@ -133,7 +122,7 @@ pub async fn create_portal_session(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     caller.access(&CENTRE_ISSUERS, false)?;
-    limited(&state, &req).map_err(too_many)?;
+    limited(&state, &req)?;
     let NewPortalSession { return_url, locale } = body.0;
     if let Some(url) = &return_url {
         if !state.portal.settings.return_url_allowed(url) {
@@ -288,7 +277,7 @@ pub async fn create_console_session(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(&CONSOLE_ISSUERS)?;
-    limited(&state, &req).map_err(too_many)?;
+    limited(&state, &req)?;
     let locale = match body.0.locale {
         Some(tag) => Some(
             Lang::from_tag(&tag)

@@ -163,7 +163,7 @@ pub enum Failure {
     Forged,
     /// A console section the officer's role may not open.
     NotAllowed,
-    TooMany(std::time::Duration),
+    TooMany(crate::http::limits::Refused),
     Internal,
 }
 
@@ -271,8 +271,8 @@ pub fn failure_page(visit: &Visit, failure: &Failure) -> HttpResponse {
         back: None,
     };
     let mut response = html(failure.status(), &page);
-    if let Failure::TooMany(wait) = failure {
-        let seconds = wait.as_secs().max(1).to_string();
+    if let Failure::TooMany(refused) = failure {
+        let seconds = refused.retry_after_seconds.to_string();
         if let Ok(value) = header::HeaderValue::from_str(&seconds) {
             response.headers_mut().insert(header::RETRY_AFTER, value);
         }
