@@ -59,7 +59,9 @@ impl Modify for BearerAuth {
 ///   added again, plainly, for the handler's `web::Path` argument; the declared one is
 ///   kept (a repeated parameter makes clients skip the operation);
 /// - every operation but liveness may be refused by an abuse limit (`http::limits`), so
-///   each documents its 429.
+///   each documents its 429;
+/// - every parameter is checked for control characters before routing, so an operation
+///   with parameters documents 422.
 pub fn finish(mut document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     let mut ids = std::collections::HashSet::new();
     for (path, item) in document.paths.paths.iter_mut() {
@@ -71,6 +73,13 @@ pub fn finish(mut document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenAp
                     .responses
                     .entry("429".into())
                     .or_insert_with(|| too_many_requests().into());
+            }
+            if operation.parameters.as_ref().is_some_and(|p| !p.is_empty()) {
+                operation
+                    .responses
+                    .responses
+                    .entry("422".into())
+                    .or_insert_with(|| bad_parameter().into());
             }
             if let Some(id) = operation.operation_id.clone() {
                 if !ids.insert(id.clone()) {
@@ -90,36 +99,140 @@ pub fn finish(mut document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenAp
             }
         }
     }
+    forbid_control_characters(document)
+}
+
+/// What `http::printable` refuses, said in the document so that generated clients and
+/// test generators know: body text may hold tab, line feed and carriage return but no
+/// other control character; paths, queries and object keys none at all.
+const BODY_TEXT: &str = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$";
+const URI_TEXT: &str = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$";
+
+fn forbid_control_characters(mut document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    for (_, item) in document.paths.paths.iter_mut() {
+        for (_, operation) in operations_mut(item) {
+            for parameter in operation.parameters.iter_mut().flatten() {
+                if let Some(schema) = parameter.schema.as_mut() {
+                    add_patterns(schema, URI_TEXT);
+                }
+            }
+            let bodies = operation.request_body.iter_mut();
+            for content in bodies.flat_map(|body| body.content.values_mut()) {
+                if let Some(schema) = content.schema.as_mut() {
+                    add_patterns(schema, BODY_TEXT);
+                }
+            }
+        }
+    }
+    if let Some(components) = document.components.as_mut() {
+        for schema in components.schemas.values_mut() {
+            add_patterns(schema, BODY_TEXT);
+        }
+    }
     document
 }
 
-fn too_many_requests() -> utoipa::openapi::Response {
-    use utoipa::openapi::{
-        schema::Type, ContentBuilder, HeaderBuilder, ObjectBuilder, Ref, ResponseBuilder,
+/// Every string schema without a pattern or an enum gets `pattern`; every map's keys get
+/// the stricter one.
+fn add_patterns(schema: &mut utoipa::openapi::RefOr<utoipa::openapi::Schema>, pattern: &str) {
+    if let utoipa::openapi::RefOr::T(schema) = schema {
+        add_patterns_to(schema, pattern);
+    }
+}
+
+fn add_patterns_to(schema: &mut utoipa::openapi::Schema, pattern: &str) {
+    use utoipa::openapi::schema::{AdditionalProperties, ArrayItems, SchemaType, Type};
+    use utoipa::openapi::{ObjectBuilder, Schema};
+    let has = |schema_type: &SchemaType, wanted: Type| match schema_type {
+        SchemaType::Type(t) => *t == wanted,
+        SchemaType::Array(types) => types.contains(&wanted),
+        SchemaType::AnyValue => false,
     };
-    ResponseBuilder::new()
-        .description(
-            "Over an abuse limit (per client address without credentials or with a rejected \
-             token, per token subject on writes); retry after `Retry-After` seconds.",
-        )
-        .header(
-            "Retry-After",
-            HeaderBuilder::new()
-                .schema(
-                    ObjectBuilder::new()
-                        .schema_type(Type::Integer)
-                        .minimum(Some(1)),
-                )
-                .description(Some("Seconds to wait before retrying"))
-                .build(),
-        )
-        .content(
-            "application/problem+json",
-            ContentBuilder::new()
-                .schema(Some(Ref::from_schema_name("Problem")))
-                .build(),
-        )
-        .build()
+    match schema {
+        Schema::Object(object) => {
+            if has(&object.schema_type, Type::String)
+                && object.pattern.is_none()
+                && object.enum_values.is_none()
+            {
+                object.pattern = Some(pattern.into());
+            }
+            let map = match object.additional_properties.as_deref_mut() {
+                Some(AdditionalProperties::RefOr(values)) => {
+                    add_patterns(values, pattern);
+                    true
+                }
+                Some(AdditionalProperties::FreeForm(open)) => *open,
+                None => false,
+            };
+            if map && object.property_names.is_none() {
+                let keys = ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(URI_TEXT));
+                object.property_names = Some(Box::new(Schema::Object(keys.build())));
+            }
+            for property in object.properties.values_mut() {
+                add_patterns(property, pattern);
+            }
+        }
+        Schema::Array(array) => {
+            if let ArrayItems::RefOrSchema(items) = &mut array.items {
+                add_patterns(items, pattern);
+            }
+            for item in &mut array.prefix_items {
+                add_patterns_to(item, pattern);
+            }
+        }
+        Schema::OneOf(one_of) => one_of
+            .items
+            .iter_mut()
+            .for_each(|s| add_patterns(s, pattern)),
+        Schema::AllOf(all_of) => all_of
+            .items
+            .iter_mut()
+            .for_each(|s| add_patterns(s, pattern)),
+        Schema::AnyOf(any_of) => any_of
+            .items
+            .iter_mut()
+            .for_each(|s| add_patterns(s, pattern)),
+        _ => {}
+    }
+}
+
+fn bad_parameter() -> utoipa::openapi::Response {
+    problem_response(
+        "A parameter is malformed, out of range or holds control characters; `errors` names it.",
+    )
+    .build()
+}
+
+fn problem_response(description: &str) -> utoipa::openapi::ResponseBuilder {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    ResponseBuilder::new().description(description).content(
+        "application/problem+json",
+        ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("Problem")))
+            .build(),
+    )
+}
+
+fn too_many_requests() -> utoipa::openapi::Response {
+    use utoipa::openapi::{schema::Type, HeaderBuilder, ObjectBuilder};
+    problem_response(
+        "Over an abuse limit (per client address without credentials or with a rejected \
+         token, per token subject on writes); retry after `Retry-After` seconds.",
+    )
+    .header(
+        "Retry-After",
+        HeaderBuilder::new()
+            .schema(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(1)),
+            )
+            .description(Some("Seconds to wait before retrying"))
+            .build(),
+    )
+    .build()
 }
 
 fn operations_mut(
