@@ -102,7 +102,8 @@ where
     B: MessageBody + 'static,
 {
     let local = listener.local_addr()?;
-    let mut builder = Server::build().shutdown_timeout(10);
+    // Stop signals are the application's: it marks itself draining before stopping.
+    let mut builder = Server::build().shutdown_timeout(10).disable_signals();
     if let Some(workers) = workers {
         builder = builder.workers(workers.max(1));
     }

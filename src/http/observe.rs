@@ -3,11 +3,13 @@
 //! a panicking handler answers 500 instead of taking the worker down.
 
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use actix_web::body::BoxBody;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::http::header::AUTHORIZATION;
+use actix_web::http::ConnectionType;
 use actix_web::http::Method;
 use actix_web::Error;
 use futures_util::FutureExt;
@@ -137,6 +139,20 @@ pub fn method_label(method: &Method) -> &'static str {
     }
 }
 
+/// Set once a stop signal came: answers then close their connections.
+#[derive(Clone, Default)]
+pub struct Draining(std::sync::Arc<AtomicBool>);
+
+impl Draining {
+    pub fn start(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    fn started(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 /// A request without credentials spends its address's share before anything else runs;
 /// one with a token is judged by the token (see `Principal`).
 fn anonymous_share(limits: &Limits, req: &ServiceRequest) -> Result<(), Refused> {
@@ -152,6 +168,7 @@ fn anonymous_share(limits: &Limits, req: &ServiceRequest) -> Result<(), Refused>
 pub fn observe<S>(
     metrics: std::sync::Arc<Metrics>,
     limits: std::sync::Arc<Limits>,
+    draining: Draining,
 ) -> impl Fn(
     ServiceRequest,
     &S,
@@ -175,6 +192,7 @@ where
             }
         };
         let metrics = metrics.clone();
+        let draining = draining.clone();
         Box::pin(async move {
             let mut response = match call.await {
                 Ok(result) => result?,
@@ -187,6 +205,11 @@ where
                     return Err(ApiError::Internal(anyhow::anyhow!("handler panicked")).into());
                 }
             };
+            if draining.started() {
+                // Keep-alive would let a client go on sending here until the forced stop.
+                let head = response.response_mut().head_mut();
+                head.set_connection_type(ConnectionType::Close);
+            }
             let route = response
                 .request()
                 .match_pattern()

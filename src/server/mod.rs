@@ -26,7 +26,7 @@ use crate::gate::{notify, Gate};
 use crate::http::extract::{path_error, query_error, BodyLimit};
 use crate::http::fallback::{self, AllowedMethods};
 use crate::http::limits::Limits;
-use crate::http::observe::{observe, Metrics};
+use crate::http::observe::{observe, Draining, Metrics};
 use crate::http::AppState;
 use crate::policy::Policies;
 use crate::storage::Database;
@@ -98,6 +98,7 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
 pub struct Application {
     port: u16,
     server: Server,
+    draining: Draining,
     pub keys: Arc<KeyRing>,
     pub policies: Arc<Policies>,
     pub db: Database,
@@ -220,6 +221,8 @@ impl Application {
         let openapi = Arc::new(openapi_document());
         let allowed_methods = web::Data::new(Arc::new(AllowedMethods::from_document(&openapi)));
 
+        let draining = Draining::default();
+        let stopping = draining.clone();
         let server = crate::http::head::serve(listener, config.workers, move || {
             let (app, _) = App::new()
                 .into_utoipa_app()
@@ -248,11 +251,16 @@ impl Application {
                 .configure(crate::portal::api::pages)
                 .app_data(allowed_methods.clone())
                 .default_service(web::to(fallback::no_such_route))
-                .wrap_fn(observe(metrics.clone(), state.limits.clone()))
+                .wrap_fn(observe(
+                    metrics.clone(),
+                    state.limits.clone(),
+                    draining.clone(),
+                ))
         })?;
         Ok(Self {
             port,
             server,
+            draining: stopping,
             keys,
             policies,
             db,
@@ -263,9 +271,37 @@ impl Application {
         self.port
     }
 
+    /// Serves until SIGTERM or SIGINT, then stops taking connections and finishes the
+    /// requests in flight (within the server's shutdown bound), closing each connection
+    /// after its answer so that clients move on to another instance.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let draining = self.draining.clone();
+        actix_web::rt::spawn(async move {
+            if stop_signal().await {
+                draining.start();
+                tracing::info!("stop signal: refusing new connections, finishing those in flight");
+                handle.stop(true).await;
+            }
+        });
         self.server.await
     }
+}
+
+/// Whether SIGTERM or SIGINT came; false when signals cannot be watched.
+async fn stop_signal() -> bool {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut terminate), Ok(mut interrupt)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::warn!("cannot watch stop signals; stop the process with SIGKILL");
+        return false;
+    };
+    let terminated = Box::pin(terminate.recv());
+    let interrupted = Box::pin(interrupt.recv());
+    futures_util::future::select(terminated, interrupted).await;
+    true
 }
 
 /// Every start records which policies it serves under, so that the audit log says which

@@ -1,62 +1,13 @@
 //! Two server processes on one PostgreSQL database: a withdrawal through one is honoured
 //! by the other within a second.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use chrono::{TimeDelta, Utc};
-use consentry::auth::{token, KeyRing, Role};
+use consentry::auth::Role;
 use serde_json::{json, Value};
 
-use crate::helpers::{jwt_settings, policies_dir, TestDatabase};
-
-struct Server {
-    child: Child,
-    address: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `consentry serve` on a free port and waits until it says it is serving.
-fn start(database_url: &str, data_dir: &std::path::Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_consentry"))
-        .arg("serve")
-        .env("CONSENTRY_DATABASE_URL", database_url)
-        .env("CONSENTRY_DATA_DIR", data_dir)
-        .env("CONSENTRY_POLICIES_DIR", policies_dir())
-        .env("CONSENTRY_BIND", "127.0.0.1:0")
-        .env("CONSENTRY_LOG_FORMAT", "json")
-        .env("CONSENTRY_LOG", "info")
-        .env("CONSENTRY_WORKERS", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (port_tx, port_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Ok(event) = serde_json::from_str::<Value>(&line) {
-                if event["message"] == "consentry is serving" {
-                    let _ = port_tx.send(event["port"].as_u64().unwrap_or_default());
-                }
-            }
-        }
-    });
-    let port = port_rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the server starts");
-    Server {
-        child,
-        address: format!("http://127.0.0.1:{port}"),
-    }
-}
+use crate::helpers::TestDatabase;
+use crate::process::{Keys, Server};
 
 #[tokio::test]
 async fn a_withdrawal_through_one_instance_is_honoured_by_another_within_a_second() {
@@ -69,20 +20,13 @@ async fn a_withdrawal_through_one_instance_is_honoured_by_another_within_a_secon
     }
     let dir = tempfile::tempdir().unwrap();
     let db = TestDatabase::create(dir.path());
-    let data_dir = dir.path().join("data");
     // One key for both instances, made before either starts.
-    let keys = KeyRing::load_or_generate(&data_dir, None, Utc::now()).unwrap();
-    let service = token::mint(
-        &keys,
-        &jwt_settings(),
-        Role::Service,
-        Some("it".into()),
-        TimeDelta::hours(1),
-        Utc::now(),
-    )
-    .unwrap()
-    .token;
-    let (a, b) = (start(&db.url, &data_dir), start(&db.url, &data_dir));
+    let keys = Keys::make(dir.path().join("data"));
+    let service = keys.token(Role::Service, "it");
+    let (a, b) = (
+        Server::start(&db.url, &keys.data_dir),
+        Server::start(&db.url, &keys.data_dir),
+    );
     let client = reqwest::Client::new();
     let put = |server: &Server, path: &str, body: Value| {
         client
