@@ -277,7 +277,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let handle = self.server.handle();
         let draining = self.draining.clone();
-        actix_web::rt::spawn(async move {
+        tokio::spawn(async move {
             if stop_signal().await {
                 draining.start();
                 tracing::info!("stop signal: refusing new connections, finishing those in flight");
