@@ -25,3 +25,4 @@ mod signals;
 mod snapshot;
 mod subjects;
 mod surveys;
+mod tls;
