@@ -66,8 +66,10 @@ fn certificate_authorities(admin_url: &str) -> (String, String) {
 /// another address (`hostaddr`), plus query parameters.
 fn url_for_host(db: &TestDatabase, host: &str, params: &str) -> String {
     let (scheme, rest) = db.url.split_once("://").unwrap();
-    let (user, rest) = rest.rsplit_once('@').map_or(("", rest), |(u, r)| (u, r));
     let (server, path) = rest.split_once('/').unwrap();
+    let (user, server) = server
+        .rsplit_once('@')
+        .map_or(("", server), |(u, s)| (u, s));
     let port = server.rsplit_once(':').map_or("5432", |(_, port)| port);
     let at = if user.is_empty() { "" } else { "@" };
     with_params(
