@@ -18,7 +18,9 @@ case "$BACKEND" in
     postgres)
         psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS $DB_NAME WITH (FORCE)" >/dev/null 2>&1
         psql "$PG_ADMIN_URL" -qc "CREATE DATABASE $DB_NAME" >/dev/null
-        export CONSENTRY_DATABASE_URL="${PG_ADMIN_URL%/*}/$DB_NAME" ;;
+        # Another database name; the query (sslmode=...) is kept.
+        PG_BASE="${PG_ADMIN_URL%%\?*}" PG_QUERY="${PG_ADMIN_URL#"${PG_ADMIN_URL%%\?*}"}"
+        export CONSENTRY_DATABASE_URL="${PG_BASE%/*}/$DB_NAME$PG_QUERY" ;;
     *) echo "usage: $0 sqlite|postgres" >&2; exit 2 ;;
 esac
 export CONSENTRY_DATA_DIR="$WORK/data" CONSENTRY_BIND="127.0.0.1:$PORT" CONSENTRY_LOG=warn

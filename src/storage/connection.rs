@@ -63,18 +63,44 @@ impl DatabaseUrl {
     }
 }
 
+/// Hides the password in the user part and in the query parameters libpq takes a
+/// secret from (`password`, `sslpassword`); the rest (`sslmode`, `sslrootcert`, ...)
+/// stays, since it tells how the connection was made.
 fn redact_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    let Some((userinfo, host)) = rest.split_once('@') else {
-        return url.to_owned();
+    // As libpq reads it, the user part ends at an `@` before the first `/`; the last
+    // one, so that a password with an unescaped `@` or `?` is hidden whole.
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (userinfo, location) = match rest[..authority_end].rfind('@') {
+        Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
+        None => (None, rest),
     };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
-    }
+    let userinfo = match userinfo {
+        Some(info) => match info.split_once(':') {
+            Some((user, _)) => format!("{user}:***@"),
+            None => format!("{info}@"),
+        },
+        None => String::new(),
+    };
+    // Then every secret parameter after the first `?`, wherever the user part ended.
+    let shown = format!("{userinfo}{location}");
+    let Some((before, query)) = shown.split_once('?') else {
+        return format!("{scheme}://{shown}");
+    };
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if SECRET_PARAMETERS.contains(&key) => format!("{key}=***"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{scheme}://{before}?{}", pairs.join("&"))
 }
+
+/// Connection parameters whose value is a secret.
+const SECRET_PARAMETERS: [&str; 2] = ["password", "sslpassword"];
 
 /// Opens connections for the pool and gives every SQLite connection its pragmas.
 #[derive(Debug, Clone)]
@@ -168,5 +194,37 @@ mod tests {
         assert_eq!(url.redacted(), "postgres://app:***@db:5432/consentry");
         let url = DatabaseUrl::parse("postgres://app@db/consentry").unwrap();
         assert_eq!(url.redacted(), "postgres://app@db/consentry");
+    }
+
+    #[test]
+    fn redaction_keeps_tls_parameters_and_hides_secret_ones() {
+        let url = DatabaseUrl::parse(
+            "postgres://app:s3cret@db:5432/consentry?sslmode=verify-full&sslrootcert=/etc/ca@2.crt",
+        )
+        .unwrap();
+        assert_eq!(
+            url.redacted(),
+            "postgres://app:***@db:5432/consentry?sslmode=verify-full&sslrootcert=/etc/ca@2.crt"
+        );
+        // No user part, but an `@` and a `:` further on: nothing to hide there.
+        let url = DatabaseUrl::parse("postgres://db:5432/c?sslkey=/k@x:1").unwrap();
+        assert_eq!(url.redacted(), "postgres://db:5432/c?sslkey=/k@x:1");
+        let url = DatabaseUrl::parse(
+            "postgresql://app@db/c?password=s3cret&sslmode=require&sslpassword=k3y",
+        )
+        .unwrap();
+        assert_eq!(
+            url.redacted(),
+            "postgresql://app@db/c?password=***&sslmode=require&sslpassword=***"
+        );
+        // A password holding an escaped `@`, and a host without a path.
+        let url = DatabaseUrl::parse("postgres://app:p%40ss@db?sslmode=require").unwrap();
+        assert_eq!(url.redacted(), "postgres://app:***@db?sslmode=require");
+        // Unescaped `@` and `?` in a password.
+        let url = DatabaseUrl::parse("postgres://app:p@s?s@db/c?sslmode=require").unwrap();
+        assert_eq!(url.redacted(), "postgres://app:***@db/c?sslmode=require");
+        // A query without a path, with an `@` in it.
+        let url = DatabaseUrl::parse("postgres://db?password=s3cret&user=a@b").unwrap();
+        assert_eq!(url.redacted(), "postgres://db?password=***&user=a@b");
     }
 }

@@ -52,12 +52,8 @@ impl TestDatabase {
                 diesel::sql_query(format!("CREATE DATABASE {name}"))
                     .execute(&mut admin)
                     .expect("create the test database");
-                let base = admin_url
-                    .rsplit_once('/')
-                    .map(|(b, _)| b)
-                    .unwrap_or(&admin_url);
                 Self {
-                    url: format!("{base}/{name}"),
+                    url: with_database(&admin_url, &name),
                     postgres: Some((admin_url, name)),
                 }
             }
@@ -70,6 +66,33 @@ impl TestDatabase {
 
     pub fn is_postgres(&self) -> bool {
         self.postgres.is_some()
+    }
+}
+
+/// A PostgreSQL URL naming another database, its query (`sslmode`, `sslrootcert`, ...)
+/// kept as it was.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (location, query) = match url.split_once('?') {
+        Some((location, query)) => (location, Some(query)),
+        None => (url, None),
+    };
+    let authority = location.find("://").map_or(0, |i| i + 3);
+    let server = match location[authority..].find('/') {
+        Some(slash) => &location[..authority + slash],
+        None => location,
+    };
+    match query {
+        Some(query) => format!("{server}/{name}?{query}"),
+        None => format!("{server}/{name}"),
+    }
+}
+
+/// A URL with query parameters added (`a=1&b=2`).
+pub fn with_params(url: &str, params: &str) -> String {
+    match (params.is_empty(), url.contains('?')) {
+        (true, _) => url.to_owned(),
+        (false, true) => format!("{url}&{params}"),
+        (false, false) => format!("{url}?{params}"),
     }
 }
 
@@ -109,6 +132,8 @@ pub struct TestOptions {
     /// The abuse limits; the defaults but for the portal's doors, which tests knock on
     /// more often than any customer.
     pub limits: LimitSettings,
+    /// Connection parameters added to the app's database URL (`sslmode=require`).
+    pub database_params: &'static str,
 }
 
 impl Default for TestOptions {
@@ -124,6 +149,7 @@ impl Default for TestOptions {
                 portal_doors_per_minute: 1_000,
                 ..LimitSettings::default()
             },
+            database_params: "",
         }
     }
 }
@@ -177,7 +203,7 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
     };
     let config = Config {
         bind: "127.0.0.1:0".parse().unwrap(),
-        database_url: DatabaseUrl::parse(&db.url).unwrap(),
+        database_url: DatabaseUrl::parse(&with_params(&db.url, options.database_params)).unwrap(),
         data_dir: dir.path().join("data"),
         policies_dir: policies,
         jwt: jwt_settings(),

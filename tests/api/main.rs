@@ -28,3 +28,4 @@ mod signals;
 mod snapshot;
 mod subjects;
 mod surveys;
+mod tls;
