@@ -62,14 +62,28 @@ pub struct Preferences {
     pub channel_order: Vec<Channel>,
     /// BCP 47 language tag.
     #[serde(default)]
-    #[schema(schema_with = crate::http::schemas::language_tag)]
+    #[schema(schema_with = crate::policy::locale::tag_schema)]
     pub language: Option<String>,
     /// IANA time zone name.
     #[serde(default)]
-    #[schema(schema_with = crate::http::schemas::time_zone)]
+    #[schema(schema_with = time_zone_schema)]
     pub timezone: Option<String>,
     #[serde(default)]
     pub quiet_hours: Option<QuietHours>,
+}
+
+/// An IANA time zone name `chrono_tz` knows, or null.
+fn time_zone_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    let names = chrono_tz::TZ_VARIANTS
+        .iter()
+        .map(|zone| serde_json::Value::from(zone.name()))
+        .chain([serde_json::Value::Null]);
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .enum_values(Some(names))
+        .description(Some("IANA time zone name, e.g. `Asia/Riyadh`."))
+        .build()
 }
 
 /// Preferences by channel, keyed by the channels `checked` knows.

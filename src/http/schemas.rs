@@ -29,19 +29,9 @@ pub fn region() -> Object {
         .build()
 }
 
-/// `locale::parse_locale`: language, optional script, optional region.
-const LANGUAGE_TAG: &str = "^[A-Za-z]{2,3}([-_][A-Za-z]{4})?([-_]([A-Za-z]{2}|[0-9]{3}))?$";
-
 /// A BCP 47 language tag as `locale::parse_locale` takes it, or null.
 pub fn language_tag() -> Object {
-    text(true)
-        .pattern(Some(LANGUAGE_TAG))
-        .max_length(Some(11))
-        .description(Some(
-            "A BCP 47 language tag: language, optional script, optional region, such as `en`, `ar`, `ar-SA` or `zh-Hant-TW`.",
-        ))
-        .examples(["ar"])
-        .build()
+    crate::policy::locale::tag_schema()
 }
 
 /// A page language of the portal and console (`i18n::Lang::from_tag`: the primary
@@ -53,18 +43,6 @@ pub fn page_language() -> Object {
         .description(Some(
             "The page language: a language tag whose language is `en` or `ar`.",
         ))
-        .build()
-}
-
-/// An IANA time zone name `chrono_tz` knows, or null.
-pub fn time_zone() -> Object {
-    let names = chrono_tz::TZ_VARIANTS
-        .iter()
-        .map(|zone| serde_json::Value::from(zone.name()))
-        .chain([serde_json::Value::Null]);
-    text(true)
-        .enum_values(Some(names))
-        .description(Some("IANA time zone name, e.g. `Asia/Riyadh`."))
         .build()
 }
 
