@@ -93,14 +93,30 @@ pub async fn verify(
     }))
 }
 
+fn from_schema() -> utoipa::openapi::Schema {
+    crate::http::schemas::query_time(
+        "Events at or after this time: a date (midnight UTC) or RFC 3339, at most six fractional digits.",
+        Some(6),
+    )
+}
+
+fn to_schema() -> utoipa::openapi::Schema {
+    crate::http::schemas::query_time(
+        "Events at or before this time (inclusive), in the same forms.",
+        Some(6),
+    )
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     /// Events at or after this time: a date (midnight UTC) or RFC 3339, at most six
     /// fractional digits.
+    #[param(schema_with = from_schema)]
     pub from: Option<String>,
     /// Events at or before this time (inclusive), in the same forms.
+    #[param(schema_with = to_schema)]
     pub to: Option<String>,
     /// Only events about this subject id (matched by its pseudonym).
     pub subject: Option<String>,

@@ -54,6 +54,7 @@ pub struct QuietHours {
 pub struct Preferences {
     /// By channel: `email`, `sms`, `push`, `whatsapp`, `phone`, `in_app`.
     #[serde(default)]
+    #[schema(schema_with = channels_schema)]
     pub channels: BTreeMap<String, ChannelPreference>,
     /// Preferred channels, most preferred first, each at most once.
     #[serde(default)]
@@ -61,12 +62,49 @@ pub struct Preferences {
     pub channel_order: Vec<Channel>,
     /// BCP 47 language tag.
     #[serde(default)]
+    #[schema(schema_with = crate::policy::locale::tag_schema)]
     pub language: Option<String>,
     /// IANA time zone name.
     #[serde(default)]
+    #[schema(schema_with = time_zone_schema)]
     pub timezone: Option<String>,
     #[serde(default)]
     pub quiet_hours: Option<QuietHours>,
+}
+
+/// An IANA time zone name `chrono_tz` knows, or null.
+fn time_zone_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    let names = chrono_tz::TZ_VARIANTS
+        .iter()
+        .map(|zone| serde_json::Value::from(zone.name()))
+        .chain([serde_json::Value::Null]);
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .enum_values(Some(names))
+        .description(Some("IANA time zone name, e.g. `Asia/Riyadh`."))
+        .build()
+}
+
+/// Preferences by channel, keyed by the channels `checked` knows.
+pub fn channels_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+    use utoipa::openapi::{Ref, Schema};
+    let names = Channel::ALL.map(Channel::as_str);
+    let keys = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(names));
+    let mut channels = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(
+            "By channel: `email`, `sms`, `push`, `whatsapp`, `phone`, `in_app`.",
+        ))
+        .additional_properties(Some(AdditionalProperties::RefOr(
+            Ref::from_schema_name("ChannelPreference").into(),
+        )))
+        .build();
+    channels.property_names = Some(Box::new(Schema::Object(keys.build())));
+    channels
 }
 
 impl Preferences {

@@ -40,41 +40,52 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = req
-            .app_data::<web::Data<BodyLimit>>()
-            .map(|l| l.0)
-            .unwrap_or_default();
-        let content_type = check_content_type(req);
-        let declared_length = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        let mut payload = payload.take();
+        let body = read_json::<T>(req, payload);
         Box::pin(async move {
-            content_type?;
-            if declared_length.is_some_and(|n| n > limit) {
-                return Err(ApiError::PayloadTooLarge { limit });
-            }
-            let mut body = web::BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk
-                    .map_err(|e| ApiError::BadRequest(format!("could not read the body: {e}")))?;
-                if body.len() + chunk.len() > limit {
-                    return Err(ApiError::PayloadTooLarge { limit });
-                }
-                body.extend_from_slice(&chunk);
-            }
-            let value: T = parse_json(&body)?;
+            let value = body.await?;
             value.validate()?;
             Ok(ValidJson(value))
         })
     }
 }
 
+/// The body, JSON by its content type, within the size limit, parsed into `T`.
+fn read_json<T: DeserializeOwned + 'static>(
+    req: &HttpRequest,
+    payload: &mut Payload,
+) -> Pin<Box<dyn Future<Output = Result<T, ApiError>>>> {
+    let limit = req
+        .app_data::<web::Data<BodyLimit>>()
+        .map(|l| l.0)
+        .unwrap_or_default();
+    let content_type = check_content_type(req);
+    let declared_length = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let mut payload = payload.take();
+    Box::pin(async move {
+        content_type?;
+        if declared_length.is_some_and(|n| n > limit) {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+        let mut body = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk =
+                chunk.map_err(|e| ApiError::BadRequest(format!("could not read the body: {e}")))?;
+            if body.len() + chunk.len() > limit {
+                return Err(ApiError::PayloadTooLarge { limit });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        parse_json(&body)
+    })
+}
+
 /// A JSON body that may be left out: no body at all (no length, or length 0, and not
-/// chunked) is `T::default()`, whatever the content type says; anything sent is checked
-/// as `ValidJson`.
+/// chunked) is `T::default()`, whatever the content type says, and so is a JSON `null`
+/// (the document says the body may be null); anything else is checked as `ValidJson`.
 pub struct OptionalJson<T>(pub T);
 
 impl<T: DeserializeOwned + Validate + Default + 'static> FromRequest for OptionalJson<T> {
@@ -91,8 +102,12 @@ impl<T: DeserializeOwned + Validate + Default + 'static> FromRequest for Optiona
         if empty {
             return Box::pin(async { Ok(OptionalJson(T::default())) });
         }
-        let body = ValidJson::<T>::from_request(req, payload);
-        Box::pin(async move { body.await.map(|b| OptionalJson(b.0)) })
+        let body = read_json::<Option<T>>(req, payload);
+        Box::pin(async move {
+            let value = body.await?.unwrap_or_default();
+            value.validate()?;
+            Ok(OptionalJson(value))
+        })
     }
 }
 
@@ -136,32 +151,70 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         super::json_shape::MAX_ARRAY_ITEMS,
     )
     .map_err(|e| ApiError::Validation(vec![FieldError::new(e.field, e.code, e.message)]))?;
-    if super::printable::body_may_hold_controls(body) {
-        // Parsed twice only when a refused character may be there, to name its field.
-        if let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) {
+    let controls = super::printable::body_may_hold_controls(body);
+    if controls || may_hold_fractions(body) {
+        // Through a `Value` only when the body may need it: to name the field holding a
+        // refused character, or to read `5.0` as the integer it is.
+        let mut value =
+            serde_json::from_slice::<serde_json::Value>(body).map_err(|e| syntax_error(&e))?;
+        if controls {
             super::printable::check_json(&value).map_err(|e| ApiError::Validation(vec![e]))?;
         }
+        integral_floats_to_integers(&mut value);
+        return serde_path_to_error::deserialize(value)
+            .map_err(|err| typed_error(err.path().to_string(), &err.into_inner()));
     }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
-        // A map key that failed to parse shows as `?`: name its map instead.
-        let path = err
-            .path()
-            .to_string()
-            .split('.')
-            .filter(|s| *s != "?")
-            .collect::<Vec<_>>()
-            .join(".");
-        let inner = err.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => {
-                ApiError::Validation(vec![data_error(&path, &inner)])
-            }
-            _ => syntax_error(&inner),
-        }
-    })?;
+    let value = serde_path_to_error::deserialize(&mut deserializer)
+        .map_err(|err| typed_error(err.path().to_string(), &err.into_inner()))?;
     deserializer.end().map_err(|e| syntax_error(&e))?;
     Ok(value)
+}
+
+/// A type or shape error names its field (422); a syntax error its position (400).
+fn typed_error(path: String, inner: &serde_json::Error) -> ApiError {
+    // A map key that failed to parse shows as `?`: name its map instead.
+    let path = path
+        .split('.')
+        .filter(|s| *s != "?")
+        .collect::<Vec<_>>()
+        .join(".");
+    match inner.classify() {
+        serde_json::error::Category::Data => ApiError::Validation(vec![data_error(&path, inner)]),
+        _ => syntax_error(inner),
+    }
+}
+
+/// A cheap look at raw JSON for a number with a fraction or an exponent (a digit followed
+/// by `.`, `e` or `E`); text such as `v1.2` may say yes too, which costs a second parse.
+fn may_hold_fractions(body: &[u8]) -> bool {
+    body.windows(2)
+        .any(|pair| pair[0].is_ascii_digit() && matches!(pair[1], b'.' | b'e' | b'E'))
+}
+
+/// JSON has one number type: `5.0` and `5e0` are the integer 5, and the document calls
+/// such fields `integer`, but serde refuses a float for an integer field. Every float
+/// without a fraction that an `i64` or `u64` holds becomes that integer.
+fn integral_floats_to_integers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(number) => {
+            if let Some(float) = number.as_f64().filter(|_| number.is_f64()) {
+                // `as` saturates: the range checks keep 2^63 and beyond out.
+                if float.fract() == 0.0
+                    && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&float)
+                {
+                    *number = (float as i64).into();
+                } else if float.fract() == 0.0 && (0.0..1.844_674_407_370_955_2e19).contains(&float)
+                {
+                    *number = (float as u64).into();
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_floats_to_integers),
+        Value::Object(members) => members.values_mut().for_each(integral_floats_to_integers),
+        _ => {}
+    }
 }
 
 fn syntax_error(err: &serde_json::Error) -> ApiError {
@@ -260,9 +313,11 @@ pub fn query_time(field: &str, value: Option<&str>) -> Result<Option<DateTime<Ut
     }
     DateTime::parse_from_rfc3339(value)
         .ok()
-        .map(|t| t.with_timezone(&Utc))
-        // Day strings compare as text: keep to four-digit years.
         .filter(|t| (1970..=9998).contains(&t.year()))
+        // Day strings compare as text: keep to four-digit years in UTC too. A time an
+        // offset moves out of them bounds a range beyond anything stored, as the bound
+        // does.
+        .map(|t| t.with_timezone(&Utc).clamp(first_instant(), last_instant()))
         .map(Some)
         .ok_or_else(|| {
             FieldError::new(
@@ -271,6 +326,17 @@ pub fn query_time(field: &str, value: Option<&str>) -> Result<Option<DateTime<Ut
                 "a date (2026-11-01) or an RFC 3339 time (2026-11-01T00:00:00Z), 1970 to 9998",
             )
         })
+}
+
+fn first_instant() -> DateTime<Utc> {
+    DateTime::UNIX_EPOCH
+}
+
+fn last_instant() -> DateTime<Utc> {
+    NaiveDate::from_ymd_opt(9998, 12, 31)
+        .and_then(|d| d.and_hms_micro_opt(23, 59, 59, 999_999))
+        .unwrap_or_default()
+        .and_utc()
 }
 
 #[cfg(test)]
@@ -325,6 +391,62 @@ mod tests {
         assert_eq!(not_object[0].field, "body");
     }
 
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Counts {
+        small: u8,
+        signed: i32,
+        share: f64,
+        any: serde_json::Value,
+    }
+
+    #[test]
+    fn integral_floats_are_integers() {
+        let counts: Counts =
+            parse_json(br#"{"small":5.0,"signed":-3e2,"share":2.0,"any":[7.0,1.5]}"#).unwrap();
+        assert_eq!(
+            counts,
+            Counts {
+                small: 5,
+                signed: -300,
+                share: 2.0,
+                any: serde_json::json!([7, 1.5]),
+            }
+        );
+        // With a control character too, both go through the same `Value`.
+        let controls = fields(
+            parse_json::<Body>(br#"{"region":"D\u0001E","nested":{"count":1.0}}"#).unwrap_err(),
+        );
+        assert_eq!(controls[0].code, "control_character");
+        let nested: Body = parse_json(br#"{"region":"DE","nested":{"count":1.0}}"#).unwrap();
+        assert_eq!(nested.nested.unwrap().count, 1);
+        for (body, field) in [
+            (
+                &br#"{"region":"DE","nested":{"count":1.5}}"#[..],
+                "nested.count",
+            ),
+            (
+                br#"{"region":"DE","nested":{"count":256.0}}"#,
+                "nested.count",
+            ),
+            (
+                br#"{"region":"DE","nested":{"count":-1.0}}"#,
+                "nested.count",
+            ),
+            (
+                br#"{"region":"DE","nested":{"count":1e300}}"#,
+                "nested.count",
+            ),
+            (br#"{"region":"DE","nested":{"cuont":1.0}}"#, "nested.cuont"),
+        ] {
+            let errors = fields(parse_json::<Body>(body).unwrap_err());
+            assert_eq!(errors[0].field, field, "{}", String::from_utf8_lossy(body));
+        }
+        match parse_json::<Body>(br#"{"region":"DE","nested":{"count":1.0}"#) {
+            Err(ApiError::BadRequest(_)) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn syntax_errors_are_400() {
         for body in [
@@ -355,7 +477,21 @@ mod tests {
             Some(midnight)
         );
         assert_eq!(super::query_time("from", None).unwrap(), None);
-        for bad in ["yesterday", "9999-12-31T23:00:00-05:00", "1900-01-01"] {
+        // Stated years 1970 to 9998, whatever the offset makes of them in UTC.
+        assert_eq!(
+            super::query_time("from", Some("1970-01-01T00:30:00+01:00")).unwrap(),
+            Some(super::first_instant())
+        );
+        assert_eq!(
+            super::query_time("to", Some("9998-12-31T23:00:00-05:00")).unwrap(),
+            Some(super::last_instant())
+        );
+        for bad in [
+            "yesterday",
+            "9999-12-31T23:00:00-05:00",
+            "1900-01-01",
+            "1969-12-31T23:30:00-01:00",
+        ] {
             assert_eq!(super::query_time("to", Some(bad)).unwrap_err().field, "to");
         }
     }

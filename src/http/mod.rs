@@ -13,6 +13,7 @@ mod principal;
 mod printable;
 pub mod problem;
 pub mod responses;
+pub mod schemas;
 mod state;
 pub mod subject_path;
 

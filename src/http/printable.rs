@@ -121,9 +121,9 @@ pub fn check_uri(path: &str, query: &str) -> Result<(), FieldError> {
     Ok(())
 }
 
-/// Percent-decoding for the check only: bytes that are not UTF-8 become U+FFFD (the
+/// Percent-decoding: bytes that are not UTF-8 become U+FFFD (the
 /// extractors refuse them on their own), a stray `%` stays as it is.
-fn percent_decode(input: &str, plus_is_space: bool) -> String {
+pub(crate) fn percent_decode(input: &str, plus_is_space: bool) -> String {
     let bytes = input.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -76,7 +76,9 @@ impl FromRequest for SubjectCaller {
             Ok(principal) => principal,
             Err(err) => return ready(Err(err)),
         };
-        let id = req.match_info().get("id").unwrap_or_default();
-        ready(path_subject_id(id).map(|id| SubjectCaller { id, principal }))
+        // The router leaves `%`, `/` and `+` encoded (`%2B`); an id may hold `+`.
+        let raw = req.match_info().get("id").unwrap_or_default();
+        let id = super::printable::percent_decode(raw, false);
+        ready(path_subject_id(&id).map(|id| SubjectCaller { id, principal }))
     }
 }

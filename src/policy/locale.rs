@@ -39,6 +39,23 @@ pub fn parse_locale(input: &str) -> Result<String, String> {
     Ok(tag)
 }
 
+/// `locale::parse_locale`: language, optional script, optional region.
+const LANGUAGE_TAG: &str = "^[A-Za-z]{2,3}([-_][A-Za-z]{4})?([-_]([A-Za-z]{2}|[0-9]{3}))?$";
+
+/// A BCP 47 language tag as `locale::parse_locale` takes it, or null.
+pub fn tag_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .pattern(Some(LANGUAGE_TAG))
+        .max_length(Some(11))
+        .description(Some(
+            "A BCP 47 language tag: language, optional script, optional region, such as `en`, `ar`, `ar-SA` or `zh-Hant-TW`.",
+        ))
+        .examples(["ar"])
+        .build()
+}
+
 /// The primary language of a tag: `ar-SA` → `ar`.
 pub fn language_of(tag: &str) -> &str {
     tag.split('-').next().unwrap_or(tag)

@@ -63,6 +63,18 @@ impl Region {
     }
 }
 
+/// What `Region::parse` accepts, upper-case, as a JSON Schema pattern: a country with an
+/// optional subdivision, the US only with one of its own.
+pub fn pattern() -> String {
+    let others = COUNTRIES
+        .split(' ')
+        .filter(|c| *c != "US")
+        .collect::<Vec<_>>()
+        .join("|");
+    let us = US_SUBDIVISIONS.split(' ').collect::<Vec<_>>().join("|");
+    format!("^(({others})(-[A-Z0-9]{{1,3}})?|US(-({us}))?)$")
+}
+
 fn is_country(code: &str) -> bool {
     code.len() == 2 && COUNTRIES.split(' ').any(|c| c == code)
 }

@@ -207,12 +207,17 @@ fn patch_attributes_schema() -> Object {
     let attribute_or_null = OneOfBuilder::new()
         .item(ObjectBuilder::new().schema_type(Type::Null))
         .item(Ref::from_schema_name("AttributeInput"));
-    ObjectBuilder::new()
+    let keys = crate::http::schemas::dotted_key(
+        "An attribute key: dotted lower-case words, at most 100 characters.",
+    );
+    let mut attributes = ObjectBuilder::new()
         .schema_type(Type::Object)
         .additional_properties(Some(Schema::OneOf(attribute_or_null.build())))
         .min_properties(Some(1))
         .max_properties(Some(100))
-        .build()
+        .build();
+    attributes.property_names = Some(Box::new(Schema::Object(keys)));
+    attributes
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]

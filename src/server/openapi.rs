@@ -1,6 +1,11 @@
 //! The OpenAPI document, collected from the handlers themselves.
 
+use utoipa::openapi::schema::{
+    AdditionalProperties, AllOfBuilder, AnyOfBuilder, ArrayBuilder, ArrayItems, ObjectBuilder,
+    Schema, SchemaType, Type,
+};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
@@ -14,6 +19,7 @@ use utoipa::{Modify, OpenApi};
     // those the bodies' types reach, so without these their `$ref`s would point nowhere.
     components(schemas(
         crate::profiles::changes::AttributeInput,
+        crate::consent::preferences::ChannelPreference,
         crate::audit::api::ExportFormat,
         crate::surveys::report::Interval,
         crate::surveys::api::reports::ResponseFormat,
@@ -99,7 +105,82 @@ pub fn finish(mut document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenAp
             }
         }
     }
-    forbid_control_characters(document)
+    let mut document = forbid_control_characters(document);
+    if let Some(components) = document.components.as_mut() {
+        components
+            .schemas
+            .insert(JSON_VALUE.into(), json_value().into());
+        require_any(
+            components,
+            "SignalsRequest",
+            [
+                ("usp", string().into()),
+                ("gpp", string().into()),
+                (
+                    "gpc",
+                    ObjectBuilder::new()
+                        .schema_type(Type::Boolean)
+                        .enum_values(Some([true]))
+                        .into(),
+                ),
+            ],
+        );
+        require_any(
+            components,
+            "RequestChange",
+            [
+                ("status", Ref::from_schema_name("RequestStatus").into()),
+                ("extend", Ref::from_schema_name("Extension").into()),
+            ],
+        );
+    }
+    document
+}
+
+fn string() -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(Type::String)
+}
+
+/// A body its handler refuses unless it holds at least one of `fields`, not null: the
+/// schema becomes its own fields and `anyOf` the fields it needs one of.
+fn require_any<const N: usize>(
+    components: &mut utoipa::openapi::Components,
+    name: &str,
+    fields: [(&str, RefOr<Schema>); N],
+) {
+    let Some(schema) = components.schemas.get_mut(name) else {
+        return;
+    };
+    let mut any = AnyOfBuilder::new();
+    for (field, value) in fields {
+        any = any.item(ObjectBuilder::new().property(field, value).required(field));
+    }
+    let own = std::mem::replace(schema, Schema::default().into());
+    *schema = AllOfBuilder::new().item(own).item(any).into();
+}
+
+/// The schema of free-form JSON (`http::printable` holds it to the rules of all text):
+/// what a free-form value or object member refers to.
+const JSON_VALUE: &str = "JsonValue";
+
+fn json_value() -> Schema {
+    let reference = || RefOr::from(Ref::from_schema_name(JSON_VALUE));
+    let mut object = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .additional_properties(Some(AdditionalProperties::RefOr(reference())))
+        .build();
+    object.property_names = Some(Box::new(Schema::Object(
+        string().pattern(Some(URI_TEXT)).build(),
+    )));
+    AnyOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::Null, Type::Boolean, Type::Number])))
+        .item(string().pattern(Some(BODY_TEXT)))
+        .item(ArrayBuilder::new().items(reference()).max_items(Some(crate::http::json_shape::MAX_ARRAY_ITEMS)))
+        .item(object)
+        .description(Some(
+            "Any JSON value; its text holds no control characters but tab, line feed and carriage return, its keys none.",
+        ))
+        .into()
 }
 
 /// What `http::printable` refuses, said in the document so that generated clients and
@@ -135,14 +216,34 @@ fn forbid_control_characters(mut document: utoipa::openapi::OpenApi) -> utoipa::
 /// Every string schema without a pattern or an enum gets `pattern`; every map's keys get
 /// the stricter one.
 fn add_patterns(schema: &mut utoipa::openapi::RefOr<utoipa::openapi::Schema>, pattern: &str) {
-    if let utoipa::openapi::RefOr::T(schema) = schema {
-        add_patterns_to(schema, pattern);
+    if let utoipa::openapi::RefOr::T(inner) = schema {
+        if let Some(description) = any_value(inner) {
+            // Free-form: any JSON value, held to the same rules all the way down.
+            let mut reference = Ref::from_schema_name(JSON_VALUE);
+            reference.description = description;
+            *schema = reference.into();
+            return;
+        }
+        add_patterns_to(inner, pattern);
+    }
+}
+
+/// Whether a schema says nothing but "any value" (and its description).
+fn any_value(schema: &Schema) -> Option<String> {
+    match schema {
+        Schema::Object(object)
+            if object.schema_type == SchemaType::AnyValue
+                && object.properties.is_empty()
+                && object.enum_values.is_none()
+                && object.additional_properties.is_none() =>
+        {
+            Some(object.description.clone().unwrap_or_default())
+        }
+        _ => None,
     }
 }
 
 fn add_patterns_to(schema: &mut utoipa::openapi::Schema, pattern: &str) {
-    use utoipa::openapi::schema::{AdditionalProperties, ArrayItems, SchemaType, Type};
-    use utoipa::openapi::{ObjectBuilder, Schema};
     let has = |schema_type: &SchemaType, wanted: Type| match schema_type {
         SchemaType::Type(t) => *t == wanted,
         SchemaType::Array(types) => types.contains(&wanted),
@@ -156,6 +257,19 @@ fn add_patterns_to(schema: &mut utoipa::openapi::Schema, pattern: &str) {
             {
                 object.pattern = Some(pattern.into());
             }
+            // An object that names no members is a map of free-form values.
+            let free_form = has(&object.schema_type, Type::Object)
+                && object.properties.is_empty()
+                && !matches!(
+                    object.additional_properties.as_deref(),
+                    Some(AdditionalProperties::FreeForm(false))
+                        | Some(AdditionalProperties::RefOr(_))
+                );
+            if free_form {
+                object.additional_properties = Some(Box::new(AdditionalProperties::RefOr(
+                    Ref::from_schema_name(JSON_VALUE).into(),
+                )));
+            }
             let map = match object.additional_properties.as_deref_mut() {
                 Some(AdditionalProperties::RefOr(values)) => {
                     add_patterns(values, pattern);
@@ -164,11 +278,17 @@ fn add_patterns_to(schema: &mut utoipa::openapi::Schema, pattern: &str) {
                 Some(AdditionalProperties::FreeForm(open)) => *open,
                 None => false,
             };
-            if map && object.property_names.is_none() {
-                let keys = ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .pattern(Some(URI_TEXT));
-                object.property_names = Some(Box::new(Schema::Object(keys.build())));
+            if map {
+                let keys = object.property_names.get_or_insert_with(|| {
+                    Box::new(Schema::Object(
+                        ObjectBuilder::new().schema_type(Type::String).build(),
+                    ))
+                });
+                if let Schema::Object(keys) = keys.as_mut() {
+                    if keys.pattern.is_none() && keys.enum_values.is_none() {
+                        keys.pattern = Some(URI_TEXT.into());
+                    }
+                }
             }
             for property in object.properties.values_mut() {
                 add_patterns(property, pattern);

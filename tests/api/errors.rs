@@ -432,3 +432,61 @@ async fn a_hundred_thousand_items_are_refused_before_they_are_built() {
         );
     }
 }
+
+#[tokio::test]
+async fn integral_floats_are_accepted_for_integer_fields() {
+    // JSON has one number type: `2009.0` is the integer 2009 the document asks for.
+    let app = spawn_app().await;
+    let created = app
+        .create_subject("cust-1", json!({"region": "DE", "birth_year": 2009.0}))
+        .await;
+    assert_eq!(created["birth_year"], 2009);
+    let response = app
+        .put_json(
+            "/v1/subjects/cust-1",
+            &app.service(),
+            &json!({"region": "DE", "birth_year": 2009.5}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(invalid_fields(response).await, ["birth_year"]);
+}
+
+#[tokio::test]
+async fn a_subject_id_with_an_encoded_plus_is_that_id() {
+    // The router leaves `%2B` encoded; the id is `a+b` all the same.
+    let app = spawn_app().await;
+    app.create_subject("a+b@example.com", json!({"region": "DE"}))
+        .await;
+    let response = app
+        .get("/v1/subjects/a%2Bb%40example.com", &app.service())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let subject: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(subject["id"], "a+b@example.com");
+}
+
+#[tokio::test]
+async fn an_optional_body_sent_as_null_is_no_body() {
+    let app = spawn_app().await;
+    app.create_subject("cust-1", json!({"region": "DE"})).await;
+    let compliance = app.token(Role::Compliance, Some("dpo"));
+    for (path, token) in [
+        ("/v1/console-sessions", compliance),
+        ("/v1/subjects/cust-1/portal-sessions", app.service()),
+    ] {
+        let response = app
+            .client
+            .post(app.url(path))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body("null")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "{path}");
+    }
+}

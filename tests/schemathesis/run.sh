@@ -57,7 +57,10 @@ status=0
 for role in admin compliance service subject; do
     echo "--- as $role"
     token="$("$BIN" token --role "$role" --sub demo-000001 --ttl 7200)"
-    schemathesis run "http://127.0.0.1:$PORT/openapi.json" \
+    # Per-operation exceptions, each with its rule: schemathesis.toml. The `coverage`
+    # phase is left out: schemathesis crashes in it with a KeyError of its own.
+    schemathesis --config-file tests/schemathesis/schemathesis.toml \
+        run "http://127.0.0.1:$PORT/openapi.json" \
         --header "Authorization: Bearer $token" \
         --checks "$CHECKS" \
         --phases examples,fuzzing \

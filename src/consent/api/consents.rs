@@ -269,8 +269,14 @@ pub struct ConsentRequest {
     /// The customer's IP address, stated by a service that records the consent on their
     /// behalf (services only). Kept hashed, marked as asserted by that service; without
     /// it the evidence is the connection's address.
-    #[schema(value_type = Option<String>, example = "203.0.113.7")]
+    #[schema(schema_with = client_ip_schema)]
     pub client_ip: Option<IpAddr>,
+}
+
+fn client_ip_schema() -> utoipa::openapi::Schema {
+    crate::http::schemas::ip_address(
+        "The customer's IP address, stated by a service that records the consent on their behalf (services only). Kept hashed, marked as asserted by that service; without it the evidence is the connection's address.",
+    )
 }
 
 #[derive(Debug, Serialize, Deserialize, Validate, ToSchema)]
@@ -301,7 +307,7 @@ pub struct BatchConsentRequest {
     /// The customer's IP address, stated by a service that records the consent on their
     /// behalf (services only). Kept hashed, marked as asserted by that service; without
     /// it the evidence is the connection's address.
-    #[schema(value_type = Option<String>, example = "203.0.113.7")]
+    #[schema(schema_with = client_ip_schema)]
     pub client_ip: Option<IpAddr>,
 }
 

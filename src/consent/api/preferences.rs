@@ -1,5 +1,7 @@
 //! `GET/PUT /v1/subjects/{id}/preferences`.
 
+use std::collections::BTreeMap;
+
 use actix_web::{get, put, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -7,22 +9,57 @@ use utoipa::ToSchema;
 
 use crate::audit::Actor;
 use crate::auth::Role;
-use crate::consent::preferences::{self, Preferences};
+use crate::consent::preferences::{self, ChannelPreference, Preferences, QuietHours};
 use crate::consent::subject;
 use crate::http::responses::{AuthProblems, BodyProblems, ParameterProblems, SubjectNotFound};
 use crate::http::subject_path::{SubjectCaller, SubjectPath};
 use crate::http::{ApiError, AppState, ValidJson};
+use crate::policy::Channel;
 use crate::storage::StorageError;
 
 const STAFF: [Role; 1] = [Role::Service];
 
+/// The preferences with whose they are and when they were set: the request document's
+/// fields spelled out, as that document admits no others.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PreferencesView {
     pub subject_id: String,
-    #[serde(flatten)]
-    pub preferences: Preferences,
+    #[schema(schema_with = preferences::channels_schema)]
+    pub channels: BTreeMap<String, ChannelPreference>,
+    /// Preferred channels, most preferred first.
+    pub channel_order: Vec<Channel>,
+    /// BCP 47 language tag.
+    pub language: Option<String>,
+    /// IANA time zone name.
+    pub timezone: Option<String>,
+    pub quiet_hours: Option<QuietHours>,
     /// Null until the preferences are first set.
     pub updated_at: Option<DateTime<Utc>>,
+}
+
+impl PreferencesView {
+    fn new(
+        subject_id: String,
+        preferences: Preferences,
+        updated_at: Option<DateTime<Utc>>,
+    ) -> Self {
+        let Preferences {
+            channels,
+            channel_order,
+            language,
+            timezone,
+            quiet_hours,
+        } = preferences;
+        Self {
+            subject_id,
+            channels,
+            channel_order,
+            language,
+            timezone,
+            quiet_hours,
+            updated_at,
+        }
+    }
 }
 
 /// A subject's channel preferences (defaults until first set).
@@ -55,11 +92,11 @@ pub async fn get_preferences(
         Some((p, at)) => (p, Some(at)),
         None => (Preferences::default(), None),
     };
-    Ok(HttpResponse::Ok().json(PreferencesView {
-        subject_id: id.to_string(),
+    Ok(HttpResponse::Ok().json(PreferencesView::new(
+        id.to_string(),
         preferences,
         updated_at,
-    }))
+    )))
 }
 
 /// Replaces a subject's channel preferences; the gate honours a channel opt-out at once.
@@ -95,9 +132,9 @@ pub async fn put_preferences(
         return Err(ApiError::not_found());
     }
     state.gate.invalidate(&stored_id);
-    Ok(HttpResponse::Ok().json(PreferencesView {
-        subject_id: stored_id.to_string(),
-        preferences: document,
-        updated_at: Some(now),
-    }))
+    Ok(HttpResponse::Ok().json(PreferencesView::new(
+        stored_id.to_string(),
+        document,
+        Some(now),
+    )))
 }

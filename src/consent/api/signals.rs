@@ -22,7 +22,7 @@ use crate::http::{ApiError, AppState, FieldError, ValidJson};
 pub struct SignalsRequest {
     /// An IAB US Privacy string, e.g. `1YYN`.
     #[validate(length(max = 16))]
-    #[schema(max_length = 16)]
+    #[schema(max_length = 16, pattern = "^1[YN-]{3}$")]
     pub usp: Option<String>,
     /// An IAB Global Privacy Platform string; its US sections (uspv1, usnat and the
     /// state sections such as usca, usva, usco) are read, other sections checked and

@@ -14,6 +14,7 @@ use crate::audit::{self, Actor, AuditEntry};
 use crate::auth::Role;
 use crate::consent::subject::{self, Subject, SubjectChanges};
 use crate::http::responses::{AuthProblems, BodyProblems, ParameterProblems, SubjectNotFound};
+use crate::http::schemas;
 use crate::http::subject_path::{SubjectCaller, SubjectPath};
 use crate::http::{ApiError, AppState, ValidJson};
 use crate::policy::locale::parse_locale;
@@ -28,11 +29,11 @@ const SUBJECT_STAFF: [Role; 2] = [Role::Service, Role::Admin];
 pub struct SubjectRequest {
     /// ISO 3166-1 country (`DE`) or ISO 3166-2 subdivision (`US-CA`); decides the jurisdiction.
     #[validate(custom(function = "validate_region"))]
-    #[schema(example = "US-CA")]
+    #[schema(schema_with = schemas::region)]
     pub region: String,
     /// A BCP 47 language tag such as `en`, `ar` or `ar-SA`.
     #[validate(custom(function = "validate_locale"))]
-    #[schema(example = "ar")]
+    #[schema(schema_with = schemas::language_tag)]
     pub locale: Option<String>,
     /// Known birth year; decides whether the subject is a minor. Not in the future.
     #[validate(range(min = 1900, max = 9999))]

@@ -14,7 +14,7 @@ use crate::dsar::filing;
 use crate::dsar::requests::{self, DataSubjectRequest, ListFilter, Step};
 use crate::dsar::rules::{RequestKind, RequestStatus};
 use crate::dsar::workflow::{self, ChangeAsked, ChangePlan, ChangeRefused};
-use crate::http::responses::{AuthProblems, BodyProblems, ParameterProblems};
+use crate::http::responses::{AuthProblems, BodyProblems, ParameterProblems, SubjectNotFound};
 use crate::http::subject_path::subject_id_schema;
 use crate::http::{ApiError, AppState, FieldError, Problem, ValidJson};
 
@@ -100,7 +100,7 @@ fn view(request: DataSubjectRequest, steps: Option<Vec<Step>>, now: DateTime<Utc
 #[utoipa::path(
     tag = "dsar",
     request_body = NewRequest,
-    responses((status = 201, description = "Received", body = RequestView), BodyProblems, AuthProblems),
+    responses((status = 201, description = "Received", body = RequestView), SubjectNotFound, BodyProblems, AuthProblems),
     security(("bearer" = [])),
 )]
 #[post("/v1/dsar")]

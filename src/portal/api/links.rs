@@ -34,6 +34,7 @@ pub struct NewPortalSession {
     pub return_url: Option<String>,
     /// The page language (`en` or `ar`); default the customer's, else the browser's.
     #[validate(length(max = 35))]
+    #[schema(schema_with = crate::http::schemas::page_language)]
     pub locale: Option<String>,
 }
 
@@ -254,6 +255,7 @@ pub async fn create_survey_link(
 pub struct NewConsoleSession {
     /// The console's language (`en` or `ar`).
     #[validate(length(max = 35))]
+    #[schema(schema_with = crate::http::schemas::page_language)]
     pub locale: Option<String>,
 }
 

@@ -31,7 +31,11 @@ pub struct NewEvent {
     #[schema(schema_with = subject_id_schema)]
     pub subject_id: String,
     /// Dotted lower-case words of at most 100 characters, e.g. `onboarding.completed`.
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[a-z0-9_]+(\\.[a-z0-9_]+)*$"
+    )]
     pub name: String,
     /// A JSON object of at most 8 KiB.
     #[schema(value_type = Option<Object>)]

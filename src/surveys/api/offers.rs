@@ -27,8 +27,14 @@ pub struct NextQuery {
     /// The event that just happened, e.g. `onboarding.completed`: only surveys it
     /// triggers are considered. Without it, surveys triggered by any event the subject
     /// has had (and surveys without triggers). At most 100 characters.
-    #[param(min_length = 1, max_length = 100)]
+    #[param(schema_with = event_schema)]
     pub event: Option<String>,
+}
+
+fn event_schema() -> utoipa::openapi::Object {
+    crate::http::schemas::dotted_key(
+        "An event name: dotted lower-case words, e.g. `onboarding.completed`.",
+    )
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -21,18 +21,32 @@ use crate::surveys::SurveyError;
 
 const PAGE: i64 = 1_000;
 
+fn from_schema() -> utoipa::openapi::Schema {
+    crate::http::schemas::query_time("From this time (a date or RFC 3339), inclusive.", None)
+}
+
+fn to_schema() -> utoipa::openapi::Schema {
+    crate::http::schemas::query_time("To this time, exclusive; after `from`.", None)
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ReportQuery {
     /// From this time (a date or RFC 3339), inclusive.
+    #[param(schema_with = from_schema)]
     pub from: Option<String>,
     /// To this time, exclusive.
+    #[param(schema_with = to_schema)]
     pub to: Option<String>,
     /// The trend's interval (default `week`; weeks start on Monday, UTC).
     pub interval: Option<Interval>,
     /// A profile attribute to break the score down by (its current value).
-    #[param(min_length = 1, max_length = 200)]
+    #[param(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[a-z0-9_]+(\\.[a-z0-9_]+)*$"
+    )]
     pub by: Option<String>,
     /// Only this version of the questions (default: all, with the current questions).
     pub version: Option<i32>,

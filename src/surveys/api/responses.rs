@@ -251,10 +251,20 @@ pub async fn list_followups(
 #[schema(example = json!({"status": "closed", "resolution": "Called the customer; refund issued."}))]
 pub struct FollowupChange {
     /// Only `closed`.
+    #[schema(schema_with = closed_only)]
     pub status: FollowupStatus,
     #[validate(length(min = 1, max = 2000))]
     #[schema(min_length = 1, max_length = 2000)]
     pub resolution: Option<String>,
+}
+
+/// A follow-up is only ever closed through the API; `open` is where it starts.
+fn closed_only() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(["closed"]))
+        .description(Some("Only `closed`."))
+        .build()
 }
 
 /// Closes a follow-up, with what was done. Closing a closed one is 409.

@@ -259,7 +259,12 @@ pub enum FilterOp {
 #[serde(deny_unknown_fields)]
 pub struct AttributeFilter {
     /// A profile attribute key: dotted lower-case words, at most 100 characters.
-    #[schema(example = "plan", min_length = 1, max_length = 100)]
+    #[schema(
+        example = "plan",
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[a-z0-9_]+(\\.[a-z0-9_]+)*$"
+    )]
     pub key: String,
     pub op: FilterOp,
     /// Any JSON value for `eq` and `neq`, a list for `in`, a number for `gt` and `lt`,
