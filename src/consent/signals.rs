@@ -183,6 +183,7 @@ pub fn decode_gpp(input: &str) -> Result<OptOuts, String> {
                 continue;
             }
             "tcfcav1" => {
+                envelope::check_tcfca_ranges(text)?;
                 decode_section::<tcfcav1::TcfCaV1>(name, text)?;
                 out.ignored_sections.push(name.into());
                 continue;
@@ -312,6 +313,20 @@ mod tests {
         // A damaged TCF section is still a malformed string.
         assert!(decode_gpp("DBABM~CPXxRfAPXxRfAAfKABENB-CgAAAAAAAAAAYgAAAAAAA+").is_err());
         assert!(decode_gpp("DBABM~CPXxRf").is_err());
+    }
+
+    #[test]
+    fn tcf_canada_vendor_ids_past_16_bits_are_refused_not_overflowed() {
+        // Found by fuzzing: a publisher restriction whose Fibonacci-coded vendor ids add
+        // up past 65535 overflowed the IAB decoder's 16-bit sum (a panic in debug builds).
+        let err =
+            decode_gpp("DBABDBABDA~BP97RAMCAAYAAAAAAAAAAAAwABABAAAAAAAAAAw----------AEEUAAAAAA")
+                .unwrap_err();
+        assert!(err.contains("past 65535"), "{err}");
+        // The shipped TCF Canada example still decodes.
+        assert!(
+            decode_gpp("DBABjw~BPXuQIAPXuQIAAfKABENB-CgAAAAAAAAAAAAAAAA.YAAAAAAAAAA~1YYN").is_ok()
+        );
     }
 
     #[test]

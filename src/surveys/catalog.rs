@@ -82,6 +82,38 @@ fn is_survey_key(key: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
 }
 
+/// What a new survey must pass before anything is stored: its definition against the
+/// policies, its key and its first status. Apart from the database, so that the fuzz
+/// target runs exactly this.
+pub(crate) fn check_new(
+    policies: &Policies,
+    key: &str,
+    kind: SurveyKind,
+    status: SurveyStatus,
+    purpose: &str,
+    definition: &Definition,
+) -> Vec<crate::validation::FieldError> {
+    let mut errors = check(policies, kind, purpose, definition);
+    if !is_survey_key(key) {
+        errors.insert(
+            0,
+            crate::validation::FieldError::new(
+                "key",
+                "invalid",
+                "1–100 characters: lower-case letters, digits, `-`, `_` and `.`, not shaped like a UUID",
+            ),
+        );
+    }
+    if !matches!(status, SurveyStatus::Draft | SurveyStatus::Active) {
+        errors.push(crate::validation::FieldError::new(
+            "status",
+            "invalid",
+            "a new survey is `draft` or `active`",
+        ));
+    }
+    errors
+}
+
 pub fn create(
     conn: &mut DbConnection,
     policies: &Policies,
@@ -96,25 +128,8 @@ pub fn create(
         targeting: new.targeting,
         throttling: new.throttling,
     };
-    let mut errors = check(policies, new.kind, &purpose, &definition);
-    if !is_survey_key(&new.key) {
-        errors.insert(
-            0,
-            crate::validation::FieldError::new(
-                "key",
-                "invalid",
-                "1–100 characters: lower-case letters, digits, `-`, `_` and `.`, not shaped like a UUID",
-            ),
-        );
-    }
     let status = new.status.unwrap_or(SurveyStatus::Draft);
-    if !matches!(status, SurveyStatus::Draft | SurveyStatus::Active) {
-        errors.push(crate::validation::FieldError::new(
-            "status",
-            "invalid",
-            "a new survey is `draft` or `active`",
-        ));
-    }
+    let errors = check_new(policies, &new.key, new.kind, status, &purpose, &definition);
     if !errors.is_empty() {
         return Err(SurveyError::Invalid(errors));
     }

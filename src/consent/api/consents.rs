@@ -416,6 +416,24 @@ pub async fn put_consent(
     Ok(HttpResponse::Ok().json(views.pop()))
 }
 
+/// Each purpose a batch gives a second time (a batch names a purpose at most once).
+pub(crate) fn duplicate_purposes(items: &[BatchConsentItem]) -> Vec<FieldError> {
+    let mut duplicates = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        if items[..i]
+            .iter()
+            .any(|earlier| earlier.purpose == item.purpose)
+        {
+            duplicates.push(FieldError::new(
+                format!("consents[{i}].purpose"),
+                "duplicate",
+                format!("`{}` is given twice", item.purpose),
+            ));
+        }
+    }
+    duplicates
+}
+
 /// Records several consents at once, all or nothing.
 #[utoipa::path(
     tag = "consents",
@@ -443,19 +461,7 @@ pub async fn post_consents(
         consents: items,
         client_ip,
     } = body.into_inner();
-    let mut duplicates = Vec::new();
-    for (i, item) in items.iter().enumerate() {
-        if items[..i]
-            .iter()
-            .any(|earlier| earlier.purpose == item.purpose)
-        {
-            duplicates.push(FieldError::new(
-                format!("consents[{i}].purpose"),
-                "duplicate",
-                format!("`{}` is given twice", item.purpose),
-            ));
-        }
-    }
+    let duplicates = duplicate_purposes(&items);
     if !duplicates.is_empty() {
         return Err(ApiError::Validation(duplicates));
     }

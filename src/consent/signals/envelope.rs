@@ -241,6 +241,130 @@ pub fn check_us_core(name: &str, section: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The largest vendor id the IAB decoder holds (it keeps ids as 16-bit integers).
+const MAX_VENDOR_ID: u32 = u16::MAX as u32;
+
+impl Reader {
+    /// A Fibonacci-coded integer as the IAB decoder reads it into 16 bits: terms past
+    /// the largest 16-bit Fibonacci number count as nothing; `Err` when the sum does
+    /// not fit, `Ok(None)` when the bits run out.
+    fn fibonacci_id(&mut self) -> Result<Option<u32>, ()> {
+        let (mut value, mut fib) = (0u32, (1u32, 2u32));
+        let mut last = false;
+        loop {
+            let Some(&bit) = self.bits.get(self.at) else {
+                return Ok(None);
+            };
+            self.at += 1;
+            if bit && last {
+                return Ok(Some(value));
+            }
+            if bit && fib.0 <= MAX_VENDOR_ID {
+                value += fib.0;
+                if value > MAX_VENDOR_ID {
+                    return Err(());
+                }
+            }
+            last = bit;
+            fib = (fib.1, fib.0.saturating_add(fib.1));
+        }
+    }
+
+    /// Skips an optimized integer range (16-bit ids, plainly written).
+    fn skip_integer_range(&mut self) -> Option<()> {
+        let bits = self.fixed(16)? as usize;
+        if self.fixed(1)? == 0 {
+            self.at = self.at.checked_add(bits)?;
+            return Some(());
+        }
+        for _ in 0..self.fixed(12)? {
+            let width = if self.fixed(1)? == 1 { 32 } else { 16 };
+            self.at = self.at.checked_add(width)?;
+        }
+        Some(())
+    }
+
+    /// An optimized range: `Err` when a Fibonacci-coded id, or an id a group reaches,
+    /// is past 65535; `Ok` when it fits or the bits run out (the decoder reports that).
+    fn check_optimized_range(&mut self) -> Result<(), ()> {
+        match self.fixed(1) {
+            Some(1) => {}
+            // A plain bitfield: its length, then one bit per vendor.
+            Some(_) => {
+                if let Some(bits) = self.fixed(16) {
+                    self.at = self.at.saturating_add(bits as usize);
+                }
+                return Ok(());
+            }
+            None => return Ok(()),
+        }
+        let Some(count) = self.fixed(12) else {
+            return Ok(());
+        };
+        let mut last = 0u32;
+        for _ in 0..count {
+            let Some(group) = self.fixed(1) else {
+                return Ok(());
+            };
+            let Some(offset) = self.fibonacci_id()? else {
+                return Ok(());
+            };
+            let start = last + offset;
+            if group == 1 {
+                let Some(span) = self.fibonacci_id()? else {
+                    return Ok(());
+                };
+                if start + span > MAX_VENDOR_ID {
+                    return Err(());
+                }
+                last = start + span;
+            } else {
+                if start > MAX_VENDOR_ID {
+                    return Err(());
+                }
+                // As the decoder does: the next id counts from this one's offset.
+                last = offset;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A TCF Canada section's Fibonacci-coded vendor ids (publisher restrictions in the
+/// core, disclosed vendors in sub-section type 1) must fit in 16 bits: the IAB decoder
+/// adds them up in 16-bit integers, which overflows on larger ones. A section whose
+/// bits run out first is left to the decoder to refuse.
+pub fn check_tcfca_ranges(section: &str) -> Result<(), String> {
+    let too_large = |_| "the tcfcav1 section names a vendor id past 65535".to_string();
+    let mut segments = section.split('.');
+    let core = segments.next().unwrap_or_default();
+    if let Some(bits) = bits(core) {
+        // The version and the fixed fields before the vendor consents.
+        let mut r = Reader { bits, at: 199 };
+        if r.skip_integer_range()
+            .and_then(|_| r.skip_integer_range())
+            .is_some()
+        {
+            if let Some(count) = r.fixed(12) {
+                for _ in 0..count {
+                    if r.fixed(8).is_none() {
+                        break;
+                    }
+                    r.check_optimized_range().map_err(too_large)?;
+                }
+            }
+        }
+    }
+    for segment in segments {
+        let Some(bits) = bits(segment) else { continue };
+        let mut r = Reader { bits, at: 0 };
+        if r.fixed(3) == Some(1) {
+            r.check_optimized_range().map_err(too_large)?;
+        }
+    }
+    Ok(())
+}
+
 /// The names of the sections the GPP specification defines, by id.
 pub fn section_name(id: u32) -> Option<&'static str> {
     const NAMES: [&str; 27] = [

@@ -19,7 +19,7 @@ use crate::gate::rules::{DecisionRequest, Reason};
 use crate::http::responses::{AuthProblems, BodyProblems};
 use crate::http::subject_path::subject_id_schema;
 use crate::http::{ApiError, AppState, FieldError, ValidJson};
-use crate::policy::{Basis, Channel, Purpose};
+use crate::policy::{Basis, Channel, Policies, Purpose};
 
 const CALLERS: [Role; 1] = [Role::Service];
 pub const MAX_BATCH: usize = 1000;
@@ -78,16 +78,18 @@ pub struct DecisionView {
 }
 
 /// A checked request.
-struct Checked<'p> {
-    subject: SubjectId,
-    purpose: &'p Purpose,
-    channel: Option<Channel>,
-    categories: Vec<String>,
-    token: bool,
+pub(crate) struct Checked<'p> {
+    pub(crate) subject: SubjectId,
+    pub(crate) purpose: &'p Purpose,
+    pub(crate) channel: Option<Channel>,
+    pub(crate) categories: Vec<String>,
+    pub(crate) token: bool,
 }
 
-fn check<'p>(
-    state: &'p AppState,
+/// Checks one decision against the policies; only the policies, so that the fuzz target
+/// runs exactly this.
+pub(crate) fn check<'p>(
+    policies: &'p Policies,
     input: DecisionInput,
     prefix: &str,
 ) -> Result<Checked<'p>, Vec<FieldError>> {
@@ -96,7 +98,7 @@ fn check<'p>(
     let subject = SubjectId::parse(&input.subject_id)
         .map_err(|m| errors.push(FieldError::new(field("subject_id"), "invalid", m)))
         .ok();
-    let purpose = state.policies.purpose(&input.purpose);
+    let purpose = policies.purpose(&input.purpose);
     if purpose.is_none() {
         errors.push(FieldError::new(
             field("purpose"),
@@ -133,7 +135,7 @@ fn check<'p>(
         ));
     }
     for (i, category) in categories.iter().enumerate() {
-        if !state.policies.taxonomy.contains(category) {
+        if !policies.taxonomy.contains(category) {
             errors.push(FieldError::new(
                 field(&format!("data_categories[{i}]")),
                 "unknown_category",
@@ -234,7 +236,7 @@ pub async fn decide_one(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(&CALLERS)?;
-    let checked = check(&state, body.into_inner(), "").map_err(ApiError::Validation)?;
+    let checked = check(&state.policies, body.into_inner(), "").map_err(ApiError::Validation)?;
     let (now, gpc) = (state.clock.now(), request_gpc(&req));
     let snapshot =
         snapshot_for_request(&state, &principal, &req, &checked.subject, gpc, now).await?;
@@ -282,7 +284,7 @@ pub async fn decide_batch(
     let mut checked = Vec::with_capacity(items.len());
     let mut errors = Vec::new();
     for (i, item) in items.into_iter().enumerate() {
-        match check(&state, item, &format!("items[{i}].")) {
+        match check(&state.policies, item, &format!("items[{i}].")) {
             Ok(c) => checked.push(c),
             Err(e) => errors.extend(e),
         }
