@@ -241,12 +241,7 @@ pub fn consent_body(data: &[u8]) {
         let changes: Vec<ConsentChange> = batch
             .consents
             .into_iter()
-            .map(|item| ConsentChange {
-                purpose: item.purpose,
-                status: item.status,
-                source: item.source.into(),
-                notice_digest: item.notice_digest.map(|d| d.to_ascii_lowercase()),
-            })
+            .map(consents::BatchConsentItem::into_change)
             .collect();
         let _ = write::check_purposes(policies(), &changes, changes.len() > 1);
     }
@@ -312,12 +307,7 @@ pub fn survey_response_body(data: &[u8]) {
         if merged.answers.is_empty() {
             continue;
         }
-        let touched: Vec<String> = merged
-            .changed
-            .iter()
-            .chain(&merged.dropped)
-            .cloned()
-            .collect();
+        let touched = merged.touched();
         respond::write_back(definition, &merged.answers, &touched, now());
         for (id, value) in &merged.answers {
             if let Some(question) = questions.iter().find(|q| &q.id == id) {

@@ -157,6 +157,13 @@ pub struct Merged {
     pub dropped: Vec<String>,
 }
 
+impl Merged {
+    /// The questions whose stored answers this submission touched: set, changed or dropped.
+    pub fn touched(&self) -> Vec<String> {
+        self.changed.iter().chain(&self.dropped).cloned().collect()
+    }
+}
+
 /// Merges new answers into the earlier ones. Every value is checked by type; an answer
 /// to a question hidden by show-if is refused, an earlier one that a change now hides is
 /// dropped; when `finished`, every visible required question must be answered.

@@ -158,12 +158,7 @@ pub fn submit(
             finished_at: submission.finished.then(|| now.naive_utc()),
         };
         store::save_response(conn, &response, existing.is_none())?;
-        let touched: Vec<String> = merged
-            .changed
-            .iter()
-            .chain(&merged.dropped)
-            .cloned()
-            .collect();
+        let touched = merged.touched();
         store::replace_answer_rows(conn, &response, &definition, &touched, now)?;
 
         let changes = write_back(&definition, &merged.answers, &touched, now);

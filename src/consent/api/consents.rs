@@ -293,6 +293,18 @@ pub struct BatchConsentItem {
     pub notice_digest: Option<String>,
 }
 
+impl BatchConsentItem {
+    /// The change this item asks for; digests compare in lower case.
+    pub(crate) fn into_change(self) -> ConsentChange {
+        ConsentChange {
+            purpose: self.purpose,
+            status: self.status,
+            source: self.source.into(),
+            notice_digest: self.notice_digest.map(|d| d.to_ascii_lowercase()),
+        }
+    }
+}
+
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"consents": [
@@ -467,12 +479,7 @@ pub async fn post_consents(
     }
     let changes = items
         .into_iter()
-        .map(|item| ConsentChange {
-            purpose: item.purpose,
-            status: item.status,
-            source: item.source.into(),
-            notice_digest: item.notice_digest.map(|d| d.to_ascii_lowercase()),
-        })
+        .map(BatchConsentItem::into_change)
         .collect();
     let consents = write_consents(&state, &principal, &req, id, changes, client_ip).await?;
     Ok(HttpResponse::Ok().json(BatchConsentResponse { consents }))
