@@ -53,7 +53,7 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
 fn read_json<T: DeserializeOwned + 'static>(
     req: &HttpRequest,
     payload: &mut Payload,
-) -> Pin<Box<dyn Future<Output = Result<T, ApiError>>>> {
+) -> impl Future<Output = Result<T, ApiError>> + 'static {
     let limit = req
         .app_data::<web::Data<BodyLimit>>()
         .map(|l| l.0)
@@ -65,7 +65,8 @@ fn read_json<T: DeserializeOwned + 'static>(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     let mut payload = payload.take();
-    Box::pin(async move {
+    // Not boxed: the caller's future is the one allocation per request.
+    async move {
         content_type?;
         if declared_length.is_some_and(|n| n > limit) {
             return Err(ApiError::PayloadTooLarge { limit });
@@ -80,7 +81,7 @@ fn read_json<T: DeserializeOwned + 'static>(
             body.extend_from_slice(&chunk);
         }
         parse_json(&body)
-    })
+    }
 }
 
 /// A JSON body that may be left out: no body at all (no length, or length 0, and not
