@@ -323,9 +323,7 @@ fn open_offline(
 
 fn serve(config: Config) -> anyhow::Result<()> {
     actix_web::rt::System::new().block_on(async move {
-        let backend = config.database_url.backend_name();
         let app = Application::build(config, Arc::new(SystemClock)).await?;
-        tracing::info!(port = app.port(), backend, "consentry is serving");
         app.run_until_stopped().await.context("serving")
     })
 }

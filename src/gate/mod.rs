@@ -5,6 +5,7 @@
 pub mod api;
 pub mod cache;
 pub mod decision_log;
+pub mod fence;
 pub mod notify;
 pub mod rules;
 pub mod service;

@@ -9,6 +9,7 @@ use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 use serde::Serialize;
 
 use super::cache::DecisionCache;
+use super::notify::ChangeFence;
 use super::rules::Decision;
 use crate::auth::KeyRing;
 use crate::consent::write;
@@ -19,6 +20,8 @@ use crate::storage::{Database, StorageError};
 
 pub struct Gate {
     pub cache: Arc<DecisionCache>,
+    /// Present when other instances may share the database (PostgreSQL).
+    fence: Option<Arc<ChangeFence>>,
     decisions: IntCounterVec,
     hits: IntCounter,
     misses: IntCounter,
@@ -76,6 +79,7 @@ impl Gate {
         registry.register(Box::new(cached.clone()))?;
         Ok(Self {
             cache: Arc::new(DecisionCache::new(capacity)),
+            fence: None,
             decisions,
             hits,
             misses,
@@ -86,9 +90,23 @@ impl Gate {
         })
     }
 
-    /// Forgets a subject after a committed change; call before answering the write.
-    pub fn invalidate(&self, id: &SubjectId) {
+    /// Makes the gate wait for other instances after writes (see `fence`).
+    pub fn with_fence(mut self, fence: Arc<ChangeFence>) -> Self {
+        self.fence = Some(fence);
+        self
+    }
+
+    pub fn fence(&self) -> Option<&Arc<ChangeFence>> {
+        self.fence.as_ref()
+    }
+
+    /// Forgets a subject after a committed change, here and on every other instance;
+    /// await it before answering the write.
+    pub async fn changed(&self, id: &SubjectId) {
         self.cache.invalidate(id.as_str());
+        if let Some(fence) = &self.fence {
+            fence.wait_for_peers().await;
+        }
     }
 
     /// Snapshots of several subjects: from the cache, the rest in one database task.
@@ -99,13 +117,14 @@ impl Gate {
     ) -> Result<HashMap<String, Arc<SubjectSnapshot>>, StorageError> {
         let mut found = HashMap::with_capacity(ids.len());
         let mut missing = Vec::new();
+        let trusted = self.fence.as_ref().is_none_or(|f| f.cache_trusted());
         for id in ids {
             if found.contains_key(id.as_str())
                 || missing.iter().any(|(m, _): &(SubjectId, _)| m == *id)
             {
                 continue;
             }
-            match self.cache.get(id.as_str()) {
+            match self.cache.get(id.as_str()).filter(|_| trusted) {
                 Some(snapshot) => {
                     self.hits.inc();
                     found.insert(id.to_string(), snapshot);

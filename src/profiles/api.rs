@@ -133,7 +133,7 @@ pub async fn get_profile(
         })
         .await?;
     if gpc {
-        state.gate.invalidate(&subject_id);
+        state.gate.changed(&subject_id).await;
     }
     let Some((found, states, prefs, all)) = loaded else {
         return Err(ApiError::not_found());

@@ -32,6 +32,10 @@ use crate::policy::Policies;
 use crate::storage::Database;
 use crate::storage::DatabaseUrl;
 
+/// How long an instance answers from its cache after it last knew it had heard every
+/// change; a write whose peers are silent waits a little longer than this.
+const CACHE_LEASE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Every documented endpoint. Registered with `.service()` so that utoipa collects it.
 fn api(cfg: &mut ServiceConfig) {
     use crate::consent::api::{consents as consent_api, preferences as preferences_api, subjects};
@@ -99,6 +103,7 @@ pub struct Application {
     port: u16,
     server: Server,
     draining: Draining,
+    fence: Option<Arc<notify::ChangeFence>>,
     pub keys: Arc<KeyRing>,
     pub policies: Arc<Policies>,
     pub db: Database,
@@ -161,20 +166,25 @@ impl Application {
         let evidence =
             EvidenceHasher::load_or_generate(&config.data_dir, config.evidence_secret.as_deref())
                 .context("loading the evidence secret")?;
-        let gate = Arc::new(
-            Gate::new(
-                metrics.registry(),
-                config.decision_cache_size,
-                chrono::TimeDelta::seconds(i64::from(config.decision_token_ttl_seconds)),
-                config.jwt.issuer.clone(),
-                pseudonyms.clone(),
-            )
-            .context("registering gate metrics")?,
-        );
-        if let DatabaseUrl::Postgres(url) = &config.database_url {
+        let mut gate = Gate::new(
+            metrics.registry(),
+            config.decision_cache_size,
+            chrono::TimeDelta::seconds(i64::from(config.decision_token_ttl_seconds)),
+            config.jwt.issuer.clone(),
+            pseudonyms.clone(),
+        )
+        .context("registering gate metrics")?;
+        if let DatabaseUrl::Postgres(_) = &config.database_url {
+            let fence = notify::ChangeFence::new(metrics.registry(), CACHE_LEASE)
+                .context("registering fence metrics")?;
+            gate = gate.with_fence(Arc::new(fence));
+        }
+        let gate = Arc::new(gate);
+        if let (DatabaseUrl::Postgres(url), Some(fence)) = (&config.database_url, gate.fence()) {
             notify::spawn_listener(
                 url.clone(),
                 Arc::downgrade(&gate.cache),
+                Arc::downgrade(fence),
                 std::time::Duration::from_secs(5),
             )
             .context("starting the change listener")?;
@@ -223,6 +233,7 @@ impl Application {
 
         let draining = Draining::default();
         let stopping = draining.clone();
+        let fence = state.gate.fence().cloned();
         let server = crate::http::head::serve(listener, config.workers, move || {
             let (app, _) = App::new()
                 .into_utoipa_app()
@@ -261,6 +272,7 @@ impl Application {
             port,
             server,
             draining: stopping,
+            fence,
             keys,
             policies,
             db,
@@ -273,35 +285,48 @@ impl Application {
 
     /// Serves until SIGTERM or SIGINT, then stops taking connections and finishes the
     /// requests in flight (within the server's shutdown bound), closing each connection
-    /// after its answer so that clients move on to another instance.
+    /// after its answer so that clients move on to another instance. Says it is serving
+    /// only once the signals are watched, so that an early SIGTERM still stops gracefully.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let handle = self.server.handle();
         let draining = self.draining.clone();
-        tokio::spawn(async move {
-            if stop_signal().await {
+        let signals = stop_signals();
+        tracing::info!(
+            port = self.port,
+            backend = self.db.backend_name(),
+            "consentry is serving"
+        );
+        if let Some(signals) = signals {
+            tokio::spawn(async move {
+                signals.await;
                 draining.start();
                 tracing::info!("stop signal: refusing new connections, finishing those in flight");
                 handle.stop(true).await;
-            }
-        });
-        self.server.await
+            });
+        }
+        let served = self.server.await;
+        if let Some(fence) = &self.fence {
+            fence.leave().await;
+        }
+        served
     }
 }
 
-/// Whether SIGTERM or SIGINT came; false when signals cannot be watched.
-async fn stop_signal() -> bool {
+/// A future that completes on SIGTERM or SIGINT; `None` when signals cannot be watched.
+fn stop_signals() -> Option<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut terminate), Ok(mut interrupt)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
     ) else {
         tracing::warn!("cannot watch stop signals; stop the process with SIGKILL");
-        return false;
+        return None;
     };
-    let terminated = Box::pin(terminate.recv());
-    let interrupted = Box::pin(interrupt.recv());
-    futures_util::future::select(terminated, interrupted).await;
-    true
+    Some(async move {
+        let terminated = Box::pin(terminate.recv());
+        let interrupted = Box::pin(interrupt.recv());
+        futures_util::future::select(terminated, interrupted).await;
+    })
 }
 
 /// Every start records which policies it serves under, so that the audit log says which

@@ -205,7 +205,7 @@ pub async fn list_consents(
         })
         .await?;
     if gpc {
-        state.gate.invalidate(&subject_id);
+        state.gate.changed(&subject_id).await;
     }
     let Some((subject, states)) = loaded.filter(|_| !access.is_hidden()) else {
         return Err(ApiError::not_found());
@@ -372,7 +372,7 @@ async fn write_consents(
             write::write(conn, &policies, &request)
         })
         .await?;
-    state.gate.invalidate(&subject_id);
+    state.gate.changed(&subject_id).await;
     let mut views = consent_views(
         &state.policies,
         &written.subject,

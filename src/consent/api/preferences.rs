@@ -131,7 +131,7 @@ pub async fn put_preferences(
     if !found {
         return Err(ApiError::not_found());
     }
-    state.gate.invalidate(&stored_id);
+    state.gate.changed(&stored_id).await;
     Ok(HttpResponse::Ok().json(PreferencesView::new(
         stored_id.to_string(),
         document,

@@ -163,7 +163,7 @@ pub async fn post_signals(
             Ok::<_, ConsentError>(recorded)
         })
         .await?;
-    state.gate.invalidate(&subject_id);
+    state.gate.changed(&subject_id).await;
     let notes = gpp.as_ref().and_then(gpp_note).into_iter().collect();
     Ok(HttpResponse::Ok().json(SignalsResponse {
         usp,

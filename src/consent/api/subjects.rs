@@ -167,7 +167,7 @@ pub async fn put_subject(
             })
         })
         .await?;
-    state.gate.invalidate(&changed);
+    state.gate.changed(&changed).await;
     let view = SubjectView::new(&subject, &state);
     Ok(if created {
         HttpResponse::Created()

@@ -147,7 +147,7 @@ pub async fn file_request(
         .run(move |conn| filing::file(conn, &policies, &pseudonyms, &actor, asked, now))
         .await?;
     if filed.consents_changed {
-        state.gate.invalidate(&subject_id);
+        state.gate.changed(&subject_id).await;
     }
     let request = filed.request;
     Ok(HttpResponse::Created()
@@ -378,7 +378,7 @@ pub async fn change_request(
         })
         .await?;
     if lifts_restriction {
-        state.gate.invalidate(&subject_id);
+        state.gate.changed(&subject_id).await;
     }
     let id = request.id.clone();
     let (request, steps) = state
@@ -423,7 +423,7 @@ async fn erase(state: &AppState, principal: &Principal, id: &SubjectId) -> Resul
         .db
         .run(move |conn| crate::dsar::erasure::erase(conn, &pseudonyms, &actor, &target, now))
         .await?;
-    state.gate.invalidate(id);
+    state.gate.changed(id).await;
     if erased {
         Ok(())
     } else {

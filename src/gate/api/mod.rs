@@ -45,7 +45,7 @@ pub(super) async fn apply_gpc(
             write::load_recording_gpc(conn, &policies, &request)
         })
         .await?;
-    state.gate.invalidate(id);
+    state.gate.changed(id).await;
     Ok(state.gate.snapshot(&state.db, id).await?)
 }
 

@@ -124,7 +124,7 @@ async fn load(
         .await
         .map_err(Failure::internal)?;
     if gpc {
-        state.gate.invalidate(&subject_id);
+        state.gate.changed(&subject_id).await;
     }
     // An erased customer has no centre any more.
     loaded.ok_or(Failure::SessionEnded)
@@ -319,7 +319,7 @@ async fn write_consents(
             write::write(conn, &policies, &request)
         })
         .await;
-    state.gate.invalidate(id);
+    state.gate.changed(id).await;
     match written {
         Ok(_) => Ok(()),
         Err(ConsentError::SubjectNotFound) => Err(Failure::SessionEnded),

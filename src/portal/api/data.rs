@@ -128,7 +128,7 @@ async fn file(
         .await
         .map_err(Failure::internal)?;
     if filed.consents_changed {
-        state.gate.invalidate(id);
+        state.gate.changed(id).await;
     }
     Ok(filed)
 }

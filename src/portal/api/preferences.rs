@@ -203,7 +203,7 @@ pub async fn save_preferences(
             })
             .await
             .map_err(Failure::internal)?;
-        state.gate.invalidate(id);
+        state.gate.changed(id).await;
         if !found {
             return Err(Failure::SessionEnded);
         }

@@ -1,0 +1,1 @@
+DROP SEQUENCE consentry_gate_barrier;
