@@ -156,8 +156,15 @@ pub fn spawn_listener(
 
 fn connect(url: &str) -> Result<PgConnection, diesel::ConnectionError> {
     let mut conn = PgConnection::establish(url)?;
-    for channel in [SUBJECT_CHANGED, BARRIERS] {
-        diesel::sql_query(format!("LISTEN {channel}"))
+    // A NOTIFY commits a transaction; a barrier needs its place in the queue, not a
+    // flush to disk, so it does not wait for one (and does not queue writers behind it).
+    let setup = [
+        "SET synchronous_commit = off".to_owned(),
+        format!("LISTEN {SUBJECT_CHANGED}"),
+        format!("LISTEN {BARRIERS}"),
+    ];
+    for statement in setup {
+        diesel::sql_query(statement)
             .execute(&mut conn)
             .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
     }
