@@ -85,6 +85,11 @@ PY
 done
 status=0
 wait "$CHECKER" || status=1
+for instance in A B; do
+    port=$PORT_A; [ "$instance" = B ] && port=$PORT_B
+    curl -sf "http://127.0.0.1:$port/metrics" >"$OUT/metrics-$instance.txt" || true
+done
+grep -h "change_fence\|cache_bypassed" "$OUT"/metrics-*.txt | grep -v "^#" || true
 echo "checker: $(cat "$OUT/check.json")"
 awk -F, 'NR > 1 && ($6 > 0 || $7 > 0) { bad = 1 } END { exit bad }' "$OUT/latency.csv" \
     || { echo "non-2xx answers or socket errors under load" >&2; status=1; }
