@@ -10,11 +10,11 @@ function init(args)
   math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16) % 1000)
 end
 
--- Demo subjects in SA and JP (n % 8 = 6, 7) fall under the strict default
+-- Demo subjects from SA on (n % 14 >= 7; see src/demo.rs) fall under the strict default
 -- jurisdiction and have not allowed feedback surveys; they are left out.
 local function subject()
   local n = math.random(1, subjects)
-  while n % 8 >= 6 do n = math.random(1, subjects) end
+  while n % 14 >= 7 do n = math.random(1, subjects) end
   return string.format("demo-%06d", n)
 end
 

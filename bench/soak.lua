@@ -17,11 +17,11 @@ local function subject()
   return string.format("demo-%06d", math.random(1, subjects))
 end
 
--- Demo subjects in the strict default jurisdiction (n % 8 of 6 and 7) have not allowed
+-- Demo subjects in the strict default jurisdiction (n % 14 >= 7; see src/demo.rs) have not allowed
 -- feedback surveys: answers go to the others.
 local function respondent()
   local n = math.random(1, subjects)
-  while n % 8 >= 6 do n = math.random(1, subjects) end
+  while n % 14 >= 7 do n = math.random(1, subjects) end
   return string.format("demo-%06d", n)
 end
 

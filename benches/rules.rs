@@ -7,11 +7,12 @@ use chrono::{TimeDelta, TimeZone, Utc};
 use consentry::consent::ledger::{ConsentSource, ConsentState, ConsentStates, ConsentStatus};
 use consentry::consent::preferences::{ChannelPreference, Preferences};
 use consentry::gate::{decide, DecisionRequest, SubjectFacts};
-use consentry::policy::{load, Channel, PersonFacts, Region};
+use consentry::policy::{load, PersonFacts, Region};
 use criterion::{criterion_group, criterion_main, Criterion};
 
 fn rules(c: &mut Criterion) {
     let policies = load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")).unwrap();
+    let email = policies.channels.parse("email").unwrap();
     let now = Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap();
     let record = |purpose: &str, status| ConsentState {
         purpose: purpose.into(),
@@ -56,7 +57,7 @@ fn rules(c: &mut Criterion) {
     c.bench_function("decide: inherited grant, channel and category (EEA)", |b| {
         let request = DecisionRequest {
             purpose: policies.purpose("marketing.email").unwrap(),
-            channel: Some(Channel::Email),
+            channel: Some(&email),
             data_categories: &categories,
             gpc: false,
             now,

@@ -13,11 +13,21 @@ use crate::policy::Policies;
 use crate::storage::schema::subjects;
 use crate::storage::{write_transaction, DbConnection, StorageError};
 
-const REGIONS: [&str; 8] = ["DE", "FR", "GB", "US-CA", "US-VA", "US-TX", "SA", "JP"];
+/// The shipped jurisdictions, and the countries with their own default channel order.
+/// The first seven (EEA, UK, US) allow surveys by their basis; the strict default
+/// jurisdiction, from `SA` on, does not (the benchmark scripts rely on this order).
+const REGIONS: [&str; 14] = [
+    "DE", "FR", "GB", "US-CA", "US-VA", "US-TX", "US-NY", "SA", "JP", "BR", "ID", "MX", "KR", "CN",
+];
 const CHUNK: usize = 500;
 
 pub fn subject_id(n: usize) -> String {
     format!("demo-{n:06}")
+}
+
+/// The region of demo subject `n`.
+pub fn region_of(n: usize) -> &'static str {
+    REGIONS[n % REGIONS.len()]
 }
 
 /// Creates `count` subjects (skipping ids that exist) with a few consents each.
@@ -36,7 +46,7 @@ pub fn seed(
             let mut created = 0;
             for n in start..=end {
                 let id = subject_id(n);
-                let region = REGIONS[n % REGIONS.len()];
+                let region = region_of(n);
                 let inserted = match conn {
                     DbConnection::Postgres(c) => diesel::insert_into(subjects::table)
                         .values(row(&id, region, n, now))

@@ -90,14 +90,16 @@ pub fn privacy_signals(data: &[u8]) {
 
 /// The policy files this target replaces one at a time: the input's first byte picks
 /// one (`0` purposes, `1` jurisdictions, `2` categories, `3` gate, `4` retention, `5`
-/// the English notice), the rest is its text; the others stay the repository's.
-pub const POLICY_FILES: [&str; 6] = [
+/// the English notice, `6` channels), the rest is its text; the others stay the
+/// repository's.
+pub const POLICY_FILES: [&str; 7] = [
     "purposes.toml",
     "jurisdictions.toml",
     "data_categories.toml",
     "gate.toml",
     "retention.toml",
     "notices/en.md",
+    "channels.toml",
 ];
 
 /// A private copy of `policies/` that the policy target writes into, one per process.
@@ -182,7 +184,7 @@ fn decide_unknown(checked: &decisions::Checked<'_>) {
     for gpc in [false, true] {
         let request = DecisionRequest {
             purpose: checked.purpose,
-            channel: checked.channel,
+            channel: checked.channel.as_ref(),
             data_categories: &checked.categories,
             gpc,
             now: now(),

@@ -11,8 +11,9 @@ use utoipa::ToSchema;
 use super::subject::SubjectId;
 use crate::audit::{self, Actor, AuditEntry, Pseudonymizer};
 use crate::consent::ledger::lock_subject;
+use crate::policy::channel::CHANNEL_NAME_PATTERN;
 use crate::policy::locale::parse_locale;
-use crate::policy::Channel;
+use crate::policy::{Channel, Channels};
 use crate::storage::schema::preferences;
 use crate::storage::{write_transaction, DbConnection, StorageError};
 use crate::validation::FieldError;
@@ -52,14 +53,15 @@ pub struct QuietHours {
     "quiet_hours": {"start": "22:00", "end": "08:00"}
 }))]
 pub struct Preferences {
-    /// By channel: `email`, `sms`, `push`, `whatsapp`, `phone`, `in_app`.
+    /// By channel, each a channel of `policies/channels.toml` (`GET /v1/channels`).
     #[serde(default)]
     #[schema(schema_with = channels_schema)]
     pub channels: BTreeMap<String, ChannelPreference>,
-    /// Preferred channels, most preferred first, each at most once.
+    /// Preferred channels, most preferred first, each at most once. Empty: the
+    /// subject's country's default order applies (see `GET .../preferences`).
     #[serde(default)]
-    #[schema(max_items = 6)]
-    pub channel_order: Vec<Channel>,
+    #[schema(schema_with = channel_order_schema)]
+    pub channel_order: Vec<String>,
     /// BCP 47 language tag.
     #[serde(default)]
     #[schema(schema_with = crate::policy::locale::tag_schema)]
@@ -85,49 +87,80 @@ fn time_zone_schema() -> utoipa::openapi::Object {
         .build()
 }
 
-/// Preferences by channel, keyed by the channels `checked` knows.
+/// A channel name as the catalogue spells them; whether it exists is checked on write.
+pub fn channel_schema() -> utoipa::openapi::Object {
+    channel_schema_of(utoipa::openapi::schema::Type::String.into())
+}
+
+/// The same, or null.
+pub fn optional_channel_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{SchemaType, Type};
+    channel_schema_of(SchemaType::from_iter([Type::String, Type::Null]))
+}
+
+fn channel_schema_of(kind: utoipa::openapi::schema::SchemaType) -> utoipa::openapi::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(kind)
+        .pattern(Some(CHANNEL_NAME_PATTERN))
+        .description(Some(
+            "A channel of `policies/channels.toml` (`GET /v1/channels`), e.g. `email`, `whatsapp`.",
+        ))
+        .build()
+}
+
+/// Preferences by channel, keyed by channel names.
 pub fn channels_schema() -> utoipa::openapi::Object {
     use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
     use utoipa::openapi::{Ref, Schema};
-    let names = Channel::ALL.map(Channel::as_str);
-    let keys = ObjectBuilder::new()
-        .schema_type(Type::String)
-        .enum_values(Some(names));
     let mut channels = ObjectBuilder::new()
         .schema_type(Type::Object)
         .description(Some(
-            "By channel: `email`, `sms`, `push`, `whatsapp`, `phone`, `in_app`.",
+            "By channel: each key a channel of `policies/channels.toml` (`GET /v1/channels`).",
         ))
         .additional_properties(Some(AdditionalProperties::RefOr(
             Ref::from_schema_name("ChannelPreference").into(),
         )))
         .build();
-    channels.property_names = Some(Box::new(Schema::Object(keys.build())));
+    channels.property_names = Some(Box::new(Schema::Object(channel_schema())));
     channels
 }
+
+fn channel_order_schema() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::ArrayBuilder;
+    ArrayBuilder::new()
+        .items(channel_schema())
+        .max_items(Some(MAX_CHANNELS))
+        .description(Some(
+            "Preferred channels, most preferred first, each at most once.",
+        ))
+        .build()
+}
+
+/// More than any catalogue is likely to hold; bounds what a request may list.
+const MAX_CHANNELS: usize = 32;
 
 impl Preferences {
     /// Whether the customer said no to this channel. A channel not mentioned is not
     /// opted out: the purpose's consent decides.
-    pub fn opted_out_of(&self, channel: Channel) -> bool {
+    pub fn opted_out_of(&self, channel: &Channel) -> bool {
         self.channels
             .get(channel.as_str())
             .is_some_and(|c| !c.opted_in)
     }
 
-    /// Checks every field; normalizes the language tag.
-    pub fn checked(mut self) -> Result<Self, Vec<FieldError>> {
+    /// Whether the customer explicitly opted in to this channel.
+    pub fn opted_in_to(&self, channel: &Channel) -> bool {
+        self.channels
+            .get(channel.as_str())
+            .is_some_and(|c| c.opted_in)
+    }
+
+    /// Checks every field against the channel catalogue; normalizes the language tag.
+    pub fn checked(mut self, catalogue: &Channels) -> Result<Self, Vec<FieldError>> {
         let mut errors = Vec::new();
         for (channel, preference) in &self.channels {
-            if Channel::parse(channel).is_none() {
-                errors.push(FieldError::new(
-                    format!("channels.{channel}"),
-                    "unknown_channel",
-                    format!(
-                        "not a channel (one of {})",
-                        Channel::ALL.map(Channel::as_str).join(", ")
-                    ),
-                ));
+            if let Err(e) = catalogue.checked(channel, format!("channels.{channel}")) {
+                errors.push(e);
             }
             if preference
                 .max_per_week
@@ -141,8 +174,17 @@ impl Preferences {
             }
         }
         let mut seen = HashSet::new();
+        if self.channel_order.len() > MAX_CHANNELS {
+            errors.push(FieldError::new(
+                "channel_order",
+                "too_many",
+                format!("at most {MAX_CHANNELS} channels"),
+            ));
+        }
         for (i, channel) in self.channel_order.iter().enumerate() {
-            if !seen.insert(channel) {
+            if let Err(e) = catalogue.checked(channel, format!("channel_order[{i}]")) {
+                errors.push(e);
+            } else if !seen.insert(channel) {
                 errors.push(FieldError::new(
                     format!("channel_order[{i}]"),
                     "duplicate",
@@ -302,6 +344,14 @@ mod tests {
         result.unwrap_err().into_iter().map(|e| e.field).collect()
     }
 
+    fn catalogue() -> Channels {
+        crate::policy::shipped().channels
+    }
+
+    fn channel(name: &str) -> Channel {
+        catalogue().parse(name).unwrap()
+    }
+
     #[test]
     fn a_full_document_passes_and_normalizes() {
         let prefs: Preferences = serde_json::from_value(serde_json::json!({
@@ -312,12 +362,12 @@ mod tests {
             "quiet_hours": {"start": "22:00", "end": "08:00"}
         }))
         .unwrap();
-        let prefs = prefs.checked().unwrap();
+        let prefs = prefs.checked(&catalogue()).unwrap();
         assert_eq!(prefs.language.as_deref(), Some("ar-SA"));
-        assert!(prefs.opted_out_of(Channel::Sms));
-        assert!(!prefs.opted_out_of(Channel::Email));
+        assert!(prefs.opted_out_of(&channel("sms")));
+        assert!(!prefs.opted_out_of(&channel("email")));
         assert!(
-            !prefs.opted_out_of(Channel::Push),
+            !prefs.opted_out_of(&channel("push")),
             "unmentioned channels are not opted out"
         );
     }
@@ -333,7 +383,7 @@ mod tests {
                 },
             )]
             .into(),
-            channel_order: vec![Channel::Sms, Channel::Sms],
+            channel_order: vec!["sms".into(), "pigeon".into(), "sms".into()],
             language: Some("english".into()),
             timezone: Some("Mars/Olympus".into()),
             quiet_hours: Some(QuietHours {
@@ -342,10 +392,11 @@ mod tests {
             }),
         };
         assert_eq!(
-            fields(bad.checked()),
+            fields(bad.checked(&catalogue())),
             [
                 "channels.email.max_per_week",
                 "channel_order[1]",
+                "channel_order[2]",
                 "language",
                 "timezone",
                 "quiet_hours.start",
@@ -359,7 +410,10 @@ mod tests {
             }),
             ..Default::default()
         };
-        assert_eq!(fields(no_zone.checked()), ["quiet_hours.end", "timezone"]);
+        assert_eq!(
+            fields(no_zone.checked(&catalogue())),
+            ["quiet_hours.end", "timezone"]
+        );
     }
 
     #[test]
@@ -367,6 +421,18 @@ mod tests {
         let prefs: Preferences =
             serde_json::from_value(serde_json::json!({"channels": {"pigeon": {"opted_in": true}}}))
                 .unwrap();
-        assert_eq!(fields(prefs.checked()), ["channels.pigeon"]);
+        assert_eq!(fields(prefs.checked(&catalogue())), ["channels.pigeon"]);
+    }
+
+    #[test]
+    fn channels_added_to_the_policy_are_accepted() {
+        let prefs: Preferences = serde_json::from_value(serde_json::json!({
+            "channels": {"line": {"opted_in": true}, "kakaotalk": {"opted_in": false}},
+            "channel_order": ["line", "telegram"]
+        }))
+        .unwrap();
+        let prefs = prefs.checked(&catalogue()).unwrap();
+        assert!(prefs.opted_in_to(&channel("line")));
+        assert!(prefs.opted_out_of(&channel("kakaotalk")));
     }
 }

@@ -135,7 +135,7 @@ pub fn decide_for(
 #[derive(Debug, Clone, Copy)]
 pub struct DecisionRequest<'a> {
     pub purpose: &'a Purpose,
-    pub channel: Option<Channel>,
+    pub channel: Option<&'a Channel>,
     pub data_categories: &'a [String],
     /// A `Sec-GPC: 1` header came with the request.
     pub gpc: bool,

@@ -1,4 +1,5 @@
-//! `GET /v1/purposes`: what each purpose is, in the caller's language, and its bases.
+//! `GET /v1/purposes`: what each purpose is, in the caller's language, and its bases;
+//! `GET /v1/channels`: the channel catalogue and the default orders.
 
 use std::collections::BTreeMap;
 
@@ -7,6 +8,7 @@ use actix_web::{get, web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::channel::OrderScope;
 use super::locale::negotiate;
 use super::purpose::OptOutSignal;
 use super::{Basis, Purpose};
@@ -89,11 +91,7 @@ pub async fn list_purposes(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(&Role::ALL)?;
     let policies = &state.policies;
-    let accept = req
-        .headers()
-        .get(header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok());
-    let locale = negotiate(accept, &policies.text_locales()).to_owned();
+    let locale = negotiate(accept_language(&req), &policies.text_locales()).to_owned();
     let list = PurposeList {
         purposes: policies
             .purposes()
@@ -103,8 +101,113 @@ pub async fn list_purposes(
         policy_revision: policies.revision.clone(),
         locale: locale.clone(),
     };
-    Ok(HttpResponse::Ok()
+    Ok(in_language(locale, list))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChannelView {
+    #[schema(example = "whatsapp")]
+    pub name: String,
+    /// The name in the language chosen.
+    #[schema(example = "WhatsApp")]
+    pub display_name: String,
+    /// The contact data category the channel uses.
+    #[schema(example = "user.contact.phone_number")]
+    pub category: String,
+    /// Jurisdictions where a message on it needs the customer's opt-in to the channel.
+    #[schema(example = json!(["eea", "uk"]))]
+    pub opt_in_required: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChannelList {
+    /// The locale the display names are in.
+    #[schema(example = "en")]
+    pub locale: String,
+    /// The revision of the policy files.
+    #[schema(example = "3f2a9c01be47")]
+    pub policy_revision: String,
+    /// In the file's order.
+    pub channels: Vec<ChannelView>,
+    /// The order for a customer who chose none, by region code (`BR`, `US-CA`) or
+    /// jurisdiction key (`eea`), with `default` for the rest. A subject's region is
+    /// looked up first, then its country, then its jurisdiction.
+    #[schema(example = json!({"BR": ["whatsapp", "email", "sms"], "default": ["email"]}))]
+    pub default_orders: BTreeMap<String, Vec<String>>,
+}
+
+/// Lists the channels customers can be reached on, named in the language of
+/// `Accept-Language`, and the default channel orders (`policies/channels.toml`).
+#[utoipa::path(
+    tag = "preferences",
+    params(("Accept-Language" = Option<String>, Header, description = "Preferred languages, e.g. `ar, en;q=0.5`")),
+    responses(
+        (status = 200, description = "The catalogue and the default orders", body = ChannelList,
+         headers(("Content-Language" = String, description = "The locale chosen"))),
+        AuthProblems,
+    ),
+    security(("bearer" = [])),
+)]
+#[get("/v1/channels")]
+pub async fn list_channels(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(&Role::ALL)?;
+    let catalogue = &state.policies.channels;
+    let mut locales: Vec<&str> = catalogue
+        .all()
+        .iter()
+        .flat_map(|c| c.names.locales())
+        .collect();
+    locales.sort_unstable();
+    locales.dedup();
+    let locale = negotiate(accept_language(&req), &locales).to_owned();
+    let names =
+        |list: &[super::Channel]| -> Vec<String> { list.iter().map(|c| c.to_string()).collect() };
+    let mut default_orders: BTreeMap<String, Vec<String>> = catalogue
+        .orders()
+        .map(|(scope, list)| {
+            let key = match scope {
+                OrderScope::Region(code) | OrderScope::Jurisdiction(code) => code.clone(),
+            };
+            (key, names(list))
+        })
+        .collect();
+    default_orders.insert("default".into(), names(catalogue.fallback()));
+    let list = ChannelList {
+        channels: catalogue
+            .all()
+            .iter()
+            .map(|spec| ChannelView {
+                name: spec.channel.to_string(),
+                display_name: spec
+                    .names
+                    .get(&locale)
+                    .unwrap_or(spec.channel.as_str())
+                    .to_owned(),
+                category: spec.category.clone(),
+                opt_in_required: spec.opt_in_required.clone(),
+            })
+            .collect(),
+        default_orders,
+        policy_revision: state.policies.revision.clone(),
+        locale: locale.clone(),
+    };
+    Ok(in_language(locale, list))
+}
+
+fn accept_language(req: &HttpRequest) -> Option<&str> {
+    req.headers()
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+}
+
+/// A JSON answer in `locale`, which varies with `Accept-Language`.
+fn in_language(locale: String, body: impl Serialize) -> HttpResponse {
+    HttpResponse::Ok()
         .insert_header((header::CONTENT_LANGUAGE, locale))
         .insert_header((header::VARY, "Accept-Language"))
-        .json(list))
+        .json(body)
 }

@@ -2,7 +2,7 @@
 //! privacy notices, loaded and checked at start (`consentry policies check` offline).
 
 pub mod api;
-mod channel;
+pub mod channel;
 mod diagnostics;
 pub mod jurisdiction;
 pub mod key;
@@ -18,7 +18,7 @@ pub mod upstreams;
 
 use std::collections::HashMap;
 
-pub use channel::Channel;
+pub use channel::{Channel, Channels};
 pub use diagnostics::{PolicyError, PolicyIssue};
 pub use jurisdiction::{Jurisdiction, Jurisdictions, Period};
 pub use load::load;
@@ -44,6 +44,8 @@ pub struct Policies {
     pub upstreams: Vec<Upstream>,
     /// How long each kind of data is kept (`retention.toml`).
     pub retention: Retention,
+    /// The channel catalogue and default orders (`channels.toml`).
+    pub channels: Channels,
 }
 
 impl Policies {
@@ -69,6 +71,7 @@ impl Policies {
             revision,
             upstreams,
             retention: Retention::default(),
+            channels: Channels::default(),
         }
     }
 
@@ -79,6 +82,12 @@ impl Policies {
 
     pub fn upstream(&self, name: &str) -> Option<&Upstream> {
         self.upstreams.iter().find(|u| u.name == name)
+    }
+
+    /// The channel order for a subject in `region` who chose none.
+    pub fn default_channel_order(&self, region: &Region) -> channel::DefaultOrder<'_> {
+        let jurisdiction = self.jurisdictions.for_region(region);
+        self.channels.default_order(region, &jurisdiction.key)
     }
 
     pub fn purpose(&self, key: &str) -> Option<&Purpose> {
@@ -96,6 +105,13 @@ impl Policies {
         locales.dedup();
         locales
     }
+}
+
+/// The repository's own policies, for unit tests.
+#[cfg(test)]
+pub fn shipped() -> Policies {
+    load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"))
+        .expect("the shipped policies load")
 }
 
 #[cfg(test)]

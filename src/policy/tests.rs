@@ -349,3 +349,97 @@ fn retention_periods_are_checked() {
         .message
         .contains("unknown field `forever_days`"));
 }
+
+/// Each mistake in `channels.toml`, with the line and field it is reported at.
+#[test]
+fn channel_file_mistakes_are_named_with_their_line() {
+    let text = std::fs::read_to_string(shipped_dir().join("channels.toml")).unwrap();
+    let cases: [(&str, &str, &str, &str, &str); 7] = [
+        (
+            "BR = [\"whatsapp\", \"email\", \"sms\"]",
+            "BR = [\"whatsapp\", \"pigeon\"]",
+            "order.BR",
+            "`pigeon` is not a channel",
+            "BR = ",
+        ),
+        (
+            "JP = [\"line\", \"email\"]",
+            "JP = [\"line\", \"line\"]",
+            "order.JP",
+            "listed twice",
+            "JP = ",
+        ),
+        (
+            "KR = [",
+            "Korea = [",
+            "order.Korea",
+            "region code",
+            "Korea = ",
+        ),
+        (
+            "category = \"user.contact.messaging_id\"",
+            "category = \"user.contact.carrier_pigeon\"",
+            "channel[6] (line).category",
+            "not a data category",
+            "category = \"user.contact.carrier_pigeon\"",
+        ),
+        (
+            "opt_in_required = [\"eea\", \"uk\"]",
+            "opt_in_required = [\"eea\", \"mars\"]",
+            "channel[6] (line).opt_in_required",
+            "`mars` is not a jurisdiction",
+            "opt_in_required = [\"eea\", \"mars\"]",
+        ),
+        (
+            "name = \"viber\"",
+            "name = \"telegram\"",
+            "channel[9] (telegram).name",
+            "duplicate channel",
+            "name = \"telegram\"",
+        ),
+        (
+            "names = { en = \"LINE\", ar = \"لاين\" }",
+            "names = { ar = \"لاين\" }",
+            "channel[6] (line).names",
+            "needs an `en` text",
+            "names = { ar = ",
+        ),
+    ];
+    for (from, to, field, message, line_starts) in cases {
+        let (_dir, result) = with_edit("channels.toml", |t| t.replacen(from, to, 1));
+        let issue = only_issue(result);
+        let edited = text.replacen(from, to, 1);
+        // The last such line: a duplicate is reported where it repeats.
+        let line = edited
+            .lines()
+            .collect::<Vec<_>>()
+            .iter()
+            .rposition(|l| l.starts_with(line_starts))
+            .unwrap()
+            + 1;
+        assert!(issue.file.ends_with("channels.toml"), "{issue}");
+        assert_eq!(issue.field, field, "{issue}");
+        assert!(issue.message.contains(message), "{issue}");
+        assert_eq!(issue.line, Some(line), "{issue}");
+    }
+    let (_dir, result) = with_edit("channels.toml", |t| {
+        t.replacen("default = [\"email\"]\n", "", 1)
+    });
+    let issue = only_issue(result);
+    assert_eq!(issue.field, "order.default", "{issue}");
+}
+
+#[test]
+fn a_channel_is_one_edit_of_the_channel_file() {
+    let (_dir, result) = with_edit("channels.toml", |t| {
+        let order = t.find("\n[order]").unwrap();
+        let channel = "\n[[channel]]\nname = \"rcs\"\ncategory = \"user.contact.phone_number\"\nnames = { en = \"RCS\" }\n";
+        let mut t = t.clone();
+        t.insert_str(order, channel);
+        t.replacen("BR = [\"whatsapp\"", "BR = [\"rcs\", \"whatsapp\"", 1)
+    });
+    let policies = result.unwrap();
+    let rcs = policies.channels.parse("rcs").expect("the new channel");
+    let region = Region::parse("BR").unwrap();
+    assert_eq!(policies.default_channel_order(&region).channels[0], rcs);
+}

@@ -10,7 +10,7 @@ use toml::Spanned;
 
 use super::diagnostics::{Report, Source};
 use super::taxonomy::Taxonomy;
-use super::Channel;
+use super::{Channel, Channels};
 
 pub const GATE_FILE: &str = "gate.toml";
 
@@ -72,6 +72,7 @@ pub(super) fn check(
     source: &Source,
     file: GateFile,
     taxonomy: &Taxonomy,
+    channels: &Channels,
     report: &mut Report,
 ) -> Vec<Upstream> {
     let mut names = HashSet::new();
@@ -105,13 +106,13 @@ pub(super) fn check(
             _ => report.at(source, &raw.base_url, at("base_url"), "an `http://host[:port][/path]` URL without a query (TLS belongs to the network's proxy or service mesh)"),
         }
         let channel = raw.channel.as_ref().and_then(|c| {
-            let parsed = Channel::parse(c.get_ref());
+            let parsed = channels.parse(c.get_ref());
             if parsed.is_none() {
                 report.at(
                     source,
                     c,
                     at("channel"),
-                    format!("`{}` is not a channel", c.get_ref()),
+                    format!("`{}` is not a channel of channels.toml", c.get_ref()),
                 );
             }
             parsed

@@ -46,6 +46,7 @@ fn api(cfg: &mut ServiceConfig) {
         .service(health::metrics)
         .service(auth::api::jwks)
         .service(policy::api::list_purposes)
+        .service(policy::api::list_channels)
         .service(subjects::put_subject)
         .service(subjects::get_subject)
         // Literal segments before `{purpose}`.

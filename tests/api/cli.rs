@@ -44,6 +44,7 @@ fn copy_policies(to: &Path) {
         "purposes.toml",
         "jurisdictions.toml",
         "data_categories.toml",
+        "channels.toml",
         "notices/en.md",
         "notices/ar.md",
     ] {

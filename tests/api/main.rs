@@ -3,6 +3,7 @@
 mod access;
 mod audit;
 mod auth;
+mod channels;
 mod cli;
 mod consents;
 mod console;

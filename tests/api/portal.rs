@@ -407,7 +407,7 @@ async fn what_a_customer_typed_comes_back_as_text_never_markup() {
     assert!(!page.contains("<script>alert(1)</script>"));
     assert!(page.contains("value=\"&#60;script&#62;alert(1)&#60;/script&#62;\""));
     assert!(page.contains("aria-describedby=\"timezone-error\""));
-    assert!(page.contains("aria-describedby=\"order-error\""));
+    assert!(page.contains("aria-describedby=\"order-hint order-error\""));
 
     let response = visitor
         .post(

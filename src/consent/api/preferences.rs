@@ -14,7 +14,7 @@ use crate::consent::subject;
 use crate::http::responses::{AuthProblems, BodyProblems, ParameterProblems, SubjectNotFound};
 use crate::http::subject_path::{SubjectCaller, SubjectPath};
 use crate::http::{ApiError, AppState, ValidJson};
-use crate::policy::Channel;
+use crate::policy::{Policies, Region};
 use crate::storage::StorageError;
 
 const STAFF: [Role; 1] = [Role::Service];
@@ -26,8 +26,14 @@ pub struct PreferencesView {
     pub subject_id: String,
     #[schema(schema_with = preferences::channels_schema)]
     pub channels: BTreeMap<String, ChannelPreference>,
-    /// Preferred channels, most preferred first.
-    pub channel_order: Vec<Channel>,
+    /// Preferred channels, most preferred first: the subject's own, or, when they chose
+    /// none, their country's default (see `channel_order_default_for`).
+    #[schema(example = json!(["whatsapp", "email", "sms"]))]
+    pub channel_order: Vec<String>,
+    /// Null when the order is the subject's own; otherwise where the default came from:
+    /// a region (`BR`), a jurisdiction (`eea`) or `default` (`policies/channels.toml`).
+    #[schema(example = "BR")]
+    pub channel_order_default_for: Option<String>,
     /// BCP 47 language tag.
     pub language: Option<String>,
     /// IANA time zone name.
@@ -42,6 +48,8 @@ impl PreferencesView {
         subject_id: String,
         preferences: Preferences,
         updated_at: Option<DateTime<Utc>>,
+        region: &Region,
+        policies: &Policies,
     ) -> Self {
         let Preferences {
             channels,
@@ -50,10 +58,18 @@ impl PreferencesView {
             timezone,
             quiet_hours,
         } = preferences;
+        let (channel_order, channel_order_default_for) = if channel_order.is_empty() {
+            let default = policies.default_channel_order(region);
+            let names = default.channels.iter().map(|c| c.to_string()).collect();
+            (names, Some(default.from.to_owned()))
+        } else {
+            (channel_order, None)
+        };
         Self {
             subject_id,
             channels,
             channel_order,
+            channel_order_default_for,
             language,
             timezone,
             quiet_hours,
@@ -79,13 +95,13 @@ pub async fn get_preferences(
     let found = state
         .db
         .run(move |conn| {
-            if subject::find(conn, &id)?.is_none() {
+            let Some(found) = subject::find(conn, &id)? else {
                 return Ok::<_, StorageError>(None);
-            }
-            Ok(Some((id.clone(), preferences::find(conn, &id)?)))
+            };
+            Ok(Some((found, preferences::find(conn, &id)?)))
         })
         .await?;
-    let Some((id, stored)) = found.filter(|_| !access.is_hidden()) else {
+    let Some((subject, stored)) = found.filter(|_| !access.is_hidden()) else {
         return Err(ApiError::not_found());
     };
     let (preferences, updated_at) = match stored {
@@ -93,9 +109,11 @@ pub async fn get_preferences(
         None => (Preferences::default(), None),
     };
     Ok(HttpResponse::Ok().json(PreferencesView::new(
-        id.to_string(),
+        subject.id.to_string(),
         preferences,
         updated_at,
+        &subject.region,
+        &state.policies,
     )))
 }
 
@@ -115,7 +133,10 @@ pub async fn put_preferences(
 ) -> Result<HttpResponse, ApiError> {
     let access = caller.access(&STAFF, true)?;
     let SubjectCaller { id, principal } = caller;
-    let document = body.into_inner().checked().map_err(ApiError::Validation)?;
+    let document = body
+        .into_inner()
+        .checked(&state.policies.channels)
+        .map_err(ApiError::Validation)?;
     if access.is_hidden() {
         state.db.run(move |conn| subject::find(conn, &id)).await?;
         return Err(ApiError::not_found());
@@ -124,17 +145,24 @@ pub async fn put_preferences(
     let saved = document.clone();
     let stored_id = id.clone();
     let pseudonyms = state.pseudonyms.clone();
-    let found = state
+    let region = state
         .db
-        .run(move |conn| preferences::replace(conn, &pseudonyms, &actor, &id, &saved, now))
+        .run(move |conn| {
+            if !preferences::replace(conn, &pseudonyms, &actor, &id, &saved, now)? {
+                return Ok::<_, StorageError>(None);
+            }
+            Ok(subject::find(conn, &id)?.map(|s| s.region))
+        })
         .await?;
-    if !found {
+    let Some(region) = region else {
         return Err(ApiError::not_found());
-    }
+    };
     state.gate.changed(&stored_id).await;
     Ok(HttpResponse::Ok().json(PreferencesView::new(
         stored_id.to_string(),
         document,
         Some(now),
+        &region,
+        &state.policies,
     )))
 }

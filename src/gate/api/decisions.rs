@@ -33,8 +33,9 @@ pub struct DecisionInput {
     pub subject_id: String,
     #[schema(min_length = 1, max_length = 200)]
     pub purpose: String,
-    /// `email`, `sms`, `push`, `whatsapp`, `phone` or `in_app`.
-    #[schema(value_type = Option<Channel>)]
+    /// A channel of `policies/channels.toml` (`GET /v1/channels`): deny
+    /// `channel_opted_out` when the subject opted out of it.
+    #[schema(schema_with = crate::consent::preferences::optional_channel_schema)]
     pub channel: Option<String>,
     /// Data categories the caller will use (at most 50); each must be declared by the
     /// purpose.
@@ -109,23 +110,13 @@ pub(crate) fn check<'p>(
             ),
         ));
     }
-    let channel = match input.channel.as_deref() {
-        None => None,
-        Some(name) => {
-            let parsed = Channel::parse(name);
-            if parsed.is_none() {
-                errors.push(FieldError::new(
-                    field("channel"),
-                    "unknown_channel",
-                    format!(
-                        "`{name}` is not a channel (one of {})",
-                        Channel::ALL.map(Channel::as_str).join(", ")
-                    ),
-                ));
-            }
-            parsed
-        }
-    };
+    let channel = input.channel.as_deref().and_then(|name| {
+        policies
+            .channels
+            .checked(name, field("channel"))
+            .map_err(|e| errors.push(e))
+            .ok()
+    });
     let categories = input.data_categories.unwrap_or_default();
     if categories.len() > MAX_CATEGORIES {
         errors.push(FieldError::new(
@@ -164,7 +155,7 @@ fn answer(
 ) -> Result<DecisionView, ApiError> {
     let request = DecisionRequest {
         purpose: checked.purpose,
-        channel: checked.channel,
+        channel: checked.channel.as_ref(),
         data_categories: &checked.categories,
         gpc,
         now,
@@ -174,7 +165,7 @@ fn answer(
         state,
         &checked.subject,
         &checked.purpose.key,
-        checked.channel,
+        checked.channel.as_ref(),
         &decision,
         now,
     );

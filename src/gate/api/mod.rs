@@ -54,7 +54,7 @@ pub fn observe(
     state: &AppState,
     subject: &SubjectId,
     purpose: &str,
-    channel: Option<Channel>,
+    channel: Option<&Channel>,
     decision: &Decision,
     now: DateTime<Utc>,
 ) {

@@ -225,7 +225,7 @@ pub async fn gate_proxy(
     let snapshot = snapshot_for_request(&state, &principal, &req, &subject, gpc, now).await?;
     let request = DecisionRequest {
         purpose,
-        channel: upstream.channel,
+        channel: upstream.channel.as_ref(),
         data_categories: &upstream.data_categories,
         gpc,
         now,
@@ -235,7 +235,7 @@ pub async fn gate_proxy(
         &state,
         &subject,
         &purpose.key,
-        upstream.channel,
+        upstream.channel.as_ref(),
         &decision,
         now,
     );

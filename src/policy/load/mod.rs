@@ -2,6 +2,7 @@
 //! One module per file kind holds that file as written and its checks.
 
 mod categories;
+mod channels;
 mod jurisdictions;
 mod notices;
 mod purposes;
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 
 use self::categories::{CategoriesFile, CATEGORIES_FILE};
+use self::channels::{ChannelsFile, CHANNELS_FILE};
 use self::jurisdictions::{JurisdictionsFile, JURISDICTIONS_FILE};
 use self::notices::NOTICES_DIR;
 use self::purposes::{PurposesFile, PURPOSES_FILE};
@@ -38,10 +40,21 @@ pub fn load(dir: &Path) -> Result<Policies, PolicyError> {
     } else {
         Retention::default()
     };
-    let upstreams = match (&categories, &purposes) {
-        (Some(taxonomy), Some(_)) if dir.join(GATE_FILE).exists() => {
-            read_toml::<GateFile>(dir, GATE_FILE, &mut report)
-                .map(|(source, file)| upstreams::check(&source, file, taxonomy, &mut report))
+
+    let channels = match (&categories, &jurisdictions) {
+        (Some(taxonomy), Some(jurisdictions)) => {
+            read_toml::<ChannelsFile>(dir, CHANNELS_FILE, &mut report).map(|(source, file)| {
+                channels::check(&source, file, taxonomy, jurisdictions, &mut report)
+            })
+        }
+        _ => None,
+    };
+
+    let upstreams = match (&categories, &purposes, &channels) {
+        (Some(taxonomy), Some(_), Some(channels)) if dir.join(GATE_FILE).exists() => {
+            read_toml::<GateFile>(dir, GATE_FILE, &mut report).map(|(source, file)| {
+                upstreams::check(&source, file, taxonomy, channels, &mut report)
+            })
         }
         _ => Some(Vec::new()),
     };
@@ -62,8 +75,8 @@ pub fn load(dir: &Path) -> Result<Policies, PolicyError> {
             issues: report.issues,
         });
     }
-    let (Some(taxonomy), Some(jurisdictions), Some(purposes), Some(notices)) =
-        (categories, jurisdictions, purposes, notices)
+    let (Some(taxonomy), Some(jurisdictions), Some(purposes), Some(notices), Some(channels)) =
+        (categories, jurisdictions, purposes, notices, channels)
     else {
         // Every `None` above pushed an issue; this is only reached if one did not.
         return Err(PolicyError {
@@ -104,6 +117,7 @@ pub fn load(dir: &Path) -> Result<Policies, PolicyError> {
         revision,
     );
     policies.retention = retention;
+    policies.channels = channels;
     Ok(policies)
 }
 
@@ -151,6 +165,7 @@ fn revision_of(dir: &Path) -> String {
         PURPOSES_FILE,
         JURISDICTIONS_FILE,
         CATEGORIES_FILE,
+        CHANNELS_FILE,
         GATE_FILE,
         RETENTION_FILE,
     ]

@@ -45,7 +45,7 @@ struct RawPurpose {
     basis: Spanned<BTreeMap<String, Spanned<String>>>,
 }
 
-fn check_localized(
+pub(super) fn check_localized(
     source: &Source,
     text: &Spanned<BTreeMap<String, String>>,
     field: &str,

@@ -7,7 +7,7 @@ use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::preferences::{preferences_form, PreferencesForm};
+use super::preferences::{default_order, preferences_form, PreferencesForm};
 use super::{html, respond, see_other, Chrome, Failure, Live, Visit};
 use crate::consent::ledger::ConsentStates;
 use crate::consent::ledger::{ConsentChange, ConsentSource, ConsentStatus};
@@ -248,7 +248,12 @@ pub(super) async fn page(
             .unwrap_or_default(),
         necessary,
         optional,
-        prefs: sent.unwrap_or_else(|| preferences_form(&tr, loaded.preferences.as_ref())),
+        prefs: PreferencesForm {
+            default_order: default_order(&tr, &state.policies, &loaded.subject.region),
+            ..sent.unwrap_or_else(|| {
+                preferences_form(&tr, &state.policies.channels, loaded.preferences.as_ref())
+            })
+        },
         requests: request_items(&tr, &loaded.requests),
     };
     Ok(html(status, &page))

@@ -10,12 +10,12 @@ use super::centre::page;
 use super::{respond, see_other, Failure, Visit};
 use crate::consent::preferences::{self, ChannelPreference, Preferences, QuietHours};
 use crate::http::AppState;
-use crate::policy::Channel;
+use crate::policy::{Channels, Policies, Region};
 use crate::portal::i18n::Tr;
 use crate::validation::FieldError;
 
 pub struct ChannelField {
-    pub name: &'static str,
+    pub name: String,
     pub label: String,
     pub opted_in: bool,
     pub cap: String,
@@ -27,6 +27,8 @@ pub struct PreferencesForm {
     pub channels: Vec<ChannelField>,
     pub order: String,
     pub order_error: Option<String>,
+    /// What the order field says of the order used while the customer chose none.
+    pub default_order: String,
     pub language: String,
     pub timezone: String,
     pub timezone_error: Option<String>,
@@ -37,19 +39,48 @@ pub struct PreferencesForm {
     pub has_errors: bool,
 }
 
-pub fn preferences_form(tr: &Tr, stored: Option<&Preferences>) -> PreferencesForm {
+/// The channel's name in the visitor's language, from `channels.toml`.
+fn channel_label(tr: &Tr, channels: &Channels, name: &str) -> String {
+    channels
+        .parse(name)
+        .and_then(|c| channels.spec(&c))
+        .and_then(|s| s.names.get(tr.lang.code()))
+        .unwrap_or(name)
+        .to_owned()
+}
+
+/// What the order field says of the default order for a customer in `region`, with the
+/// channels named in the visitor's language.
+pub fn default_order(tr: &Tr, policies: &Policies, region: &Region) -> String {
+    let channels = policies
+        .default_channel_order(region)
+        .channels
+        .iter()
+        .map(|c| channel_label(tr, &policies.channels, c.as_str()))
+        .collect::<Vec<_>>()
+        .join(tr.t("list-separator").as_str());
+    tr.with("channel-order-default", &[("channels", channels)])
+}
+
+pub fn preferences_form(
+    tr: &Tr,
+    channels: &Channels,
+    stored: Option<&Preferences>,
+) -> PreferencesForm {
     let empty = Preferences::default();
     let p = stored.unwrap_or(&empty);
     PreferencesForm {
-        channels: Channel::ALL
-            .into_iter()
-            .map(|c| {
-                let pref = p.channels.get(c.as_str());
+        channels: channels
+            .all()
+            .iter()
+            .map(|spec| {
+                let name = spec.channel.as_str();
+                let pref = p.channels.get(name);
                 ChannelField {
-                    name: c.as_str(),
+                    name: name.to_owned(),
                     label: tr.with(
                         "channel-opt-in",
-                        &[("channel", tr.t(&format!("channel-{}", c.as_str())))],
+                        &[("channel", channel_label(tr, channels, name))],
                     ),
                     opted_in: pref.is_some_and(|p| p.opted_in),
                     cap: pref
@@ -63,10 +94,11 @@ pub fn preferences_form(tr: &Tr, stored: Option<&Preferences>) -> PreferencesFor
         order: p
             .channel_order
             .iter()
-            .map(|c| c.as_str())
+            .map(String::as_str)
             .collect::<Vec<_>>()
             .join(", "),
         order_error: None,
+        default_order: String::new(),
         language: p.language.clone().unwrap_or_default(),
         timezone: p.timezone.clone().unwrap_or_default(),
         timezone_error: None,
@@ -88,7 +120,11 @@ pub fn preferences_form(tr: &Tr, stored: Option<&Preferences>) -> PreferencesFor
 
 /// Reads the preferences form into the document the API takes, keeping what was sent
 /// for the page to show again with its errors.
-fn read_preferences(tr: &Tr, fields: &[(String, String)]) -> (Preferences, PreferencesForm) {
+fn read_preferences(
+    tr: &Tr,
+    channels: &Channels,
+    fields: &[(String, String)],
+) -> (Preferences, PreferencesForm) {
     let value = |name: &str| {
         fields
             .iter()
@@ -96,7 +132,7 @@ fn read_preferences(tr: &Tr, fields: &[(String, String)]) -> (Preferences, Prefe
             .map(|(_, v)| v.trim().to_owned())
             .unwrap_or_default()
     };
-    let mut form = preferences_form(tr, None);
+    let mut form = preferences_form(tr, channels, None);
     let mut document = Preferences::default();
     let mut errors: HashMap<String, String> = HashMap::new();
     for field in &mut form.channels {
@@ -130,8 +166,8 @@ fn read_preferences(tr: &Tr, fields: &[(String, String)]) -> (Preferences, Prefe
         .map(str::trim)
         .filter(|s| !s.is_empty())
     {
-        match Channel::parse(name) {
-            Some(channel) => document.channel_order.push(channel),
+        match channels.parse(name) {
+            Some(channel) => document.channel_order.push(channel.to_string()),
             None => {
                 errors.insert("order".into(), tr.t("field-bad-channels"));
             }
@@ -183,9 +219,9 @@ pub async fn save_preferences(
         let (live, id, fields): (_, _, Vec<(String, String)>) =
             visit.customer_form(&state, &req, &body)?;
         let tr = visit.tr();
-        let (document, mut form) = read_preferences(&tr, &fields);
+        let (document, mut form) = read_preferences(&tr, &state.policies.channels, &fields);
         // Every wrong field is named at once: the form's own reading and the domain's.
-        let checked = document.checked();
+        let checked = document.checked(&state.policies.channels);
         if let Err(errors) = &checked {
             place_errors(&tr, &mut form, errors);
         }
