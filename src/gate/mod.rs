@@ -7,6 +7,7 @@ pub mod cache;
 pub mod decision_log;
 pub mod fence;
 pub mod notify;
+pub mod reach;
 pub mod rules;
 pub mod service;
 
