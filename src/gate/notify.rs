@@ -235,25 +235,28 @@ fn serve(conn: &mut PgConnection, cache: &Weak<DecisionCache>, fence: &Weak<Chan
                 }
             }
         }
-        let mut book = fence.book();
-        let now = Instant::now();
-        for message in heard.drain(..) {
-            book.heard(&message, now);
-        }
-        if let Some(due) = book.due(now) {
-            let prefix = Message::prefix(book.me(), due.seen, due.kind);
+        let due = {
+            let mut book = fence.book();
+            let now = Instant::now();
+            for message in heard.drain(..) {
+                book.heard(&message, now);
+            }
+            book.due(now)
+                .map(|due| (due, Message::prefix(book.me(), due.seen, due.kind)))
+        };
+        // The round trip runs without the lock: writes asking for a barrier meanwhile
+        // must not block their worker thread, and are covered by the next one.
+        if let Some((due, prefix)) = due {
             let at = Instant::now();
             match draw_barrier(conn, &prefix) {
-                Ok(seq) => book.sent(due, seq, at),
+                Ok(seq) => fence.book().sent(due, seq, at),
                 Err(_) => {
-                    drop(book);
                     cache.clear();
                     return true;
                 }
             }
         }
-        fence.publish(&mut book);
-        drop(book);
+        fence.publish(&mut fence.book());
         drop((cache, fence));
         std::thread::sleep(POLL);
     }
