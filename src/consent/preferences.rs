@@ -148,13 +148,6 @@ impl Preferences {
             .is_some_and(|c| !c.opted_in)
     }
 
-    /// Whether the customer explicitly opted in to this channel.
-    pub fn opted_in_to(&self, channel: &Channel) -> bool {
-        self.channels
-            .get(channel.as_str())
-            .is_some_and(|c| c.opted_in)
-    }
-
     /// Checks every field against the channel catalogue; normalizes the language tag.
     pub fn checked(mut self, catalogue: &Channels) -> Result<Self, Vec<FieldError>> {
         let mut errors = Vec::new();
@@ -432,7 +425,7 @@ mod tests {
         }))
         .unwrap();
         let prefs = prefs.checked(&catalogue()).unwrap();
-        assert!(prefs.opted_in_to(&channel("line")));
+        assert!(prefs.channels["line"].opted_in);
         assert!(prefs.opted_out_of(&channel("kakaotalk")));
     }
 }

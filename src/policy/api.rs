@@ -8,7 +8,6 @@ use actix_web::{get, web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::channel::OrderScope;
 use super::locale::negotiate;
 use super::purpose::OptOutSignal;
 use super::{Basis, Purpose};
@@ -164,29 +163,17 @@ pub async fn list_channels(
     locales.sort_unstable();
     locales.dedup();
     let locale = negotiate(accept_language(&req), &locales).to_owned();
-    let names =
-        |list: &[super::Channel]| -> Vec<String> { list.iter().map(|c| c.to_string()).collect() };
-    let mut default_orders: BTreeMap<String, Vec<String>> = catalogue
+    let default_orders = catalogue
         .orders()
-        .map(|(scope, list)| {
-            let key = match scope {
-                OrderScope::Region(code) | OrderScope::Jurisdiction(code) => code.clone(),
-            };
-            (key, names(list))
-        })
+        .map(|(key, list)| (key.to_owned(), list.iter().map(|c| c.to_string()).collect()))
         .collect();
-    default_orders.insert("default".into(), names(catalogue.fallback()));
     let list = ChannelList {
         channels: catalogue
             .all()
             .iter()
             .map(|spec| ChannelView {
                 name: spec.channel.to_string(),
-                display_name: spec
-                    .names
-                    .get(&locale)
-                    .unwrap_or(spec.channel.as_str())
-                    .to_owned(),
+                display_name: spec.display_name(&locale).to_owned(),
                 category: spec.category.clone(),
                 opt_in_required: spec.opt_in_required.clone(),
             })

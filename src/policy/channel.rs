@@ -62,13 +62,11 @@ pub struct ChannelSpec {
     pub opt_in_required: Vec<String>,
 }
 
-/// Where a default order applies.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum OrderScope {
-    /// An ISO 3166-1 country or ISO 3166-2 subdivision code (`BR`, `US-CA`).
-    Region(String),
-    /// A jurisdiction key from `jurisdictions.toml` (`eea`).
-    Jurisdiction(String),
+impl ChannelSpec {
+    /// The channel's name in `locale` (English, else its key, when there is none).
+    pub fn display_name(&self, locale: &str) -> &str {
+        self.names.get(locale).unwrap_or(self.channel.as_str())
+    }
 }
 
 /// A subject's default channel order and where it came from.
@@ -83,17 +81,15 @@ pub struct DefaultOrder<'a> {
 pub struct Channels {
     specs: Vec<ChannelSpec>,
     by_name: HashMap<Arc<str>, usize>,
-    orders: HashMap<OrderScope, Vec<Channel>>,
-    fallback: Vec<Channel>,
+    /// Keyed as the file writes them: a region code (`BR`, `US-CA`, upper case), a
+    /// jurisdiction key (`eea`, lower case) or `default`.
+    orders: HashMap<String, Vec<Channel>>,
 }
 
 impl Channels {
-    /// Builds the catalogue; the loader has checked names, orders and categories.
-    pub fn new(
-        specs: Vec<ChannelSpec>,
-        orders: HashMap<OrderScope, Vec<Channel>>,
-        fallback: Vec<Channel>,
-    ) -> Self {
+    /// Builds the catalogue; the loader has checked names, orders and categories, and
+    /// that `default` is among the orders.
+    pub fn new(specs: Vec<ChannelSpec>, orders: HashMap<String, Vec<Channel>>) -> Self {
         let by_name = specs
             .iter()
             .enumerate()
@@ -103,7 +99,6 @@ impl Channels {
             specs,
             by_name,
             orders,
-            fallback,
         }
     }
 
@@ -149,36 +144,24 @@ impl Channels {
 
     /// The order for a subject who chose none: their region's, else their country's,
     /// else their jurisdiction's, else the default.
-    pub fn default_order<'a>(&'a self, region: &Region, jurisdiction: &'a str) -> DefaultOrder<'a> {
-        let scopes = [
-            OrderScope::Region(region.as_str().to_owned()),
-            OrderScope::Region(region.country().to_owned()),
-            OrderScope::Jurisdiction(jurisdiction.to_owned()),
-        ];
-        for scope in scopes {
-            if let Some((scope, channels)) = self.orders.get_key_value(&scope) {
-                let from = match scope {
-                    OrderScope::Region(code) | OrderScope::Jurisdiction(code) => code.as_str(),
-                };
-                return DefaultOrder { channels, from };
-            }
-        }
-        DefaultOrder {
-            channels: &self.fallback,
-            from: "default",
-        }
+    pub fn default_order<'a>(&'a self, region: &Region, jurisdiction: &str) -> DefaultOrder<'a> {
+        [region.as_str(), region.country(), jurisdiction, "default"]
+            .into_iter()
+            .find_map(|key| self.orders.get_key_value(key))
+            .map_or(
+                DefaultOrder {
+                    channels: &[],
+                    from: "default",
+                },
+                |(from, channels)| DefaultOrder { channels, from },
+            )
     }
 
-    /// The default orders by region or jurisdiction, without the fallback.
-    pub fn orders(&self) -> impl Iterator<Item = (&OrderScope, &[Channel])> {
+    /// Every default order, keyed as the file writes them (`default` included).
+    pub fn orders(&self) -> impl Iterator<Item = (&str, &[Channel])> {
         self.orders
             .iter()
-            .map(|(scope, list)| (scope, list.as_slice()))
-    }
-
-    /// The order for regions with none of their own.
-    pub fn fallback(&self) -> &[Channel] {
-        &self.fallback
+            .map(|(key, list)| (key.as_str(), list.as_slice()))
     }
 
     /// Whether a message on `channel` needs the customer's opt-in to it in `jurisdiction`.
@@ -206,18 +189,13 @@ mod tests {
         ];
         let c = |name: &str| Channels::declare(name);
         let orders = HashMap::from([
-            (
-                OrderScope::Region("BR".into()),
-                vec![c("whatsapp"), c("email")],
-            ),
-            (OrderScope::Region("US".into()), vec![c("email"), c("sms")]),
-            (
-                OrderScope::Region("US-CA".into()),
-                vec![c("sms"), c("email")],
-            ),
-            (OrderScope::Jurisdiction("eea".into()), vec![c("email")]),
+            ("BR".to_owned(), vec![c("whatsapp"), c("email")]),
+            ("US".to_owned(), vec![c("email"), c("sms")]),
+            ("US-CA".to_owned(), vec![c("sms"), c("email")]),
+            ("eea".to_owned(), vec![c("email")]),
+            ("default".to_owned(), vec![c("email")]),
         ]);
-        Channels::new(specs, orders, vec![c("email")])
+        Channels::new(specs, orders)
     }
 
     fn order(channels: &Channels, region: &str, jurisdiction: &str) -> (Vec<String>, String) {

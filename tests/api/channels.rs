@@ -5,7 +5,28 @@
 use consentry::auth::Role;
 use serde_json::{json, Value};
 
-use crate::helpers::{invalid_fields, problem, spawn_app};
+use crate::helpers::{invalid_fields, problem, spawn_app, TestApp};
+
+async fn put_preferences(app: &TestApp, subject: &str, body: Value) -> reqwest::Response {
+    app.put_json(
+        &format!("/v1/subjects/{subject}/preferences"),
+        &app.service(),
+        &body,
+    )
+    .send()
+    .await
+    .unwrap()
+}
+
+async fn decide(app: &TestApp, subject: &str, purpose: &str, channel: &str) -> reqwest::Response {
+    app.client
+        .post(app.url("/v1/decisions"))
+        .bearer_auth(app.service())
+        .json(&json!({"subject_id": subject, "purpose": purpose, "channel": channel}))
+        .send()
+        .await
+        .unwrap()
+}
 
 #[tokio::test]
 async fn the_catalogue_is_listed_in_the_callers_language() {
@@ -103,11 +124,7 @@ async fn a_customer_without_an_order_gets_their_countrys_marked_as_a_default() {
     }
     // The customer's own order replaces the default, and is not marked.
     let own = json!({"channel_order": ["telegram", "email"]});
-    let response = app
-        .put_json("/v1/subjects/br/preferences", &app.service(), &own)
-        .send()
-        .await
-        .unwrap();
+    let response = put_preferences(&app, "br", own).await;
     assert_eq!(response.status(), 200);
     let answered: Value = response.json().await.unwrap();
     assert_eq!(answered["channel_order"], json!(["telegram", "email"]));
@@ -118,15 +135,12 @@ async fn a_customer_without_an_order_gets_their_countrys_marked_as_a_default() {
     assert_eq!(prefs["channel_order"], json!(["telegram", "email"]));
     assert_eq!(prefs["channel_order_default_for"], Value::Null);
     // Setting other preferences without an order keeps the default.
-    let response = app
-        .put_json(
-            "/v1/subjects/jp/preferences",
-            &app.service(),
-            &json!({"channels": {"line": {"opted_in": true}}}),
-        )
-        .send()
-        .await
-        .unwrap();
+    let response = put_preferences(
+        &app,
+        "jp",
+        json!({"channels": {"line": {"opted_in": true}}}),
+    )
+    .await;
     let answered: Value = response.json().await.unwrap();
     assert_eq!(answered["channel_order"], json!(["line", "email"]));
     assert_eq!(answered["channel_order_default_for"], "JP");
@@ -143,28 +157,19 @@ async fn new_channels_work_in_preferences_and_decisions() {
         200
     );
     let body = json!({"channels": {"kakaotalk": {"opted_in": false}, "line": {"opted_in": true}}});
-    let response = app
-        .put_json("/v1/subjects/kim/preferences", &app.service(), &body)
-        .send()
+    assert_eq!(put_preferences(&app, "kim", body).await.status(), 200);
+    let denied: Value = decide(&app, "kim", "marketing.email", "kakaotalk")
         .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let decide = |channel: &str| {
-        app.client
-            .post(app.url("/v1/decisions"))
-            .bearer_auth(app.service())
-            .json(&json!({"subject_id": "kim", "purpose": "marketing.email", "channel": channel}))
-    };
-    let denied: Value = decide("kakaotalk")
-        .send()
-        .await
-        .unwrap()
         .json()
         .await
         .unwrap();
     assert_eq!(denied["decision"], "deny");
     assert_eq!(denied["reason"], "channel_opted_out");
-    let allowed: Value = decide("line").send().await.unwrap().json().await.unwrap();
+    let allowed: Value = decide(&app, "kim", "marketing.email", "line")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(allowed["decision"], "allow", "{allowed}");
 }
 
@@ -187,22 +192,11 @@ async fn unknown_channels_are_refused_by_name() {
         ),
     ];
     for (body, fields) in cases {
-        let response = app
-            .put_json("/v1/subjects/u1/preferences", &app.service(), &body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(invalid_fields(response).await, fields, "{body}");
+        let shown = body.to_string();
+        let response = put_preferences(&app, "u1", body).await;
+        assert_eq!(invalid_fields(response).await, fields, "{shown}");
     }
-    let response = app
-        .client
-        .post(app.url("/v1/decisions"))
-        .bearer_auth(app.service())
-        .json(&json!({"subject_id": "u1", "purpose": "analytics", "channel": "carrier_pigeon"}))
-        .send()
-        .await
-        .unwrap();
-    let body = problem(response, 422).await;
+    let body = problem(decide(&app, "u1", "analytics", "carrier_pigeon").await, 422).await;
     assert_eq!(body["errors"][0]["field"], "channel");
     assert!(body["errors"][0]["message"]
         .as_str()

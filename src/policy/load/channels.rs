@@ -6,7 +6,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::purposes::check_localized;
-use crate::policy::channel::{is_channel_name, Channel, ChannelSpec, Channels, OrderScope};
+use crate::policy::channel::{is_channel_name, Channel, ChannelSpec, Channels};
 use crate::policy::diagnostics::{Report, Source};
 use crate::policy::{Jurisdictions, Region, Taxonomy};
 
@@ -103,11 +103,9 @@ pub(super) fn check(
     }
 
     let mut orders = HashMap::new();
-    let mut fallback = None;
     for (key, list) in file.order.get_ref() {
         let field = format!("order.{}", key.get_ref());
-        let scope = order_scope(key.get_ref(), jurisdictions);
-        if scope.is_none() && key.get_ref() != "default" {
+        if !is_order_key(key.get_ref(), jurisdictions) {
             report.at(
                 source,
                 key,
@@ -116,37 +114,24 @@ pub(super) fn check(
             );
         }
         let channels = check_order(source, list, &known, &field, report);
-        match scope {
-            Some(scope) => {
-                orders.insert(scope, channels);
-            }
-            None => fallback = Some(channels),
-        }
+        orders.insert(key.get_ref().clone(), channels);
     }
-    let fallback = fallback.unwrap_or_else(|| {
+    if !orders.contains_key("default") {
         report.at(
             source,
             &file.order,
             "order.default",
             "needs a `default` order, for regions with none of their own",
         );
-        Vec::new()
-    });
-    Channels::new(specs, orders, fallback)
+    }
+    Channels::new(specs, orders)
 }
 
-/// A region code (upper case) or a jurisdiction key; `None` for `default` or nonsense.
-fn order_scope(key: &str, jurisdictions: &Jurisdictions) -> Option<OrderScope> {
-    if key == "default" {
-        return None;
-    }
-    if jurisdictions.get(key).is_some() {
-        return Some(OrderScope::Jurisdiction(key.to_owned()));
-    }
-    match Region::parse(key) {
-        Ok(region) if region.as_str() == key => Some(OrderScope::Region(key.to_owned())),
-        _ => None,
-    }
+/// `default`, a jurisdiction key, or a region code as `Region` writes it (upper case).
+fn is_order_key(key: &str, jurisdictions: &Jurisdictions) -> bool {
+    key == "default"
+        || jurisdictions.get(key).is_some()
+        || Region::parse(key).is_ok_and(|region| region.as_str() == key)
 }
 
 fn check_order(

@@ -39,16 +39,6 @@ pub struct PreferencesForm {
     pub has_errors: bool,
 }
 
-/// The channel's name in the visitor's language, from `channels.toml`.
-fn channel_label(tr: &Tr, channels: &Channels, name: &str) -> String {
-    channels
-        .parse(name)
-        .and_then(|c| channels.spec(&c))
-        .and_then(|s| s.names.get(tr.lang.code()))
-        .unwrap_or(name)
-        .to_owned()
-}
-
 /// What the order field says of the default order for a customer in `region`, with the
 /// channels named in the visitor's language.
 pub fn default_order(tr: &Tr, policies: &Policies, region: &Region) -> String {
@@ -56,7 +46,8 @@ pub fn default_order(tr: &Tr, policies: &Policies, region: &Region) -> String {
         .default_channel_order(region)
         .channels
         .iter()
-        .map(|c| channel_label(tr, &policies.channels, c.as_str()))
+        .filter_map(|c| policies.channels.spec(c))
+        .map(|spec| spec.display_name(tr.lang.code()))
         .collect::<Vec<_>>()
         .join(tr.t("list-separator").as_str());
     tr.with("channel-order-default", &[("channels", channels)])
@@ -80,7 +71,7 @@ pub fn preferences_form(
                     name: name.to_owned(),
                     label: tr.with(
                         "channel-opt-in",
-                        &[("channel", channel_label(tr, channels, name))],
+                        &[("channel", spec.display_name(tr.lang.code()).to_owned())],
                     ),
                     opted_in: pref.is_some_and(|p| p.opted_in),
                     cap: pref
