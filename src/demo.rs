@@ -1,13 +1,16 @@
 //! `consentry demo`: sample subjects with consents and preferences, for a first look and
 //! for benchmarks. Subjects are `demo-000001`... spread over the shipped jurisdictions.
 
-use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, TimeDelta, Utc};
 use diesel::prelude::*;
 use serde_json::json;
 
 use crate::audit::{self, Actor, AuditEntry, Pseudonymizer};
+use crate::consent::contacts::{self, NewContact};
 use crate::consent::ledger::{self, ConsentChange, ConsentSource, ConsentStatus, Evidence};
-use crate::consent::preferences::{self, ChannelPreference, Preferences};
+use crate::consent::preferences::{self, ChannelPreference, Preferences, QuietHours};
 use crate::consent::SubjectId;
 use crate::policy::Policies;
 use crate::storage::schema::subjects;
@@ -84,27 +87,18 @@ pub fn seed(
                     )?;
                 }
                 if n.is_multiple_of(3) {
-                    let prefs = Preferences {
-                        channels: [
-                            (
-                                "email".to_string(),
-                                ChannelPreference {
-                                    opted_in: n.is_multiple_of(2),
-                                    max_per_week: Some(3),
-                                },
-                            ),
-                            (
-                                "sms".to_string(),
-                                ChannelPreference {
-                                    opted_in: false,
-                                    max_per_week: None,
-                                },
-                            ),
-                        ]
-                        .into(),
-                        ..Default::default()
-                    };
-                    preferences::save(conn, &subject, &prefs, now)?;
+                    preferences::save(conn, &subject, &preferences_of(n, region), now)?;
+                    // A few e-mails this week: one customer in twelve has used up the cap.
+                    for days_ago in 0..(n % 4) {
+                        let sent = NewContact {
+                            channel: "email".into(),
+                            purpose: "marketing".into(),
+                            sent_at: now - TimeDelta::days(days_ago as i64 + 1),
+                            sent_at_given: true,
+                            idempotency_key: None,
+                        };
+                        contacts::insert(conn, &subject, &sent, now)?;
+                    }
                 }
             }
             Ok::<_, StorageError>(created)
@@ -122,6 +116,60 @@ pub fn seed(
         },
     )?;
     Ok(created)
+}
+
+/// The time zone of a demo region.
+fn zone_of(region: &str) -> &'static str {
+    match region {
+        "DE" => "Europe/Berlin",
+        "FR" => "Europe/Paris",
+        "GB" => "Europe/London",
+        "US-CA" => "America/Los_Angeles",
+        "US-TX" => "America/Chicago",
+        "US-VA" | "US-NY" => "America/New_York",
+        "SA" => "Asia/Riyadh",
+        "JP" => "Asia/Tokyo",
+        "BR" => "America/Sao_Paulo",
+        "ID" => "Asia/Jakarta",
+        "MX" => "America/Mexico_City",
+        "KR" => "Asia/Seoul",
+        "CN" => "Asia/Shanghai",
+        _ => "UTC",
+    }
+}
+
+/// Every third customer's preferences: e-mail capped at three a week (opted in for
+/// half), no text messages, their country's first channel opted in to, their time zone
+/// and quiet nights.
+fn preferences_of(n: usize, region: &str) -> Preferences {
+    let choice = |opted_in, max_per_week| ChannelPreference {
+        opted_in,
+        max_per_week,
+    };
+    let mut channels: BTreeMap<String, ChannelPreference> = [
+        ("email".to_string(), choice(n.is_multiple_of(2), Some(3))),
+        ("sms".to_string(), choice(false, None)),
+    ]
+    .into();
+    let first = match region {
+        "BR" | "ID" | "MX" => Some("whatsapp"),
+        "JP" => Some("line"),
+        "KR" => Some("kakaotalk"),
+        "CN" => Some("wechat"),
+        _ => None,
+    };
+    if let Some(first) = first {
+        channels.insert(first.to_string(), choice(true, Some(5)));
+    }
+    Preferences {
+        channels,
+        timezone: Some(zone_of(region).to_string()),
+        quiet_hours: Some(QuietHours {
+            start: "22:00".into(),
+            end: "08:00".into(),
+        }),
+        ..Default::default()
+    }
 }
 
 #[derive(Insertable)]

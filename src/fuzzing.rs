@@ -213,13 +213,10 @@ pub fn decision_body(data: &[u8]) {
         }
     }
     if let Some(batch) = valid_json::<BatchInput>(data) {
-        if batch.items.is_empty() || batch.items.len() > decisions::MAX_BATCH {
-            return;
-        }
-        for (i, item) in batch.items.into_iter().enumerate() {
-            if let Ok(checked) = decisions::check(policies(), item, &format!("items[{i}].")) {
-                decide_unknown(&checked);
-            }
+        if let Ok(all) = crate::gate::api::check_batch(batch.items, |item, prefix| {
+            decisions::check(policies(), item, prefix)
+        }) {
+            all.iter().for_each(decide_unknown);
         }
     }
 }

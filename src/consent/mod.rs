@@ -1,7 +1,9 @@
 //! Subjects (the customers whose data this is), the consent ledger and current state,
-//! channel preferences, privacy signals and profile attributes.
+//! channel preferences, messages sent (for reach's caps), privacy signals and profile
+//! attributes.
 
 pub mod api;
+pub mod contacts;
 pub mod evidence;
 pub mod ledger;
 pub mod preferences;

@@ -148,6 +148,25 @@ impl Preferences {
             .is_some_and(|c| !c.opted_in)
     }
 
+    /// The customer's time zone, once checked.
+    pub fn zone(&self) -> Option<chrono_tz::Tz> {
+        self.timezone.as_deref().and_then(|z| z.parse().ok())
+    }
+
+    /// The quiet hours as local times, once checked.
+    pub fn quiet_times(&self) -> Option<(NaiveTime, NaiveTime)> {
+        let quiet = self.quiet_hours.as_ref()?;
+        Some((parse_hhmm(&quiet.start)?, parse_hhmm(&quiet.end)?))
+    }
+
+    /// The channels the customer explicitly opted in to, by name.
+    pub fn opted_in(&self) -> impl Iterator<Item = &str> {
+        self.channels
+            .iter()
+            .filter(|(_, c)| c.opted_in)
+            .map(|(name, _)| name.as_str())
+    }
+
     /// Checks every field against the channel catalogue; normalizes the language tag.
     pub fn checked(mut self, catalogue: &Channels) -> Result<Self, Vec<FieldError>> {
         let mut errors = Vec::new();

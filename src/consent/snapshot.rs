@@ -7,6 +7,7 @@ use super::ledger::{self, ConsentStates};
 use super::preferences::{self, Preferences};
 use super::subject::{self, Subject, SubjectId};
 use crate::audit::{tombstones, Pseudonymizer};
+use crate::consent::contacts::SentMessages;
 use crate::storage::{DbConnection, StorageError};
 
 /// Everything the rules need about one subject.
@@ -20,6 +21,8 @@ pub struct SubjectSnapshot {
     pub gpc_recorded: HashSet<String>,
     /// No such subject, because it was erased (a tombstone under its pseudonym).
     pub erased: bool,
+    /// Messages recently sent to the subject, for reach's weekly caps.
+    pub sent: SentMessages,
 }
 
 impl SubjectSnapshot {
@@ -40,6 +43,7 @@ impl SubjectSnapshot {
             consents: ledger::states(conn, id)?,
             preferences: preferences::find(conn, id)?.map(|(p, _)| p),
             gpc_recorded: ledger::gpc_recorded(conn, id)?,
+            sent: SentMessages::load(conn, id)?,
             subject: Some(found),
             erased: false,
         })

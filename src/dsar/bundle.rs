@@ -15,6 +15,7 @@ use utoipa::ToSchema;
 
 use crate::audit::chain::ChainedEvent;
 use crate::audit::{self, Actor, AuditEntry, Pseudonymizer};
+use crate::consent::contacts::{self, Contact};
 use crate::consent::ledger::{self, ConsentRecord, ConsentSource, ConsentStatus, IpSource};
 use crate::consent::preferences::{self, Preferences};
 use crate::consent::subject::{self, Subject, SubjectId};
@@ -28,9 +29,9 @@ use crate::surveys::events::{self as survey_events, Event};
 use crate::surveys::store::{self, Display, Followup, ResponseRow};
 
 /// The version of the bundle's shape: an integer, raised on any change to a member.
-pub const BUNDLE_VERSION: u32 = 2;
+pub const BUNDLE_VERSION: u32 = 3;
 /// The same version as a name, for readers that sniff the document.
-pub const FORMAT: &str = "consentry.access.v2";
+pub const FORMAT: &str = "consentry.access.v3";
 /// The most items one bundle carries from the ledger, the audit log and the requests,
 /// each: the bundle is built in memory, so it is bounded, and says what it left out
 /// (`limits`) and where the rest is.
@@ -41,10 +42,10 @@ pub const MAX_ROWS: i64 = 10_000;
 pub struct AccessBundle {
     /// The bundle's own version, independent of the API's: raised whenever a member
     /// changes what it holds or its shape.
-    #[schema(example = 2, minimum = 1)]
+    #[schema(example = 3, minimum = 1)]
     pub bundle_version: u32,
-    /// `consentry.access.v2`: the bundle's version as a name.
-    #[schema(example = "consentry.access.v2")]
+    /// `consentry.access.v3`: the bundle's version as a name.
+    #[schema(example = "consentry.access.v3")]
     pub format: &'static str,
     pub generated_at: DateTime<Utc>,
     /// Whether a member was cut at its bound (`limits` says which and by how much).
@@ -72,6 +73,9 @@ pub struct AccessBundle {
     pub survey_responses: Vec<BundleSurveyResponse>,
     /// Follow-ups their answers opened.
     pub survey_followups: Vec<BundleSurveyFollowup>,
+    /// Messages services recorded sending them (kept 35 days, for weekly caps), newest
+    /// first.
+    pub messages_sent: Vec<Contact>,
 }
 
 /// The members held to `MAX_ROWS` items each.
@@ -389,6 +393,7 @@ pub fn assemble(
     let displays = store::subject_displays(conn, subject_id)?;
     let responses = store::subject_responses(conn, subject_id)?;
     let followups = store::subject_followups(conn, subject_id)?;
+    let messages_sent = contacts::all(conn, subject_id)?;
     audit::record_alone(
         conn,
         pseudonyms,
@@ -436,6 +441,7 @@ pub fn assemble(
         survey_displays: displays.into_iter().map(Into::into).collect(),
         survey_responses: responses.into_iter().map(Into::into).collect(),
         survey_followups: followups.into_iter().map(Into::into).collect(),
+        messages_sent,
     }))
 }
 

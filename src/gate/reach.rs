@@ -32,6 +32,18 @@ pub enum ReachReason {
     QuietHours,
 }
 
+impl ReachReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReachReason::Allowed => "allowed",
+            ReachReason::PurposeDenied => "purpose_denied",
+            ReachReason::ChannelOptInRequired => "channel_opt_in_required",
+            ReachReason::WeeklyCapReached => "weekly_cap_reached",
+            ReachReason::QuietHours => "quiet_hours",
+        }
+    }
+}
+
 /// One channel's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChannelReach {
@@ -101,6 +113,31 @@ pub fn reach(facts: &ChannelFacts<'_>, clock: &Clock, now: DateTime<Utc>) -> Cha
             reason: ReachReason::Allowed,
             next_allowed_at: None,
         },
+    }
+}
+
+/// Which channels to answer for, most preferred first. The base order is the
+/// customer's own, else their country's default. Asked-for channels come in that order,
+/// those it does not rank after them as asked; with none asked, the base order and then
+/// the channels the customer opted in to that it leaves out, in `opted_in`'s order.
+pub fn channels_in_order<C: PartialEq + Clone>(
+    own: &[C],
+    default: &[C],
+    opted_in: &[C],
+    asked: Option<&[C]>,
+) -> Vec<C> {
+    let base = if own.is_empty() { default } else { own };
+    match asked {
+        Some(asked) => {
+            let mut ranked: Vec<&C> = base.iter().filter(|c| asked.contains(c)).collect();
+            ranked.extend(asked.iter().filter(|c| !base.contains(c)));
+            ranked.into_iter().cloned().collect()
+        }
+        None => {
+            let mut all = base.to_vec();
+            all.extend(opted_in.iter().filter(|c| !base.contains(c)).cloned());
+            all
+        }
     }
 }
 
@@ -398,6 +435,38 @@ mod tests {
             jurisdiction: "default".into(),
             record: None,
         }
+    }
+
+    #[test]
+    fn channels_come_in_the_customers_order_else_the_default() {
+        let own = ["whatsapp", "email"];
+        let default = ["email", "sms", "messenger"];
+        let opted_in = ["push", "email"];
+        // The customer's own order, then what they opted in to that it leaves out.
+        assert_eq!(
+            channels_in_order(&own, &default, &opted_in, None),
+            ["whatsapp", "email", "push"]
+        );
+        // No order of their own: the country's.
+        assert_eq!(
+            channels_in_order(&[], &default, &opted_in, None),
+            ["email", "sms", "messenger", "push"]
+        );
+        // Asked for: ranked by the order, the unranked after them as asked.
+        assert_eq!(
+            channels_in_order(
+                &own,
+                &default,
+                &opted_in,
+                Some(&["line", "email", "whatsapp"])
+            ),
+            ["whatsapp", "email", "line"]
+        );
+        assert_eq!(
+            channels_in_order(&[], &default, &[], Some(&["telegram", "sms", "viber"])),
+            ["sms", "telegram", "viber"]
+        );
+        assert!(channels_in_order::<&str>(&[], &[], &[], None).is_empty());
     }
 
     #[test]

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::cache::DecisionCache;
 use super::notify::ChangeFence;
+use super::reach::ReachReason;
 use super::rules::Decision;
 use crate::auth::KeyRing;
 use crate::consent::write;
@@ -23,6 +24,7 @@ pub struct Gate {
     /// Present when other instances may share the database (PostgreSQL).
     fence: Option<Arc<ChangeFence>>,
     decisions: IntCounterVec,
+    reaches: IntCounterVec,
     hits: IntCounter,
     misses: IntCounter,
     cached: IntGauge,
@@ -64,6 +66,13 @@ impl Gate {
             ),
             &["purpose", "decision", "reason"],
         )?;
+        let reaches = IntCounterVec::new(
+            Opts::new(
+                "reach_channels_total",
+                "Channels answered by reach, by reason",
+            ),
+            &["reason"],
+        )?;
         let hits = IntCounter::new(
             "decision_cache_hits_total",
             "Decisions answered from the cache",
@@ -74,6 +83,7 @@ impl Gate {
         )?;
         let cached = IntGauge::new("decision_cache_subjects", "Subjects in the decision cache")?;
         registry.register(Box::new(decisions.clone()))?;
+        registry.register(Box::new(reaches.clone()))?;
         registry.register(Box::new(hits.clone()))?;
         registry.register(Box::new(misses.clone()))?;
         registry.register(Box::new(cached.clone()))?;
@@ -81,6 +91,7 @@ impl Gate {
             cache: Arc::new(DecisionCache::new(capacity)),
             fence: None,
             decisions,
+            reaches,
             hits,
             misses,
             cached,
@@ -174,6 +185,10 @@ impl Gate {
                 decision.reason.as_str(),
             ])
             .inc();
+    }
+
+    pub fn count_reach(&self, reason: ReachReason) {
+        self.reaches.with_label_values(&[reason.as_str()]).inc();
     }
 
     /// A JWT (EdDSA, `kid` in the header) that lets a downstream service verify the

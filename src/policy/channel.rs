@@ -148,13 +148,18 @@ impl Channels {
         [region.as_str(), region.country(), jurisdiction, "default"]
             .into_iter()
             .find_map(|key| self.orders.get_key_value(key))
-            .map_or(
-                DefaultOrder {
-                    channels: &[],
-                    from: "default",
-                },
+            .map_or_else(
+                || self.fallback_order(),
                 |(from, channels)| DefaultOrder { channels, from },
             )
+    }
+
+    /// The order for a subject of no known region: the file's `default`.
+    pub fn fallback_order(&self) -> DefaultOrder<'_> {
+        DefaultOrder {
+            channels: self.orders.get("default").map_or(&[], Vec::as_slice),
+            from: "default",
+        }
     }
 
     /// Every default order, keyed as the file writes them (`default` included).

@@ -283,3 +283,15 @@ diesel::table! {
         ended_at -> Nullable<Timestamp>,
     }
 }
+
+diesel::table! {
+    contacts (id) {
+        id -> Text,
+        subject_id -> Text,
+        channel -> Text,
+        purpose -> Text,
+        sent_at -> Timestamp,
+        recorded_at -> Timestamp,
+        idempotency_key -> Nullable<Text>,
+    }
+}

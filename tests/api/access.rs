@@ -49,7 +49,7 @@ async fn the_bundle_holds_everything_about_the_subject_and_is_audited() {
         .unwrap()
         .starts_with("attachment"));
     let bundle: Value = response.json().await.unwrap();
-    assert_eq!(bundle["format"], "consentry.access.v2");
+    assert_eq!(bundle["format"], "consentry.access.v3");
     assert_eq!(bundle["subject"]["id"], "me");
     assert_eq!(bundle["subject"]["jurisdiction"], "eea");
     let consents = bundle["consents"].as_array().unwrap();
@@ -172,6 +172,12 @@ async fn the_bundle_keeps_the_shape_of_its_version() {
     )
     .await;
     app.event("me", "onboarding.completed").await;
+    app.post(
+        "/v1/subjects/me/contacts",
+        &app.service(),
+        &json!({"channel": "email", "purpose": "marketing", "idempotency_key": "welcome-1"}),
+    )
+    .await;
     app.next("me", None).await;
     app.answer(
         "nps-b",
@@ -181,9 +187,9 @@ async fn the_bundle_keeps_the_shape_of_its_version() {
 
     let compliance = app.token(Role::Compliance, Some("officer"));
     let bundle = app.get_json("/v1/subjects/me/export", &compliance).await;
-    assert_eq!(bundle["bundle_version"], 2);
+    assert_eq!(bundle["bundle_version"], 3);
     assert_snapshot(
-        "access_bundle_v2",
+        "access_bundle_v3",
         bundle,
         "A deliberate change to the access bundle is a new bundle version: raise \
          BUNDLE_VERSION and FORMAT in the bundle module and describe the change in the \

@@ -61,6 +61,15 @@ async fn erasure_removes_the_data_keeps_the_proof_and_the_gate_denies() {
         .send()
         .await
         .unwrap();
+    let sent = app
+        .client
+        .post(app.url("/v1/subjects/gone/contacts"))
+        .bearer_auth(app.service())
+        .json(&json!({"channel": "email", "purpose": "marketing"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 201);
     assert_eq!(
         decide(&app, "analytics").await["decision"],
         "allow",
@@ -115,6 +124,7 @@ async fn erasure_removes_the_data_keeps_the_proof_and_the_gate_denies() {
         0
     );
     assert_eq!(rows(&app, "SELECT COUNT(*) AS n FROM preferences").await, 0);
+    assert_eq!(rows(&app, "SELECT COUNT(*) AS n FROM contacts").await, 0);
     assert_eq!(
         rows(&app, "SELECT COUNT(*) AS n FROM subjects WHERE id = 'gone'").await,
         0

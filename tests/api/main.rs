@@ -24,6 +24,7 @@ mod process;
 mod profiles;
 mod proxy;
 mod purposes;
+mod reach;
 mod retention;
 mod signals;
 mod snapshot;

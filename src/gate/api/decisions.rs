@@ -8,8 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use super::{apply_gpc, observe, snapshot_for_request};
-use crate::audit::Actor;
+use super::{check_batch, observe, snapshot_for_request, snapshots_for_batch, subject_and_purpose};
 use crate::auth::{Principal, Role};
 use crate::consent::signals::request_gpc;
 use crate::consent::SubjectId;
@@ -22,7 +21,6 @@ use crate::http::{ApiError, AppState, FieldError, ValidJson};
 use crate::policy::{Basis, Channel, Policies, Purpose};
 
 const CALLERS: [Role; 1] = [Role::Service];
-pub const MAX_BATCH: usize = 1000;
 const MAX_CATEGORIES: usize = 50;
 
 #[derive(Debug, Serialize, Deserialize, Validate, ToSchema)]
@@ -96,20 +94,13 @@ pub(crate) fn check<'p>(
 ) -> Result<Checked<'p>, Vec<FieldError>> {
     let mut errors = Vec::new();
     let field = |name: &str| format!("{prefix}{name}");
-    let subject = SubjectId::parse(&input.subject_id)
-        .map_err(|m| errors.push(FieldError::new(field("subject_id"), "invalid", m)))
-        .ok();
-    let purpose = policies.purpose(&input.purpose);
-    if purpose.is_none() {
-        errors.push(FieldError::new(
-            field("purpose"),
-            "unknown_purpose",
-            format!(
-                "`{}` is not a purpose (see GET /v1/purposes)",
-                input.purpose
-            ),
-        ));
-    }
+    let (subject, purpose) = subject_and_purpose(
+        policies,
+        &input.subject_id,
+        &input.purpose,
+        prefix,
+        &mut errors,
+    );
     let channel = input.channel.as_deref().and_then(|name| {
         policies
             .channels
@@ -265,51 +256,12 @@ pub async fn decide_batch(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(&CALLERS)?;
-    let items = body.into_inner().items;
-    if items.is_empty() || items.len() > MAX_BATCH {
-        return Err(ApiError::invalid(
-            "items",
-            format!("between 1 and {MAX_BATCH} items (got {})", items.len()),
-        ));
-    }
-    let mut checked = Vec::with_capacity(items.len());
-    let mut errors = Vec::new();
-    for (i, item) in items.into_iter().enumerate() {
-        match check(&state.policies, item, &format!("items[{i}].")) {
-            Ok(c) => checked.push(c),
-            Err(e) => errors.extend(e),
-        }
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
+    let checked = check_batch(body.into_inner().items, |item, prefix| {
+        check(&state.policies, item, prefix)
+    })?;
     let (now, gpc) = (state.clock.now(), request_gpc(&req));
     let ids: Vec<&SubjectId> = checked.iter().map(|c| &c.subject).collect();
-    let mut snapshots = state.gate.snapshots(&state.db, &ids).await?;
-    if gpc {
-        let distinct: Vec<SubjectId> = {
-            let mut seen = Vec::new();
-            for id in ids {
-                if !seen.contains(id) {
-                    seen.push(id.clone());
-                }
-            }
-            seen
-        };
-        for id in distinct {
-            let snapshot = snapshots.get(id.as_str()).cloned().unwrap_or_default();
-            let fresh = apply_gpc(
-                &state,
-                &id,
-                snapshot,
-                Actor::from(&principal),
-                crate::http::client_ip::request_evidence(&state, &req, None),
-                now,
-            )
-            .await?;
-            snapshots.insert(id.to_string(), fresh);
-        }
-    }
+    let snapshots = snapshots_for_batch(&state, &principal, &req, &ids, gpc, now).await?;
     let empty = Arc::new(SubjectSnapshot::default());
     let results = checked
         .iter()

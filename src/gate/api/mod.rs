@@ -2,9 +2,12 @@
 //! is here: the subject's snapshot after any GPC signal the request carries is recorded,
 //! and counting a decision.
 
+pub mod contacts;
 pub mod decisions;
 pub mod proxy;
+pub mod reach;
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use actix_web::HttpRequest;
@@ -19,8 +22,9 @@ use crate::consent::ledger::Evidence;
 use crate::consent::write::{self, ConsentError, ConsentWrite};
 use crate::consent::SubjectId;
 use crate::consent::SubjectSnapshot;
-use crate::http::{ApiError, AppState};
+use crate::http::{ApiError, AppState, FieldError};
 use crate::policy::Channel;
+use crate::policy::{Policies, Purpose};
 
 /// Records the GPC opt-outs a `Sec-GPC: 1` request carries for a known subject, if any
 /// are still pending, and answers the fresh snapshot.
@@ -94,4 +98,88 @@ pub async fn snapshot_for_request(
         now,
     )
     .await?)
+}
+
+/// The snapshots of a batch's subjects, after recording the GPC opt-outs the request
+/// carries for each (once per subject).
+pub async fn snapshots_for_batch(
+    state: &AppState,
+    principal: &Principal,
+    req: &HttpRequest,
+    ids: &[&SubjectId],
+    gpc: bool,
+    now: DateTime<Utc>,
+) -> Result<HashMap<String, Arc<SubjectSnapshot>>, ApiError> {
+    let mut snapshots = state.gate.snapshots(&state.db, ids).await?;
+    if !gpc {
+        return Ok(snapshots);
+    }
+    let mut seen = HashSet::new();
+    for id in ids.iter().filter(|id| seen.insert(id.as_str())) {
+        let snapshot = snapshots.get(id.as_str()).cloned().unwrap_or_default();
+        let fresh = apply_gpc(
+            state,
+            id,
+            snapshot,
+            Actor::from(principal),
+            crate::http::client_ip::request_evidence(state, req, None),
+            now,
+        )
+        .await?;
+        snapshots.insert(id.to_string(), fresh);
+    }
+    Ok(snapshots)
+}
+
+/// The most items one batch (decisions or reach) carries.
+pub const MAX_BATCH: usize = 1000;
+
+/// Checks a batch: 1–1,000 items, each by `check` with its field prefix (`items[3].`).
+/// Any bad item fails the whole batch, every problem named.
+pub(crate) fn check_batch<I, C>(
+    items: Vec<I>,
+    mut check: impl FnMut(I, &str) -> Result<C, Vec<FieldError>>,
+) -> Result<Vec<C>, ApiError> {
+    if items.is_empty() || items.len() > MAX_BATCH {
+        return Err(ApiError::invalid(
+            "items",
+            format!("between 1 and {MAX_BATCH} items (got {})", items.len()),
+        ));
+    }
+    let mut checked = Vec::with_capacity(items.len());
+    let mut errors = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
+        match check(item, &format!("items[{i}].")) {
+            Ok(c) => checked.push(c),
+            Err(e) => errors.extend(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(checked)
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}
+
+/// The subject and purpose a gate question names, each problem pushed to `errors` under
+/// `prefix`.
+pub(crate) fn subject_and_purpose<'p>(
+    policies: &'p Policies,
+    subject_id: &str,
+    purpose: &str,
+    prefix: &str,
+    errors: &mut Vec<FieldError>,
+) -> (Option<SubjectId>, Option<&'p Purpose>) {
+    let subject = SubjectId::parse(subject_id)
+        .map_err(|m| errors.push(FieldError::new(format!("{prefix}subject_id"), "invalid", m)))
+        .ok();
+    let found = policies.purpose(purpose);
+    if found.is_none() {
+        errors.push(FieldError::new(
+            format!("{prefix}purpose"),
+            "unknown_purpose",
+            format!("`{purpose}` is not a purpose (see GET /v1/purposes)"),
+        ));
+    }
+    (subject, found)
 }
