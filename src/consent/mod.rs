@@ -5,6 +5,7 @@
 pub mod api;
 pub mod contacts;
 pub mod evidence;
+pub mod identifiers;
 pub mod ledger;
 pub mod preferences;
 pub mod rates;

@@ -1,8 +1,9 @@
 //! A subject's whole state as the rules see it, loaded in one go: the gate caches it,
 //! surveys judge eligibility on it.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
+use super::identifiers::{self, Identifier};
 use super::ledger::{self, ConsentStates};
 use super::preferences::{self, Preferences};
 use super::subject::{self, Subject, SubjectId};
@@ -23,6 +24,10 @@ pub struct SubjectSnapshot {
     pub erased: bool,
     /// Messages recently sent to the subject, for reach's weekly caps.
     pub sent: SentMessages,
+    /// The identifiers the subject is known by elsewhere.
+    pub identifiers: BTreeSet<Identifier>,
+    /// No such subject, because it was merged into this one.
+    pub merged_into: Option<SubjectId>,
 }
 
 impl SubjectSnapshot {
@@ -34,6 +39,12 @@ impl SubjectSnapshot {
         pseudonyms: &Pseudonymizer,
     ) -> Result<Self, StorageError> {
         let Some(found) = subject::find(conn, id)? else {
+            if let Some(into) = identifiers::merged_into(conn, id.as_str())? {
+                return Ok(Self {
+                    merged_into: SubjectId::parse(&into).ok(),
+                    ..Self::default()
+                });
+            }
             return Ok(Self {
                 erased: tombstones::is_erased(conn, &pseudonyms.of(id.as_str()))?,
                 ..Self::default()
@@ -44,6 +55,8 @@ impl SubjectSnapshot {
             preferences: preferences::find(conn, id)?.map(|(p, _)| p),
             gpc_recorded: ledger::gpc_recorded(conn, id)?,
             sent: SentMessages::load(conn, id)?,
+            identifiers: identifiers::of_subject(conn, id.as_str())?,
+            merged_into: None,
             subject: Some(found),
             erased: false,
         })

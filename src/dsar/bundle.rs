@@ -16,6 +16,7 @@ use utoipa::ToSchema;
 use crate::audit::chain::ChainedEvent;
 use crate::audit::{self, Actor, AuditEntry, Pseudonymizer};
 use crate::consent::contacts::{self, Contact};
+use crate::consent::identifiers::{self, Identifier};
 use crate::consent::ledger::{self, ConsentRecord, ConsentSource, ConsentStatus, IpSource};
 use crate::consent::preferences::{self, Preferences};
 use crate::consent::subject::{self, Subject, SubjectId};
@@ -76,6 +77,8 @@ pub struct AccessBundle {
     /// Messages services recorded sending them (kept 35 days, for weekly caps), newest
     /// first.
     pub messages_sent: Vec<Contact>,
+    /// The identifiers other services know them by, by type then value.
+    pub identifiers: Vec<Identifier>,
 }
 
 /// The members held to `MAX_ROWS` items each.
@@ -394,6 +397,7 @@ pub fn assemble(
     let responses = store::subject_responses(conn, subject_id)?;
     let followups = store::subject_followups(conn, subject_id)?;
     let messages_sent = contacts::all(conn, subject_id)?;
+    let known_as = identifiers::of_subject(conn, subject_id)?;
     audit::record_alone(
         conn,
         pseudonyms,
@@ -442,6 +446,7 @@ pub fn assemble(
         survey_responses: responses.into_iter().map(Into::into).collect(),
         survey_followups: followups.into_iter().map(Into::into).collect(),
         messages_sent,
+        identifiers: known_as.into_iter().collect(),
     }))
 }
 

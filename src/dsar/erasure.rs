@@ -1,5 +1,5 @@
 //! Erasure (GDPR Art. 17, CCPA right to delete). In one transaction: the profile,
-//! preferences, customer events, messages sent, and survey displays, responses and follow-ups go;
+//! preferences, identifiers, customer events, messages sent, and survey displays, responses and follow-ups go;
 //! consent records and requests keep only what proves consent — the purpose, status,
 //! time, version and notice digest — under the subject's keyed pseudonym, without the
 //! client IP hash or user agent, and what the subject did themselves names them by the
@@ -91,6 +91,11 @@ pub fn erase(
         crate::surveys::store::erase_subject(conn, id.as_str())?;
         crate::surveys::events::erase_subject(conn, id.as_str())?;
         crate::consent::contacts::erase_subject(conn, id.as_str())?;
+        // Ids merged into the subject lead nowhere now; each is erased as they are.
+        for merged in crate::consent::identifiers::erase_subject(conn, id.as_str())? {
+            audit::tombstones::record(conn, &pseudonyms.of(&merged), now)?;
+            crate::storage::announce_subject_changed(conn, &merged)?;
+        }
         diesel::delete(subjects::table.find(id.as_str())).execute(conn)?;
         audit::tombstones::record(conn, &pseudonym, now)?;
         audit::record(

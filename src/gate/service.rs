@@ -13,6 +13,7 @@ use super::notify::ChangeFence;
 use super::reach::ReachReason;
 use super::rules::Decision;
 use crate::auth::KeyRing;
+use crate::consent::identifiers::{self, Identifier, SubjectRef};
 use crate::consent::write;
 use crate::consent::SubjectId;
 use crate::consent::SubjectSnapshot;
@@ -21,6 +22,9 @@ use crate::storage::{Database, StorageError};
 
 pub struct Gate {
     pub cache: Arc<DecisionCache>,
+    /// Which subject an identifier named when last looked up; trusted only while that
+    /// subject's snapshot still lists it.
+    aliases: quick_cache::sync::Cache<Identifier, SubjectId>,
     /// Present when other instances may share the database (PostgreSQL).
     fence: Option<Arc<ChangeFence>>,
     decisions: IntCounterVec,
@@ -89,6 +93,7 @@ impl Gate {
         registry.register(Box::new(cached.clone()))?;
         Ok(Self {
             cache: Arc::new(DecisionCache::new(capacity)),
+            aliases: quick_cache::sync::Cache::new(capacity.max(1)),
             fence: None,
             decisions,
             reaches,
@@ -120,8 +125,83 @@ impl Gate {
         }
     }
 
-    /// Snapshots of several subjects: from the cache, the rest in one database task.
+    /// Snapshots of several subjects: from the cache, the rest in one database task. An
+    /// id merged into another subject answers that subject's snapshot.
     pub async fn snapshots(
+        &self,
+        db: &Database,
+        ids: &[&SubjectId],
+    ) -> Result<HashMap<String, Arc<SubjectSnapshot>>, StorageError> {
+        let mut found = self.stored_snapshots(db, ids).await?;
+        let targets: Vec<SubjectId> = found
+            .values()
+            .filter_map(|s| s.merged_into.clone())
+            .collect();
+        if !targets.is_empty() {
+            let targets: Vec<&SubjectId> = targets.iter().collect();
+            let merged = self.stored_snapshots(db, &targets).await?;
+            for snapshot in found.values_mut() {
+                if let Some(into) = &snapshot.merged_into {
+                    *snapshot = merged.get(into.as_str()).cloned().unwrap_or_default();
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// The subject an identifier names and its snapshot; `None` when it names nobody.
+    /// A remembered owner is trusted only while its snapshot (fresh by the cache's own
+    /// rules) still lists the identifier, so a change of identifiers is seen at once.
+    pub async fn resolve(
+        &self,
+        db: &Database,
+        identifier: &Identifier,
+    ) -> Result<Option<(SubjectId, Arc<SubjectSnapshot>)>, StorageError> {
+        if let Some(owner) = self.aliases.get(identifier) {
+            let snapshot = self.snapshot(db, &owner).await?;
+            if snapshot.identifiers.contains(identifier) {
+                return Ok(Some((owner, snapshot)));
+            }
+            self.aliases.remove(identifier);
+        }
+        let wanted = identifier.clone();
+        let owner = db
+            .run(move |conn| identifiers::owner(conn, &wanted))
+            .await?
+            .and_then(|owner| SubjectId::parse(&owner).ok());
+        let Some(owner) = owner else {
+            return Ok(None);
+        };
+        let snapshot = self.snapshot(db, &owner).await?;
+        // A cached snapshot may not list it yet while the write that added it has not
+        // answered; the owner is right all the same, but is not remembered.
+        if snapshot.identifiers.contains(identifier) {
+            self.aliases.insert(identifier.clone(), owner.clone());
+        }
+        Ok(Some((owner, snapshot)))
+    }
+
+    /// The existing subject a request names, by id (after a merge, the subject it became)
+    /// or by identifier; `None` when it names nobody.
+    pub async fn subject_of(
+        &self,
+        db: &Database,
+        asked: &SubjectRef,
+    ) -> Result<Option<SubjectId>, StorageError> {
+        Ok(match asked {
+            SubjectRef::Id(id) => self
+                .snapshot(db, id)
+                .await?
+                .subject
+                .as_ref()
+                .map(|s| s.id.clone()),
+            SubjectRef::Identifier(identifier) => {
+                self.resolve(db, identifier).await?.map(|(id, _)| id)
+            }
+        })
+    }
+
+    async fn stored_snapshots(
         &self,
         db: &Database,
         ids: &[&SubjectId],

@@ -25,6 +25,14 @@ pub fn subject_id_schema() -> Object {
         .build()
 }
 
+/// The same, or null (a body that may name the subject another way).
+pub fn optional_subject_id_schema() -> Object {
+    use utoipa::openapi::schema::SchemaType;
+    let mut schema = subject_id_schema();
+    schema.schema_type = SchemaType::from_iter([Type::String, Type::Null]);
+    schema
+}
+
 const ID_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9._:@+=|~-]{0,127}$";
 const ID_DESCRIPTION: &str = "The subject's opaque id: 1–128 ASCII letters, digits and `-_.:@+=|~`, starting with a letter or digit.";
 

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod channel;
 mod diagnostics;
+pub mod identifier_kind;
 pub mod jurisdiction;
 pub mod key;
 mod load;
@@ -20,6 +21,7 @@ use std::collections::HashMap;
 
 pub use channel::{Channel, Channels};
 pub use diagnostics::{PolicyError, PolicyIssue};
+pub use identifier_kind::IdentifierKinds;
 pub use jurisdiction::{Jurisdiction, Jurisdictions, Period};
 pub use load::load;
 pub use notice::{Notice, Notices};
@@ -46,6 +48,8 @@ pub struct Policies {
     pub retention: Retention,
     /// The channel catalogue and default orders (`channels.toml`).
     pub channels: Channels,
+    /// The kinds of identifier a customer may be known by (`identifiers.toml`).
+    pub identifier_kinds: IdentifierKinds,
 }
 
 impl Policies {
@@ -72,6 +76,7 @@ impl Policies {
             upstreams,
             retention: Retention::default(),
             channels: Channels::default(),
+            identifier_kinds: IdentifierKinds::default(),
         }
     }
 

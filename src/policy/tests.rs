@@ -443,3 +443,42 @@ fn a_channel_is_one_edit_of_the_channel_file() {
     let region = Region::parse("BR").unwrap();
     assert_eq!(policies.default_channel_order(&region).channels[0], rcs);
 }
+
+/// Each mistake in `identifiers.toml`, with the line and field it is reported at.
+#[test]
+fn identifier_file_mistakes_are_named_with_their_line() {
+    let cases: [(&str, &str, &str, &str); 4] = [
+        (
+            "format = \"uuid\"\ncategory = \"user.device.device_id\"",
+            "format = \"guid\"\ncategory = \"user.device.device_id\"",
+            "kind[3] (device_id).format",
+            "one of `sha256`, `uuid`, `opaque`",
+        ),
+        (
+            "category = \"user.unique_id\"",
+            "category = \"user.shoe_size\"",
+            "kind[2] (crm_id).category",
+            "not a data category",
+        ),
+        (
+            "name = \"phone_sha256\"",
+            "name = \"email_sha256\"",
+            "kind[1] (email_sha256).name",
+            "duplicate kind",
+        ),
+        (
+            "name = \"crm_id\"",
+            "name = \"CRM id\"",
+            "kind[2] (CRM id).name",
+            "lower-case letters",
+        ),
+    ];
+    for (from, to, field, message) in cases {
+        let (_dir, result) = with_edit("identifiers.toml", |t| t.replacen(from, to, 1));
+        let issue = only_issue(result);
+        assert!(issue.file.ends_with("identifiers.toml"), "{issue}");
+        assert_eq!(issue.field, field, "{issue}");
+        assert!(issue.message.contains(message), "{issue}");
+        assert!(issue.line.is_some(), "{issue}");
+    }
+}

@@ -295,3 +295,20 @@ diesel::table! {
         idempotency_key -> Nullable<Text>,
     }
 }
+
+diesel::table! {
+    subject_identifiers (kind, value) {
+        kind -> Text,
+        value -> Text,
+        subject_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    subject_merges (from_id) {
+        from_id -> Text,
+        into_id -> Text,
+        merged_at -> Timestamp,
+    }
+}

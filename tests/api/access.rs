@@ -178,6 +178,14 @@ async fn the_bundle_keeps_the_shape_of_its_version() {
         &json!({"channel": "email", "purpose": "marketing", "idempotency_key": "welcome-1"}),
     )
     .await;
+    app.put_json(
+        "/v1/subjects/me/identifiers",
+        &app.service(),
+        &json!({"identifiers": [{"type": "crm_id", "value": "CRM-7"}]}),
+    )
+    .send()
+    .await
+    .unwrap();
     app.next("me", None).await;
     app.answer(
         "nps-b",

@@ -45,6 +45,7 @@ fn copy_policies(to: &Path) {
         "jurisdictions.toml",
         "data_categories.toml",
         "channels.toml",
+        "identifiers.toml",
         "notices/en.md",
         "notices/ar.md",
     ] {

@@ -14,6 +14,7 @@ mod erasure;
 mod errors;
 mod health;
 mod helpers;
+mod identifiers;
 mod instances;
 mod limits;
 mod openapi;

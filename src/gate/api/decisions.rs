@@ -1,22 +1,18 @@
 //! `POST /v1/decisions` and `POST /v1/decisions/batch`.
 
-use std::sync::Arc;
-
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use super::{check_batch, observe, snapshot_for_request, snapshots_for_batch, subject_and_purpose};
+use super::{check_batch, observe, resolve_all, resolve_one, subject_and_purpose, Resolved};
 use crate::auth::{Principal, Role};
+use crate::consent::identifiers::{IdentifierInput, SubjectRef};
 use crate::consent::signals::request_gpc;
-use crate::consent::SubjectId;
-use crate::consent::SubjectSnapshot;
 use crate::gate::rules::decide_for;
 use crate::gate::rules::{DecisionRequest, Reason};
 use crate::http::responses::{AuthProblems, BodyProblems};
-use crate::http::subject_path::subject_id_schema;
 use crate::http::{ApiError, AppState, FieldError, ValidJson};
 use crate::policy::{Basis, Channel, Policies, Purpose};
 
@@ -27,8 +23,12 @@ const MAX_CATEGORIES: usize = 50;
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"subject_id": "cust-8412", "purpose": "marketing.email", "channel": "email", "data_categories": ["user.contact.email"], "token": true}))]
 pub struct DecisionInput {
-    #[schema(schema_with = subject_id_schema)]
-    pub subject_id: String,
+    /// The subject; or name them by `identifier` instead (exactly one of the two).
+    #[schema(schema_with = crate::http::subject_path::optional_subject_id_schema)]
+    pub subject_id: Option<String>,
+    /// An identifier the subject is known by (`PUT /v1/subjects/{id}/identifiers`),
+    /// instead of `subject_id`.
+    pub identifier: Option<IdentifierInput>,
     #[schema(min_length = 1, max_length = 200)]
     pub purpose: String,
     /// A channel of `policies/channels.toml` (`GET /v1/channels`): deny
@@ -54,6 +54,10 @@ pub enum Verdict {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DecisionView {
+    /// The subject decided for: the one the identifier names, or the one a merged id
+    /// became; null when the identifier names nobody.
+    #[schema(example = "cust-8412")]
+    pub subject_id: Option<String>,
     pub decision: Verdict,
     pub reason: Reason,
     #[schema(example = "marketing.email")]
@@ -78,7 +82,7 @@ pub struct DecisionView {
 
 /// A checked request.
 pub(crate) struct Checked<'p> {
-    pub(crate) subject: SubjectId,
+    pub(crate) subject: SubjectRef,
     pub(crate) purpose: &'p Purpose,
     pub(crate) channel: Option<Channel>,
     pub(crate) categories: Vec<String>,
@@ -96,7 +100,8 @@ pub(crate) fn check<'p>(
     let field = |name: &str| format!("{prefix}{name}");
     let (subject, purpose) = subject_and_purpose(
         policies,
-        &input.subject_id,
+        input.subject_id.as_deref(),
+        input.identifier.as_ref(),
         &input.purpose,
         prefix,
         &mut errors,
@@ -140,10 +145,11 @@ pub(crate) fn check<'p>(
 fn answer(
     state: &AppState,
     checked: &Checked<'_>,
-    snapshot: &SubjectSnapshot,
+    resolved: &Resolved,
     gpc: bool,
     now: DateTime<Utc>,
 ) -> Result<DecisionView, ApiError> {
+    let snapshot = &resolved.snapshot;
     let request = DecisionRequest {
         purpose: checked.purpose,
         channel: checked.channel.as_ref(),
@@ -154,7 +160,7 @@ fn answer(
     let decision = decide_for(&state.policies, snapshot, &request);
     observe(
         state,
-        &checked.subject,
+        resolved.subject.as_ref(),
         &checked.purpose.key,
         checked.channel.as_ref(),
         &decision,
@@ -166,7 +172,7 @@ fn answer(
                 .gate
                 .sign(
                     &state.keys,
-                    checked.subject.as_str(),
+                    &resolved.name(&checked.subject),
                     &checked.purpose.key,
                     checked.purpose.version,
                     &decision,
@@ -179,6 +185,7 @@ fn answer(
         None
     };
     Ok(DecisionView {
+        subject_id: resolved.subject.as_ref().map(|s| s.to_string()),
         decision: if decision.allowed {
             Verdict::Allow
         } else {
@@ -220,9 +227,8 @@ pub async fn decide_one(
     principal.require(&CALLERS)?;
     let checked = check(&state.policies, body.into_inner(), "").map_err(ApiError::Validation)?;
     let (now, gpc) = (state.clock.now(), request_gpc(&req));
-    let snapshot =
-        snapshot_for_request(&state, &principal, &req, &checked.subject, gpc, now).await?;
-    Ok(HttpResponse::Ok().json(answer(&state, &checked, &snapshot, gpc, now)?))
+    let resolved = resolve_one(&state, &principal, &req, &checked.subject, gpc, now).await?;
+    Ok(HttpResponse::Ok().json(answer(&state, &checked, &resolved, gpc, now)?))
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -260,20 +266,12 @@ pub async fn decide_batch(
         check(&state.policies, item, prefix)
     })?;
     let (now, gpc) = (state.clock.now(), request_gpc(&req));
-    let ids: Vec<&SubjectId> = checked.iter().map(|c| &c.subject).collect();
-    let snapshots = snapshots_for_batch(&state, &principal, &req, &ids, gpc, now).await?;
-    let empty = Arc::new(SubjectSnapshot::default());
+    let asked: Vec<&SubjectRef> = checked.iter().map(|c| &c.subject).collect();
+    let resolved = resolve_all(&state, &principal, &req, &asked, gpc, now).await?;
     let results = checked
         .iter()
-        .map(|c| {
-            answer(
-                &state,
-                c,
-                snapshots.get(c.subject.as_str()).unwrap_or(&empty),
-                gpc,
-                now,
-            )
-        })
+        .zip(&resolved)
+        .map(|(c, r)| answer(&state, c, r, gpc, now))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(HttpResponse::Ok().json(BatchView { results }))
 }

@@ -7,7 +7,7 @@ pub mod decisions;
 pub mod proxy;
 pub mod reach;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use actix_web::HttpRequest;
@@ -18,6 +18,7 @@ use super::rules::Decision;
 use super::service::pending_gpc;
 use crate::audit::Actor;
 use crate::auth::Principal;
+use crate::consent::identifiers::{subject_ref, IdentifierInput, SubjectRef};
 use crate::consent::ledger::Evidence;
 use crate::consent::write::{self, ConsentError, ConsentWrite};
 use crate::consent::SubjectId;
@@ -53,16 +54,20 @@ pub(super) async fn apply_gpc(
     Ok(state.gate.snapshot(&state.db, id).await?)
 }
 
-/// Counts a decision in the metrics and offers it to the sampled log, as a pseudonym.
+/// Counts a decision in the metrics and offers it to the sampled log, as a pseudonym (a
+/// decision about nobody known is only counted).
 pub fn observe(
     state: &AppState,
-    subject: &SubjectId,
+    subject: Option<&SubjectId>,
     purpose: &str,
     channel: Option<&Channel>,
     decision: &Decision,
     now: DateTime<Utc>,
 ) {
     state.gate.count(purpose, decision);
+    let Some(subject) = subject else {
+        return;
+    };
     if let Some(log) = state.decision_log.as_ref().filter(|l| l.sampled()) {
         let pseudonym = state.pseudonyms.of(subject.as_str());
         log.offer(decision_log::entry(
@@ -100,35 +105,107 @@ pub async fn snapshot_for_request(
     .await?)
 }
 
-/// The snapshots of a batch's subjects, after recording the GPC opt-outs the request
-/// carries for each (once per subject).
-pub async fn snapshots_for_batch(
+/// Whom a gate question was answered for.
+pub struct Resolved {
+    /// The subject answered for (after a merge, the subject it became); `None` for an
+    /// identifier that names nobody.
+    pub subject: Option<SubjectId>,
+    pub snapshot: Arc<SubjectSnapshot>,
+}
+
+impl Resolved {
+    /// The subject, or the identifier as asked when it names nobody (`sub` of a signed
+    /// decision).
+    pub fn name(&self, asked: &SubjectRef) -> String {
+        match (&self.subject, asked) {
+            (Some(subject), _) => subject.to_string(),
+            (None, SubjectRef::Identifier(i)) => format!("{}:{}", i.kind, i.value),
+            (None, SubjectRef::Id(id)) => id.to_string(),
+        }
+    }
+}
+
+/// The subjects a batch names, in order, with their snapshots: ids from the cache (the
+/// rest in one database task), identifiers resolved through the gate; then the GPC
+/// opt-outs the request carries recorded, once per subject.
+pub async fn resolve_all(
     state: &AppState,
     principal: &Principal,
     req: &HttpRequest,
-    ids: &[&SubjectId],
+    asked: &[&SubjectRef],
     gpc: bool,
     now: DateTime<Utc>,
-) -> Result<HashMap<String, Arc<SubjectSnapshot>>, ApiError> {
-    let mut snapshots = state.gate.snapshots(&state.db, ids).await?;
-    if !gpc {
-        return Ok(snapshots);
+) -> Result<Vec<Resolved>, ApiError> {
+    let ids: Vec<&SubjectId> = asked
+        .iter()
+        .filter_map(|r| match r {
+            SubjectRef::Id(id) => Some(id),
+            SubjectRef::Identifier(_) => None,
+        })
+        .collect();
+    let by_id = state.gate.snapshots(&state.db, &ids).await?;
+    let mut resolved = Vec::with_capacity(asked.len());
+    for subject_ref in asked {
+        resolved.push(match subject_ref {
+            SubjectRef::Id(id) => {
+                let snapshot = by_id.get(id.as_str()).cloned().unwrap_or_default();
+                let subject = snapshot.subject.as_ref().map_or(id, |s| &s.id).clone();
+                Resolved {
+                    subject: Some(subject),
+                    snapshot,
+                }
+            }
+            SubjectRef::Identifier(identifier) => {
+                match state.gate.resolve(&state.db, identifier).await? {
+                    Some((subject, snapshot)) => Resolved {
+                        subject: Some(subject),
+                        snapshot,
+                    },
+                    None => Resolved {
+                        subject: None,
+                        snapshot: Arc::default(),
+                    },
+                }
+            }
+        });
     }
-    let mut seen = HashSet::new();
-    for id in ids.iter().filter(|id| seen.insert(id.as_str())) {
-        let snapshot = snapshots.get(id.as_str()).cloned().unwrap_or_default();
-        let fresh = apply_gpc(
-            state,
-            id,
-            snapshot,
-            Actor::from(principal),
-            crate::http::client_ip::request_evidence(state, req, None),
-            now,
-        )
-        .await?;
-        snapshots.insert(id.to_string(), fresh);
+    if gpc {
+        let mut fresh: HashMap<String, Arc<SubjectSnapshot>> = HashMap::new();
+        for one in &mut resolved {
+            let Some(subject) = &one.subject else {
+                continue;
+            };
+            if let Some(done) = fresh.get(subject.as_str()) {
+                one.snapshot = done.clone();
+                continue;
+            }
+            let snapshot = apply_gpc(
+                state,
+                subject,
+                one.snapshot.clone(),
+                Actor::from(principal),
+                crate::http::client_ip::request_evidence(state, req, None),
+                now,
+            )
+            .await?;
+            fresh.insert(subject.to_string(), snapshot.clone());
+            one.snapshot = snapshot;
+        }
     }
-    Ok(snapshots)
+    Ok(resolved)
+}
+
+/// One subject, as `resolve_all` does it.
+pub async fn resolve_one(
+    state: &AppState,
+    principal: &Principal,
+    req: &HttpRequest,
+    asked: &SubjectRef,
+    gpc: bool,
+    now: DateTime<Utc>,
+) -> Result<Resolved, ApiError> {
+    let mut all = resolve_all(state, principal, req, &[asked], gpc, now).await?;
+    Ok(all.remove(0))
 }
 
 /// The most items one batch (decisions or reach) carries.
@@ -161,17 +238,18 @@ pub(crate) fn check_batch<I, C>(
     }
 }
 
-/// The subject and purpose a gate question names, each problem pushed to `errors` under
-/// `prefix`.
+/// The subject (by id or identifier) and purpose a gate question names, each problem
+/// pushed to `errors` under `prefix`.
 pub(crate) fn subject_and_purpose<'p>(
     policies: &'p Policies,
-    subject_id: &str,
+    subject_id: Option<&str>,
+    identifier: Option<&IdentifierInput>,
     purpose: &str,
     prefix: &str,
     errors: &mut Vec<FieldError>,
-) -> (Option<SubjectId>, Option<&'p Purpose>) {
-    let subject = SubjectId::parse(subject_id)
-        .map_err(|m| errors.push(FieldError::new(format!("{prefix}subject_id"), "invalid", m)))
+) -> (Option<SubjectRef>, Option<&'p Purpose>) {
+    let subject = subject_ref(&policies.identifier_kinds, subject_id, identifier, prefix)
+        .map_err(|e| errors.push(e))
         .ok();
     let found = policies.purpose(purpose);
     if found.is_none() {

@@ -233,7 +233,7 @@ pub async fn gate_proxy(
     let decision = decide_for(&state.policies, &snapshot, &request);
     observe(
         &state,
-        &subject,
+        Some(&subject),
         &purpose.key,
         upstream.channel.as_ref(),
         &decision,

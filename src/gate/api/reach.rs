@@ -1,8 +1,6 @@
 //! `POST /v1/reach` and `POST /v1/reach/batch`: where and when a customer may be
 //! reached for a purpose, answered from the gate's cache like decisions.
 
-use std::sync::Arc;
-
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
@@ -10,14 +8,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use super::{check_batch, snapshot_for_request, snapshots_for_batch, subject_and_purpose};
+use super::{check_batch, resolve_all, resolve_one, subject_and_purpose, Resolved};
 use crate::auth::{Principal, Role};
+use crate::consent::identifiers::{IdentifierInput, SubjectRef};
 use crate::consent::signals::request_gpc;
-use crate::consent::{SubjectId, SubjectSnapshot};
+use crate::consent::SubjectSnapshot;
 use crate::gate::reach::{channels_in_order, reach, ChannelFacts, Clock, ReachReason};
 use crate::gate::rules::{decide_for, DecisionRequest, Reason};
 use crate::http::responses::{AuthProblems, BodyProblems};
-use crate::http::subject_path::subject_id_schema;
 use crate::http::{ApiError, AppState, FieldError, ValidJson};
 use crate::policy::{Channel, Policies, Purpose};
 
@@ -32,8 +30,11 @@ const AT_AHEAD: TimeDelta = TimeDelta::days(90);
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"subject_id": "cust-8412", "purpose": "marketing", "channels": ["whatsapp", "email", "sms"]}))]
 pub struct ReachInput {
-    #[schema(schema_with = subject_id_schema)]
-    pub subject_id: String,
+    /// The subject; or name them by `identifier` instead (exactly one of the two).
+    #[schema(schema_with = crate::http::subject_path::optional_subject_id_schema)]
+    pub subject_id: Option<String>,
+    /// An identifier the subject is known by, instead of `subject_id`.
+    pub identifier: Option<IdentifierInput>,
     #[schema(min_length = 1, max_length = 200)]
     pub purpose: String,
     /// Only these channels (each a channel of `GET /v1/channels`, at most once). Without
@@ -77,8 +78,9 @@ pub struct ChannelReachView {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReachView {
+    /// The subject answered for; null when the identifier names nobody.
     #[schema(example = "cust-8412")]
-    pub subject_id: String,
+    pub subject_id: Option<String>,
     #[schema(example = "marketing")]
     pub purpose: String,
     /// False when no such subject exists: the default jurisdiction and order decided.
@@ -103,7 +105,7 @@ pub struct ReachView {
 
 /// A checked request.
 struct Checked<'p> {
-    subject: SubjectId,
+    subject: SubjectRef,
     purpose: &'p Purpose,
     asked: Option<Vec<Channel>>,
     at: Option<DateTime<Utc>>,
@@ -119,7 +121,8 @@ fn check<'p>(
     let field = |name: &str| format!("{prefix}{name}");
     let (subject, purpose) = subject_and_purpose(
         policies,
-        &input.subject_id,
+        input.subject_id.as_deref(),
+        input.identifier.as_ref(),
         &input.purpose,
         prefix,
         &mut errors,
@@ -173,11 +176,12 @@ fn check<'p>(
 fn answer(
     state: &AppState,
     checked: &Checked<'_>,
-    snapshot: &SubjectSnapshot,
+    resolved: &Resolved,
     gpc: bool,
     now: DateTime<Utc>,
 ) -> ReachView {
     let policies = &state.policies;
+    let snapshot: &SubjectSnapshot = &resolved.snapshot;
     let at = checked.at.unwrap_or(now);
     let preferences = snapshot.preferences.as_ref();
     let own: Vec<Channel> = preferences
@@ -260,7 +264,7 @@ fn answer(
         None => policies.jurisdictions.default_jurisdiction().key.clone(),
     });
     ReachView {
-        subject_id: checked.subject.to_string(),
+        subject_id: resolved.subject.as_ref().map(|s| s.to_string()),
         purpose: checked.purpose.key.clone(),
         subject_known: snapshot.subject.is_some(),
         jurisdiction,
@@ -302,9 +306,8 @@ pub async fn reach_one(
     let (now, gpc) = (state.clock.now(), request_gpc(&req));
     let checked =
         check(&state.policies, body.into_inner(), "", now).map_err(ApiError::Validation)?;
-    let snapshot =
-        snapshot_for_request(&state, &principal, &req, &checked.subject, gpc, now).await?;
-    Ok(HttpResponse::Ok().json(answer(&state, &checked, &snapshot, gpc, now)))
+    let resolved = resolve_one(&state, &principal, &req, &checked.subject, gpc, now).await?;
+    Ok(HttpResponse::Ok().json(answer(&state, &checked, &resolved, gpc, now)))
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -343,15 +346,12 @@ pub async fn reach_batch(
         check(&state.policies, item, prefix, now)
     })?;
     let gpc = request_gpc(&req);
-    let ids: Vec<&SubjectId> = checked.iter().map(|c| &c.subject).collect();
-    let snapshots = snapshots_for_batch(&state, &principal, &req, &ids, gpc, now).await?;
-    let empty = Arc::new(SubjectSnapshot::default());
+    let asked: Vec<&SubjectRef> = checked.iter().map(|c| &c.subject).collect();
+    let resolved = resolve_all(&state, &principal, &req, &asked, gpc, now).await?;
     let results = checked
         .iter()
-        .map(|c| {
-            let snapshot = snapshots.get(c.subject.as_str()).unwrap_or(&empty);
-            answer(&state, c, snapshot, gpc, now)
-        })
+        .zip(&resolved)
+        .map(|(c, r)| answer(&state, c, r, gpc, now))
         .collect();
     Ok(HttpResponse::Ok().json(ReachBatchView { results }))
 }

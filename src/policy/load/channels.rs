@@ -46,32 +46,8 @@ pub(super) fn check(
     for (i, raw) in file.channel.into_iter().enumerate() {
         let name = raw.name.get_ref().clone();
         let at = |field: &str| format!("channel[{i}] ({name}).{field}");
-        if !is_channel_name(&name) {
-            report.at(
-                source,
-                &raw.name,
-                at("name"),
-                "lower-case letters, digits and `_`, starting with a letter, at most 32",
-            );
-        } else if !known.insert(name.clone()) {
-            report.at(
-                source,
-                &raw.name,
-                at("name"),
-                format!("duplicate channel `{name}`"),
-            );
-        }
-        if taxonomy.get(raw.category.get_ref()).is_none() {
-            report.at(
-                source,
-                &raw.category,
-                at("category"),
-                format!(
-                    "`{}` is not a data category of data_categories.toml",
-                    raw.category.get_ref()
-                ),
-            );
-        }
+        check_name(source, &raw.name, at("name"), "channel", &mut known, report);
+        check_category(source, &raw.category, at("category"), taxonomy, report);
         let names = check_localized(source, &raw.names, &at("names"), report);
         let mut opt_in_required = Vec::new();
         for key in &raw.opt_in_required {
@@ -125,6 +101,53 @@ pub(super) fn check(
         );
     }
     Channels::new(specs, orders)
+}
+
+/// A name that is a key in requests (a channel, an identifier kind): lower-case, unique.
+pub(super) fn check_name(
+    source: &Source,
+    name: &Spanned<String>,
+    field: String,
+    what: &str,
+    known: &mut HashSet<String>,
+    report: &mut Report,
+) {
+    if !is_channel_name(name.get_ref()) {
+        report.at(
+            source,
+            name,
+            field,
+            "lower-case letters, digits and `_`, starting with a letter, at most 32",
+        );
+    } else if !known.insert(name.get_ref().clone()) {
+        report.at(
+            source,
+            name,
+            field,
+            format!("duplicate {what} `{}`", name.get_ref()),
+        );
+    }
+}
+
+/// A data category of the taxonomy.
+pub(super) fn check_category(
+    source: &Source,
+    category: &Spanned<String>,
+    field: String,
+    taxonomy: &Taxonomy,
+    report: &mut Report,
+) {
+    if taxonomy.get(category.get_ref()).is_none() {
+        report.at(
+            source,
+            category,
+            field,
+            format!(
+                "`{}` is not a data category of data_categories.toml",
+                category.get_ref()
+            ),
+        );
+    }
 }
 
 /// `default`, a jurisdiction key, or a region code as `Region` writes it (upper case).

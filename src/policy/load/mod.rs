@@ -3,6 +3,7 @@
 
 mod categories;
 mod channels;
+mod identifiers;
 mod jurisdictions;
 mod notices;
 mod purposes;
@@ -13,6 +14,7 @@ use serde::de::DeserializeOwned;
 
 use self::categories::{CategoriesFile, CATEGORIES_FILE};
 use self::channels::{ChannelsFile, CHANNELS_FILE};
+use self::identifiers::{IdentifiersFile, IDENTIFIERS_FILE};
 use self::jurisdictions::{JurisdictionsFile, JURISDICTIONS_FILE};
 use self::notices::NOTICES_DIR;
 use self::purposes::{PurposesFile, PURPOSES_FILE};
@@ -50,6 +52,11 @@ pub fn load(dir: &Path) -> Result<Policies, PolicyError> {
         _ => None,
     };
 
+    let identifier_kinds = categories.as_ref().and_then(|taxonomy| {
+        read_toml::<IdentifiersFile>(dir, IDENTIFIERS_FILE, &mut report)
+            .map(|(source, file)| identifiers::check(&source, file, taxonomy, &mut report))
+    });
+
     let upstreams = match (&categories, &purposes, &channels) {
         (Some(taxonomy), Some(_), Some(channels)) if dir.join(GATE_FILE).exists() => {
             read_toml::<GateFile>(dir, GATE_FILE, &mut report).map(|(source, file)| {
@@ -75,8 +82,21 @@ pub fn load(dir: &Path) -> Result<Policies, PolicyError> {
             issues: report.issues,
         });
     }
-    let (Some(taxonomy), Some(jurisdictions), Some(purposes), Some(notices), Some(channels)) =
-        (categories, jurisdictions, purposes, notices, channels)
+    let (
+        Some(taxonomy),
+        Some(jurisdictions),
+        Some(purposes),
+        Some(notices),
+        Some(channels),
+        Some(identifier_kinds),
+    ) = (
+        categories,
+        jurisdictions,
+        purposes,
+        notices,
+        channels,
+        identifier_kinds,
+    )
     else {
         // Every `None` above pushed an issue; this is only reached if one did not.
         return Err(PolicyError {
@@ -118,6 +138,7 @@ pub fn load(dir: &Path) -> Result<Policies, PolicyError> {
     );
     policies.retention = retention;
     policies.channels = channels;
+    policies.identifier_kinds = identifier_kinds;
     Ok(policies)
 }
 

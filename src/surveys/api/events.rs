@@ -9,10 +9,9 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use crate::auth::{Principal, Role};
+use crate::consent::identifiers::{subject_ref, IdentifierInput};
 use crate::consent::ledger::lock_subject;
-use crate::consent::SubjectId;
 use crate::http::responses::{AuthProblems, BodyProblems};
-use crate::http::subject_path::subject_id_schema;
 use crate::http::{ApiError, AppState, FieldError, Problem, ValidJson};
 use crate::surveys::definition::is_event_name;
 use crate::surveys::events::{self, Event, Feed};
@@ -28,8 +27,11 @@ const MAX_CLOCK_SKEW: TimeDelta = TimeDelta::minutes(5);
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"subject_id": "cust-8412", "name": "onboarding.completed", "properties": {"steps": 5}}))]
 pub struct NewEvent {
-    #[schema(schema_with = subject_id_schema)]
-    pub subject_id: String,
+    /// The subject; or name them by `identifier` instead (exactly one of the two).
+    #[schema(schema_with = crate::http::subject_path::optional_subject_id_schema)]
+    pub subject_id: Option<String>,
+    /// An identifier the subject is known by, instead of `subject_id`.
+    pub identifier: Option<IdentifierInput>,
     /// Dotted lower-case words of at most 100 characters, e.g. `onboarding.completed`.
     #[schema(
         min_length = 1,
@@ -91,9 +93,14 @@ pub async fn post_event(
     let body = body.into_inner();
     let now = state.clock.now();
     let mut errors = Vec::new();
-    let subject_id = SubjectId::parse(&body.subject_id)
-        .map_err(|m| errors.push(FieldError::new("subject_id", "invalid", m)))
-        .ok();
+    let asked = subject_ref(
+        &state.policies.identifier_kinds,
+        body.subject_id.as_deref(),
+        body.identifier.as_ref(),
+        "",
+    )
+    .map_err(|e| errors.push(e))
+    .ok();
     if !is_event_name(&body.name) {
         errors.push(FieldError::new(
             "name",
@@ -123,8 +130,11 @@ pub async fn post_event(
             "an event cannot have happened in the future",
         ));
     }
-    let (Some(subject_id), true) = (subject_id, errors.is_empty()) else {
+    let (Some(asked), true) = (asked, errors.is_empty()) else {
         return Err(ApiError::Validation(errors));
+    };
+    let Some(subject_id) = state.gate.subject_of(&state.db, &asked).await? else {
+        return Err(ApiError::NotFound("No such subject.".into()));
     };
     let cap = state.policies.retention.events_per_subject;
     let name = body.name;

@@ -1,0 +1,2 @@
+DROP TABLE subject_merges;
+DROP TABLE subject_identifiers;
