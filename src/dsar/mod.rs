@@ -7,6 +7,7 @@ pub mod bundle;
 pub mod effects;
 pub mod erasure;
 pub mod filing;
+pub mod merge;
 pub mod rectification;
 pub mod requests;
 pub mod retention;

@@ -78,6 +78,7 @@ fn api(cfg: &mut ServiceConfig) {
         .service(crate::dsar::api::requests::request_bundle)
         .service(crate::dsar::api::requests::change_request)
         .service(crate::dsar::api::requests::erase_subject)
+        .service(crate::dsar::api::merge::merge_subject)
         .service(crate::surveys::api::events::post_event)
         .service(crate::surveys::api::events::event_feed)
         .service(crate::surveys::api::definitions::create_survey)

@@ -17,6 +17,7 @@ mod helpers;
 mod identifiers;
 mod instances;
 mod limits;
+mod merge;
 mod openapi;
 mod pages;
 mod portal;

@@ -1,5 +1,6 @@
-//! The data-subject-request endpoints: requests and their workflow, erasure, and the
-//! access bundle.
+//! The data-subject-request endpoints: requests and their workflow, erasure, merging,
+//! and the access bundle.
 
 pub mod access;
+pub mod merge;
 pub mod requests;

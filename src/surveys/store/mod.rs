@@ -97,6 +97,44 @@ pub fn erase_subject(conn: &mut DbConnection, subject_id: &str) -> Result<usize,
     Ok(removed)
 }
 
+/// Moves a subject's survey history to another (a merge). A survey both answered keeps
+/// the answer of `into`: one response per survey and subject. Answers how many of
+/// `from`'s responses were dropped so. Call inside the merge's transaction.
+pub fn move_subject(
+    conn: &mut DbConnection,
+    from: &str,
+    into: &str,
+) -> Result<usize, StorageError> {
+    let answered: Vec<String> = survey_responses::table
+        .filter(survey_responses::subject_id.eq(into))
+        .select(survey_responses::survey_id)
+        .load(conn)?;
+    let dropped: Vec<String> = survey_responses::table
+        .filter(survey_responses::subject_id.eq(from))
+        .filter(survey_responses::survey_id.eq_any(&answered))
+        .select(survey_responses::id)
+        .load(conn)?;
+    diesel::delete(survey_followups::table.filter(survey_followups::response_id.eq_any(&dropped)))
+        .execute(conn)?;
+    diesel::delete(survey_answers::table.filter(survey_answers::response_id.eq_any(&dropped)))
+        .execute(conn)?;
+    diesel::delete(survey_responses::table.filter(survey_responses::id.eq_any(&dropped)))
+        .execute(conn)?;
+    diesel::update(survey_responses::table.filter(survey_responses::subject_id.eq(from)))
+        .set(survey_responses::subject_id.eq(into))
+        .execute(conn)?;
+    diesel::update(survey_answers::table.filter(survey_answers::subject_id.eq(from)))
+        .set(survey_answers::subject_id.eq(into))
+        .execute(conn)?;
+    diesel::update(survey_followups::table.filter(survey_followups::subject_id.eq(from)))
+        .set(survey_followups::subject_id.eq(into))
+        .execute(conn)?;
+    diesel::update(survey_displays::table.filter(survey_displays::subject_id.eq(from)))
+        .set(survey_displays::subject_id.eq(into))
+        .execute(conn)?;
+    Ok(dropped.len())
+}
+
 /// Deletes at most `limit` responses last touched before `before`, with their answers
 /// and follow-ups, and at most `limit` displays shown before it (retention works in
 /// short batches).

@@ -1,0 +1,270 @@
+//! Merging two subjects found to be one person: everything moves, both ledgers' evidence
+//! stays, each purpose keeps the stricter current choice, and the old id leads on.
+
+use chrono::TimeDelta;
+use consentry::auth::Role;
+use serde_json::{json, Value};
+
+use crate::helpers::{effect, invalid_fields, pair, problem, spawn_app, TestApp};
+
+async fn merge(app: &TestApp, into: &str, token: &str, body: Value) -> reqwest::Response {
+    app.client
+        .post(app.url(&format!("/v1/subjects/{into}/merge")))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn post(app: &TestApp, path: &str, body: Value) -> reqwest::Response {
+    app.client
+        .post(app.url(path))
+        .bearer_auth(app.service())
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_merge_moves_everything_and_keeps_the_stricter_choice() {
+    let app = spawn_app().await;
+    app.create_subject("ana", json!({"region": "DE", "locale": "de"}))
+        .await;
+    app.create_subject("ana-app", json!({"region": "DE", "birth_year": 1990}))
+        .await;
+    app.put_consent("ana", "marketing", "granted").await;
+    app.put_consent("ana", "analytics", "denied").await;
+    app.put_json(
+        "/v1/subjects/ana/preferences",
+        &app.service(),
+        &json!({"channels": {"email": {"opted_in": true, "max_per_week": 5}}}),
+    )
+    .send()
+    .await
+    .unwrap();
+
+    // An hour later, in the app: marketing withdrawn, analytics granted.
+    app.clock.advance(TimeDelta::hours(1));
+    app.put_consent("ana-app", "marketing", "denied").await;
+    app.put_consent("ana-app", "analytics", "granted").await;
+    app.put_consent("ana-app", "personalize", "granted").await;
+    app.put_json(
+        "/v1/subjects/ana-app/preferences",
+        &app.service(),
+        &json!({"channels": {"email": {"opted_in": true, "max_per_week": 2}, "sms": {"opted_in": false}}}),
+    )
+    .send()
+    .await
+    .unwrap();
+    app.put_json(
+        "/v1/subjects/ana-app/identifiers",
+        &app.service(),
+        &json!({"identifiers": [{"type": "device_id", "value": "6d92078a-8246-4ba4-ae5b-76104861e7dc"}]}),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(
+        post(
+            &app,
+            "/v1/subjects/ana-app/contacts",
+            json!({"channel": "email", "purpose": "marketing"})
+        )
+        .await
+        .status(),
+        201
+    );
+    assert_eq!(
+        post(
+            &app,
+            "/v1/events",
+            json!({"subject_id": "ana-app", "name": "app.opened"})
+        )
+        .await
+        .status(),
+        201
+    );
+    // Cached before the merge.
+    let before: Value = post(
+        &app,
+        "/v1/decisions",
+        json!({"subject_id": "ana-app", "purpose": "marketing"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(before["subject_id"], "ana-app");
+
+    let admin = app.token(Role::Admin, Some("ops"));
+    let response = merge(&app, "ana", &admin, json!({"from": "ana-app"})).await;
+    assert_eq!(response.status(), 200);
+    let summary: Value = response.json().await.unwrap();
+    assert_eq!(summary["subject_id"], "ana");
+    assert_eq!(summary["merged_from"], "ana-app");
+    assert_eq!(
+        summary["consents"],
+        json!({"analytics": "from", "marketing": "from"}),
+        "a later withdrawal and a later grant both win"
+    );
+    assert_eq!(summary["consent_records_moved"], 3);
+
+    let consents = app.consents("ana").await;
+    assert_eq!(
+        effect(&consents, "marketing"),
+        pair("deny", "consent_denied")
+    );
+    assert_eq!(
+        effect(&consents, "analytics"),
+        pair("allow", "consent_granted")
+    );
+    assert_eq!(
+        effect(&consents, "personalize"),
+        pair("allow", "consent_granted")
+    );
+    // Both ledgers, each record with its evidence.
+    assert_eq!(app.ledger("ana").await.len(), 5);
+
+    let prefs = app
+        .get_json("/v1/subjects/ana/preferences", &app.service())
+        .await;
+    assert_eq!(
+        prefs["channels"]["email"],
+        json!({"opted_in": true, "max_per_week": 2})
+    );
+    assert_eq!(prefs["channels"]["sms"]["opted_in"], false);
+    let subject = app.get_json("/v1/subjects/ana", &app.service()).await;
+    assert_eq!(
+        (subject["locale"].as_str(), subject["birth_year"].as_i64()),
+        (Some("de"), Some(1990))
+    );
+
+    // The old id and its identifier now lead to Ana, at once.
+    let d: Value = post(
+        &app,
+        "/v1/decisions",
+        json!({"subject_id": "ana-app", "purpose": "marketing"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        (d["subject_id"].as_str(), d["decision"].as_str()),
+        (Some("ana"), Some("deny"))
+    );
+    let d: Value = post(
+        &app,
+        "/v1/decisions",
+        json!({"identifier": {"type": "device_id", "value": "6d92078a-8246-4ba4-ae5b-76104861e7dc"}, "purpose": "analytics"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        (d["subject_id"].as_str(), d["decision"].as_str()),
+        (Some("ana"), Some("allow"))
+    );
+    let event = post(
+        &app,
+        "/v1/events",
+        json!({"subject_id": "ana-app", "name": "app.opened"}),
+    )
+    .await;
+    assert_eq!(event.json::<Value>().await.unwrap()["subject_id"], "ana");
+    problem(
+        app.get("/v1/subjects/ana-app", &app.service())
+            .send()
+            .await
+            .unwrap(),
+        404,
+    )
+    .await;
+
+    let bundle = app
+        .get_json(
+            "/v1/subjects/ana/export",
+            &app.token(Role::Compliance, Some("officer")),
+        )
+        .await;
+    assert_eq!(bundle["messages_sent"].as_array().unwrap().len(), 1);
+    assert_eq!(bundle["identifiers"].as_array().unwrap().len(), 1);
+    assert_eq!(bundle["events"].as_array().unwrap().len(), 2);
+    assert_eq!(app.audit_count("subject.merged").await, 1);
+    assert_eq!(app.audit_count("subject.merged_away").await, 1);
+    let verified = app
+        .get_json(
+            "/v1/audit/verify",
+            &app.token(Role::Compliance, Some("officer")),
+        )
+        .await;
+    assert_eq!(verified["ok"], true);
+}
+
+#[tokio::test]
+async fn only_an_admin_merges_two_existing_subjects() {
+    let app = spawn_app().await;
+    app.create_subject("ana", json!({"region": "DE"})).await;
+    app.create_subject("bea", json!({"region": "DE"})).await;
+    let admin = app.token(Role::Admin, Some("ops"));
+    problem(
+        merge(&app, "ana", &app.service(), json!({"from": "bea"})).await,
+        403,
+    )
+    .await;
+    assert_eq!(
+        invalid_fields(merge(&app, "ana", &admin, json!({"from": "ana"})).await).await,
+        ["from"]
+    );
+    assert_eq!(
+        invalid_fields(merge(&app, "ana", &admin, json!({"from": "nobody"})).await).await,
+        ["from"]
+    );
+    assert_eq!(
+        invalid_fields(merge(&app, "ana", &admin, json!({"from": "bad id"})).await).await,
+        ["from"]
+    );
+    assert_eq!(
+        invalid_fields(merge(&app, "ana", &admin, json!({})).await).await,
+        ["from"]
+    );
+    problem(
+        merge(&app, "nobody", &admin, json!({"from": "bea"})).await,
+        404,
+    )
+    .await;
+    // Nothing moved.
+    assert_eq!(
+        app.get_json("/v1/subjects/bea", &app.service()).await["id"],
+        "bea"
+    );
+
+    // Erasing the subject an id was merged into erases what the old id leads to.
+    assert_eq!(
+        merge(&app, "ana", &admin, json!({"from": "bea"}))
+            .await
+            .status(),
+        200
+    );
+    let response = app
+        .client
+        .delete(app.url("/v1/subjects/ana"))
+        .bearer_auth(app.token(Role::Compliance, Some("officer")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let d: Value = post(
+        &app,
+        "/v1/decisions",
+        json!({"subject_id": "bea", "purpose": "analytics"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(d["reason"], "subject_erased", "{d}");
+}
