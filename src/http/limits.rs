@@ -5,7 +5,7 @@
 //!
 //! What is deliberately not limited: `/healthz` (a load balancer probes it from one
 //! address and it touches nothing), requests with a valid token that only read, and the
-//! gate's decisions and proxy — other services' hot path, which a limit must not slow.
+//! gate's decisions, reach and proxy — other services' hot path, which a limit must not slow.
 
 use std::hash::Hash;
 use std::net::IpAddr;
@@ -188,13 +188,16 @@ impl Limits {
 }
 
 /// Whether a request counts as a write: every unsafe method except the gate's, whose
-/// POSTs ask rather than change (decisions) or pass through to an upstream (the proxy).
+/// POSTs ask rather than change (decisions, reach) or pass through to an upstream (the
+/// proxy).
 /// Judged by the path, not the route pattern, which would cost the hot path an
 /// allocation per request.
 pub fn is_limited_write(method: &Method, path: &str) -> bool {
     let unsafe_method = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
-    let gate =
-        matches!(path, "/v1/decisions" | "/v1/decisions/batch") || path.starts_with("/gate/");
+    let gate = matches!(
+        path,
+        "/v1/decisions" | "/v1/decisions/batch" | "/v1/reach" | "/v1/reach/batch"
+    ) || path.starts_with("/gate/");
     unsafe_method && !gate
 }
 
@@ -242,6 +245,8 @@ mod tests {
         for path in [
             "/v1/decisions",
             "/v1/decisions/batch",
+            "/v1/reach",
+            "/v1/reach/batch",
             "/gate/recs/items/42",
         ] {
             assert!(!is_limited_write(&post, path), "{path}");
@@ -250,6 +255,7 @@ mod tests {
             "/v1/subjects/alice/consents",
             "/v1/decisions/other",
             "/v1/decisionsx",
+            "/v1/subjects/alice/contacts",
             "/gateway",
         ] {
             assert!(is_limited_write(&post, path), "{path}");

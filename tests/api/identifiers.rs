@@ -22,14 +22,9 @@ async fn put_identifiers(
         .unwrap()
 }
 
+/// A service's POST.
 async fn post(app: &TestApp, path: &str, body: Value) -> reqwest::Response {
-    app.client
-        .post(app.url(path))
-        .bearer_auth(app.service())
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
+    app.post(path, &app.service(), &body).await
 }
 
 async fn decide(app: &TestApp, body: Value) -> Value {

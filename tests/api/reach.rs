@@ -10,13 +10,7 @@ use serde_json::{json, Value};
 use crate::helpers::{invalid_fields, problem, spawn_app, TestApp};
 
 async fn reach(app: &TestApp, body: Value) -> reqwest::Response {
-    app.client
-        .post(app.url("/v1/reach"))
-        .bearer_auth(app.service())
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
+    app.post("/v1/reach", &app.service(), &body).await
 }
 
 async fn reach_ok(app: &TestApp, body: Value) -> Value {
@@ -26,13 +20,12 @@ async fn reach_ok(app: &TestApp, body: Value) -> Value {
 }
 
 async fn contact(app: &TestApp, subject: &str, body: Value) -> reqwest::Response {
-    app.client
-        .post(app.url(&format!("/v1/subjects/{subject}/contacts")))
-        .bearer_auth(app.service())
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
+    app.post(
+        &format!("/v1/subjects/{subject}/contacts"),
+        &app.service(),
+        &body,
+    )
+    .await
 }
 
 /// `channel: reason` for each channel answered, in order.
