@@ -104,6 +104,7 @@ pub fn seed(
             Ok::<_, StorageError>(created)
         })?;
     }
+    journeys(conn, policies, pseudonyms, count.min(JOURNEY_SUBJECTS), now)?;
     audit::record_alone(
         conn,
         pseudonyms,
@@ -116,6 +117,78 @@ pub fn seed(
         },
     )?;
     Ok(created)
+}
+
+/// How many demo subjects get a journey: enough for the report to show every stage.
+const JOURNEY_SUBJECTS: usize = 300;
+
+/// What demo subject `n` did, as (event, days ago, NPS score): five kinds of customer,
+/// who end up engaged, onboarding, at risk by silence, churned, and at risk by a low
+/// score.
+fn history_of(n: usize) -> Vec<(&'static str, i64, Option<i64>)> {
+    let steps = |from: i64| {
+        vec![
+            ("onboarding.started", from, None),
+            ("onboarding.step_completed", from - 1, None),
+            ("onboarding.step_completed", from - 2, None),
+            ("onboarding.step_completed", from - 3, None),
+        ]
+    };
+    match n % 5 {
+        0 => {
+            let mut h = steps(40 + (n % 7) as i64);
+            h.extend([("order.placed", 30, None), ("order.placed", 20, None)]);
+            h.push(("order.placed", 10, None));
+            h.push(("survey.nps_answered", 5, Some(9 + (n % 2) as i64)));
+            h
+        }
+        1 => vec![
+            ("onboarding.started", 20, None),
+            ("onboarding.step_completed", 19, None),
+        ],
+        2 => steps(60),
+        3 => vec![("app.opened", 120 + (n % 30) as i64, None)],
+        _ => {
+            let mut h = steps(15);
+            h.push(("survey.nps_answered", 5, Some((n % 7) as i64)));
+            h
+        }
+    }
+}
+
+/// Plays each demo subject's history through the journey rules, as it would have
+/// happened, then lets time speak (inactivity). Subjects who do not allow the journey
+/// purpose get events but no stage.
+fn journeys(
+    conn: &mut DbConnection,
+    policies: &Policies,
+    pseudonyms: &Pseudonymizer,
+    count: usize,
+    now: DateTime<Utc>,
+) -> Result<(), StorageError> {
+    if !policies.journeys.enabled() {
+        return Ok(());
+    }
+    let cap = policies.retention.events_per_subject;
+    for n in 1..=count {
+        let id =
+            SubjectId::parse(&subject_id(n)).map_err(|e| StorageError::Config(e.to_string()))?;
+        if crate::journeys::stage_of(conn, id.as_str())?.is_some() {
+            continue;
+        }
+        write_transaction(conn, |conn| {
+            for (name, days_ago, score) in history_of(n) {
+                let at = now - TimeDelta::days(days_ago);
+                let properties =
+                    score.map_or(json!({}), |s| json!({"score": s, "survey_key": "demo"}));
+                crate::surveys::events::record(conn, id.as_str(), name, &properties, at, at, cap)?;
+                crate::journeys::update(conn, policies, pseudonyms, &id, at)?;
+            }
+            crate::journeys::update(conn, policies, pseudonyms, &id, now)?;
+            Ok::<_, StorageError>(())
+        })?;
+    }
+    Ok(())
 }
 
 /// The time zone of a demo region.

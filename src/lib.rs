@@ -18,6 +18,7 @@ pub mod fuzzing;
 pub mod gate;
 pub mod http;
 pub mod identifier;
+pub mod journeys;
 pub mod policy;
 pub mod portal;
 pub mod profiles;

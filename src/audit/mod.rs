@@ -46,6 +46,15 @@ impl Actor {
             via: None,
         }
     }
+
+    /// The service itself, acting on its rules (a journey stage derived).
+    pub fn system() -> Self {
+        Self {
+            role: "system".into(),
+            id: None,
+            via: None,
+        }
+    }
 }
 
 impl From<&Principal> for Actor {

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use super::subject::SubjectId;
 use crate::audit::Actor;
 use crate::policy::Purpose;
-use crate::storage::schema::{consent_records, consent_states, subjects};
+use crate::storage::schema::{consent_records, consent_states, profile_attributes, subjects};
 use crate::storage::{DbConnection, StorageError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -370,7 +370,38 @@ pub fn append(
             .values(&row)
             .execute(conn)?;
     }
+    if change.status == ConsentStatus::Denied {
+        forget_derived(conn, subject, &change.purpose)?;
+    }
     ConsentState::try_from(row)
+}
+
+/// The `source` of profile attributes derived under a purpose (a journey stage).
+pub fn derived_source(purpose: &str) -> String {
+    format!("derived:{purpose}")
+}
+
+/// Deletes what was derived about the subject under a purpose, or under one of its
+/// children, once the purpose is refused, withdrawn or objected to.
+fn forget_derived(
+    conn: &mut DbConnection,
+    subject: &SubjectId,
+    purpose: &str,
+) -> Result<(), StorageError> {
+    let own = derived_source(purpose);
+    let children = format!("{own}.");
+    let derived: Vec<(String, String)> = profile_attributes::table
+        .filter(profile_attributes::subject_id.eq(subject.as_str()))
+        .filter(profile_attributes::source.like("derived:%"))
+        .select((profile_attributes::key, profile_attributes::source))
+        .load(conn)?;
+    for (key, source) in derived {
+        if source == own || source.starts_with(&children) {
+            diesel::delete(profile_attributes::table.find((subject.as_str(), key.as_str())))
+                .execute(conn)?;
+        }
+    }
+    Ok(())
 }
 
 /// How many consent records a subject has.

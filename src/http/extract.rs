@@ -300,6 +300,33 @@ pub fn query_error(err: actix_web::error::QueryPayloadError, _: &HttpRequest) ->
     .into()
 }
 
+/// A period's bounds, each optional.
+pub type Period = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
+/// A period from the query's `from` and `to` (each a date or RFC 3339), `from` before
+/// `to` when both are given; every problem named.
+pub fn query_period(from: Option<&str>, to: Option<&str>) -> Result<Period, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let from = query_time("from", from).unwrap_or_else(|e| {
+        errors.push(e);
+        None
+    });
+    let to = query_time("to", to).unwrap_or_else(|e| {
+        errors.push(e);
+        None
+    });
+    if let (Some(f), Some(t)) = (from, to) {
+        if f >= t {
+            errors.push(FieldError::new("to", "invalid", "must be after `from`"));
+        }
+    }
+    if errors.is_empty() {
+        Ok((from, to))
+    } else {
+        Err(errors)
+    }
+}
+
 /// A time in a query: `2026-11-01` (midnight UTC) or RFC 3339, years 1970 to 9998
 /// (reports compare day strings as text, so four-digit years only).
 pub fn query_time(field: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>, FieldError> {

@@ -5,6 +5,7 @@ pub mod api;
 pub mod channel;
 mod diagnostics;
 pub mod identifier_kind;
+pub mod journey;
 pub mod jurisdiction;
 pub mod key;
 mod load;
@@ -50,6 +51,8 @@ pub struct Policies {
     pub channels: Channels,
     /// The kinds of identifier a customer may be known by (`identifiers.toml`).
     pub identifier_kinds: IdentifierKinds,
+    /// Journey stages and the rules that move customers (`journeys.toml`).
+    pub journeys: journey::Journeys,
 }
 
 impl Policies {
@@ -77,6 +80,7 @@ impl Policies {
             retention: Retention::default(),
             channels: Channels::default(),
             identifier_kinds: IdentifierKinds::default(),
+            journeys: journey::Journeys::default(),
         }
     }
 

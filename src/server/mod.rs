@@ -92,6 +92,7 @@ fn api(cfg: &mut ServiceConfig) {
         .service(crate::surveys::api::responses::change_followup)
         .service(crate::surveys::api::reports::survey_report)
         .service(crate::surveys::api::reports::export_responses)
+        .service(crate::journeys::api::journey_report)
         .service(crate::portal::api::links::create_portal_session)
         .service(crate::portal::api::links::create_console_session)
         .service(crate::portal::api::links::create_survey_link);
@@ -167,6 +168,14 @@ impl Application {
             Arc::downgrade(&keys),
         )
         .context("starting the retention task")?;
+        crate::journeys::spawn(
+            db.manager(),
+            policies.clone(),
+            pseudonyms.clone(),
+            clock.clone(),
+            Arc::downgrade(&keys),
+        )
+        .context("starting the journey sweep")?;
         let listener =
             TcpListener::bind(config.bind).with_context(|| format!("binding {}", config.bind))?;
         let port = listener.local_addr()?.port();

@@ -37,6 +37,7 @@ use utoipa::{Modify, OpenApi};
         (name = "audit", description = "The tamper-evident audit log"),
         (name = "dsar", description = "Data subject requests and their deadlines"),
         (name = "events", description = "Customer events that trigger surveys, and the feed downstream services read"),
+        (name = "journeys", description = "Journey stages derived from events, NPS answers and time, and their report"),
         (name = "surveys", description = "NPS, CSAT and onboarding surveys: definitions, the survey to show now, answers written back to profiles, follow-ups and reports"),
     ),
 )]

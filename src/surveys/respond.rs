@@ -27,6 +27,8 @@ const AUTOMATIC: &str = "consentry";
 
 /// The event support reads for each new detractor.
 pub const DETRACTOR_EVENT: &str = "survey.detractor";
+/// The event of every NPS score given or changed (journeys read it).
+pub const NPS_ANSWERED: &str = "survey.nps_answered";
 
 pub struct Submission {
     pub survey: String,
@@ -169,6 +171,17 @@ pub fn submit(
             .as_ref()
             .filter(|id| touched.contains(id))
             .map(|id| merged.answers.get(id).and_then(Value::as_i64));
+        if let Some(Some(score)) = score {
+            events::record(
+                conn,
+                &response.subject_id,
+                NPS_ANSWERED,
+                &json!({"survey_key": survey.key, "response_id": response.id, "score": score}),
+                now,
+                now,
+                ctx.events_per_subject,
+            )?;
+        }
         let (followup, followup_opened) = match score {
             Some(score) => follow_up(conn, ctx, &survey.key, &response, score)?,
             None => (store::followup_of_response(conn, &response.id)?, false),

@@ -46,6 +46,7 @@ fn copy_policies(to: &Path) {
         "data_categories.toml",
         "channels.toml",
         "identifiers.toml",
+        "journeys.toml",
         "notices/en.md",
         "notices/ar.md",
     ] {
@@ -62,7 +63,7 @@ fn policies_check_passes_on_the_shipped_set() {
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
-        text(&out.stdout).contains("16 purposes"),
+        text(&out.stdout).contains("17 purposes"),
         "{}",
         text(&out.stdout)
     );

@@ -16,6 +16,7 @@ mod health;
 mod helpers;
 mod identifiers;
 mod instances;
+mod journeys;
 mod limits;
 mod merge;
 mod openapi;

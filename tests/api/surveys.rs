@@ -766,7 +766,16 @@ async fn survey_data_is_in_the_access_bundle_and_goes_with_erasure() {
         .iter()
         .map(|e| e["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["onboarding.completed", "survey.detractor"]);
+    assert_eq!(
+        names,
+        [
+            "onboarding.completed",
+            // The journey starts with the first event; every NPS score is told.
+            "journey.stage_changed",
+            "survey.nps_answered",
+            "survey.detractor"
+        ]
+    );
 
     let erased = app
         .client
@@ -873,11 +882,12 @@ async fn events_and_answers_are_kept_no_longer_than_retention_says() {
         (report.events_deleted, report.survey_responses_deleted),
         (0, 0)
     );
-    // Past the events' period (365 days) the events go; the answers stay until 730.
+    // Past the events' period (365 days) the events go (with the journey's first stage
+    // and the NPS score told); the answers stay until 730.
     let report = run(retention, 400).await.unwrap();
     assert_eq!(
         (report.events_deleted, report.survey_responses_deleted),
-        (2, 0)
+        (4, 0)
     );
     retention.survey_responses_days = 500;
     let report = run(retention, 501).await.unwrap();

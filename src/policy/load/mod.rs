@@ -4,6 +4,7 @@
 mod categories;
 mod channels;
 mod identifiers;
+mod journeys;
 mod jurisdictions;
 mod notices;
 mod purposes;
@@ -15,6 +16,7 @@ use serde::de::DeserializeOwned;
 use self::categories::{CategoriesFile, CATEGORIES_FILE};
 use self::channels::{ChannelsFile, CHANNELS_FILE};
 use self::identifiers::{IdentifiersFile, IDENTIFIERS_FILE};
+use self::journeys::{JourneysFile, JOURNEYS_FILE};
 use self::jurisdictions::{JurisdictionsFile, JURISDICTIONS_FILE};
 use self::notices::NOTICES_DIR;
 use self::purposes::{PurposesFile, PURPOSES_FILE};
@@ -108,6 +110,13 @@ pub fn load(dir: &Path) -> Result<Policies, PolicyError> {
             }],
         });
     };
+    let journeys = if dir.join(JOURNEYS_FILE).exists() {
+        read_toml::<JourneysFile>(dir, JOURNEYS_FILE, &mut report)
+            .map(|(source, file)| journeys::check(&source, file, &purposes, &mut report))
+            .unwrap_or_default()
+    } else {
+        Default::default()
+    };
     let revision = revision_of(dir);
     let mut upstreams = upstreams.unwrap_or_default();
     // Purposes are checked here, once the purposes file is known to be sound.
@@ -139,6 +148,7 @@ pub fn load(dir: &Path) -> Result<Policies, PolicyError> {
     policies.retention = retention;
     policies.channels = channels;
     policies.identifier_kinds = identifier_kinds;
+    policies.journeys = journeys;
     Ok(policies)
 }
 

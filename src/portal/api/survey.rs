@@ -390,7 +390,15 @@ pub async fn answer_survey(
                     events_per_subject,
                     now,
                 };
-                respond::submit(conn, &ctx, submission)
+                let outcome = respond::submit(conn, &ctx, submission)?;
+                crate::journeys::update_after(
+                    conn,
+                    &policies,
+                    &pseudonyms,
+                    &outcome.response.subject_id,
+                    now,
+                )?;
+                Ok(outcome)
             })
             .await;
         match outcome {

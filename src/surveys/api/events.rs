@@ -138,6 +138,7 @@ pub async fn post_event(
     };
     let cap = state.policies.retention.events_per_subject;
     let name = body.name;
+    let (policies, pseudonyms) = (state.policies.clone(), state.pseudonyms.clone());
     let recorded = state
         .db
         .run(move |conn| {
@@ -155,6 +156,7 @@ pub async fn post_event(
                     now,
                     cap,
                 )?;
+                crate::journeys::update(conn, &policies, &pseudonyms, &subject_id, now)?;
                 Ok(EventView {
                     id,
                     subject_id: subject_id.to_string(),

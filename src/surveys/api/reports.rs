@@ -10,7 +10,7 @@ use super::definitions::READERS;
 use super::responses::response_view;
 use crate::audit::{self, Actor, AuditEntry};
 use crate::auth::Principal;
-use crate::http::extract::query_time;
+use crate::http::extract::query_period;
 use crate::http::responses::{AuthProblems, ParameterProblems};
 use crate::http::{ApiError, AppState, FieldError, Problem};
 use crate::policy::key::is_valid_key;
@@ -78,20 +78,10 @@ pub async fn survey_report(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(&READERS)?;
     let query = query.into_inner();
-    let mut errors = Vec::new();
-    let from = query_time("from", query.from.as_deref()).unwrap_or_else(|e| {
-        errors.push(e);
-        None
-    });
-    let to = query_time("to", query.to.as_deref()).unwrap_or_else(|e| {
-        errors.push(e);
-        None
-    });
-    if let (Some(f), Some(t)) = (from, to) {
-        if f >= t {
-            errors.push(FieldError::new("to", "invalid", "must be after `from`"));
-        }
-    }
+    let (mut errors, (from, to)) = match query_period(query.from.as_deref(), query.to.as_deref()) {
+        Ok(period) => (Vec::new(), period),
+        Err(errors) => (errors, (None, None)),
+    };
     if let Some(by) = &query.by {
         if !is_valid_key(by) {
             errors.push(FieldError::new(

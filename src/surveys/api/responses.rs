@@ -142,7 +142,15 @@ pub async fn submit_answers(
                 events_per_subject,
                 now,
             };
-            respond::submit(conn, &ctx, submission)
+            let outcome = respond::submit(conn, &ctx, submission)?;
+            crate::journeys::update_after(
+                conn,
+                &policies,
+                &pseudonyms,
+                &outcome.response.subject_id,
+                now,
+            )?;
+            Ok::<_, SurveyError>(outcome)
         })
         .await?;
     state.surveys.answered(
