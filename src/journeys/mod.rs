@@ -22,7 +22,7 @@ use crate::storage::{DbConnection, StorageError};
 use rules::{advance, JourneyFacts, Transition};
 
 /// The profile attributes a journey keeps.
-pub const STAGE: &str = "journey.stage";
+pub use crate::surveys::eligibility::JOURNEY_STAGE as STAGE;
 pub const STAGE_SINCE: &str = "journey.stage_since";
 pub const AT_RISK: &str = "journey.at_risk";
 /// Their data category.

@@ -53,8 +53,12 @@ pub enum Ineligible {
     TooEarly,
     NotSampled,
     Attributes,
+    Stage,
     PurposeNotAllowed,
 }
+
+/// The profile attribute a journey keeps its stage in.
+pub const JOURNEY_STAGE: &str = "journey.stage";
 
 pub struct Context<'a> {
     pub subject_id: &'a str,
@@ -141,6 +145,15 @@ pub fn check(candidate: &Candidate, ctx: &Context<'_>) -> Result<(), Ineligible>
         .all(|f| filter_holds(f, ctx.attributes))
     {
         return Err(Ineligible::Attributes);
+    }
+    if !targeting.stages.is_empty() {
+        let stage = ctx
+            .attributes
+            .get(JOURNEY_STAGE)
+            .and_then(|a| a.value.as_str());
+        if !stage.is_some_and(|s| targeting.stages.iter().any(|t| t == s)) {
+            return Err(Ineligible::Stage);
+        }
     }
     if !(ctx.purpose_allowed)(candidate) {
         return Err(Ineligible::PurposeNotAllowed);
@@ -394,6 +407,26 @@ mod tests {
         assert_eq!(
             world.check(&candidate("s1", 0, json!({}))),
             Err(Ineligible::PurposeNotAllowed)
+        );
+    }
+
+    #[test]
+    fn stage_targeting_needs_one_of_the_stages() {
+        let mut world = World::new();
+        let onboarding = candidate("s1", 0, json!({"stages": ["onboarding"]}));
+        assert_eq!(
+            world.check(&onboarding),
+            Err(Ineligible::Stage),
+            "no stage yet"
+        );
+        world.attributes = attrs(&[(JOURNEY_STAGE, json!("activated"))]);
+        assert_eq!(world.check(&onboarding), Err(Ineligible::Stage));
+        world.attributes = attrs(&[(JOURNEY_STAGE, json!("onboarding"))]);
+        assert_eq!(world.check(&onboarding), Ok(()));
+        assert_eq!(
+            world.check(&candidate("s2", 0, json!({}))),
+            Ok(()),
+            "no stages: any"
         );
     }
 

@@ -91,10 +91,10 @@ pub fn offer(
         triggers.sort();
         triggers.dedup();
         let history = store::history(conn, id.as_str(), &triggers)?;
-        let attributes = if candidates
-            .iter()
-            .any(|c| !c.definition.targeting.attributes.is_empty())
-        {
+        let attributes = if candidates.iter().any(|c| {
+            !c.definition.targeting.attributes.is_empty()
+                || !c.definition.targeting.stages.is_empty()
+        }) {
             crate::profiles::attributes::load(conn, id)?
         } else {
             Default::default()

@@ -181,3 +181,33 @@ async fn no_stage_is_derived_or_kept_without_the_customers_leave() {
         "{profile}"
     );
 }
+
+#[tokio::test]
+async fn a_survey_can_fire_on_entering_a_stage() {
+    let app = spawn_app().await;
+    let mut welcome = nps_survey("welcome");
+    welcome["targeting"] =
+        json!({"trigger_events": ["journey.stage_changed"], "stages": ["onboarding"]});
+    let mut bad = welcome.clone();
+    bad["key"] = json!("bad");
+    bad["targeting"]["stages"] = json!(["onboarding", "lost_in_space"]);
+    let response = app.post("/v1/surveys", &app.admin(), &bad).await;
+    assert_eq!(
+        problem(response, 422).await["errors"][0]["field"],
+        "targeting.stages[1]"
+    );
+    app.create_survey(welcome).await;
+
+    app.create_subject("ana", json!({"region": "DE"})).await;
+    app.event("ana", "app.opened").await;
+    assert_eq!(stage(&app, "ana").await, "signed_up");
+    assert_eq!(
+        app.next("ana", None).await.status(),
+        204,
+        "not onboarding yet"
+    );
+    app.event("ana", "onboarding.started").await;
+    let offered = app.next("ana", None).await;
+    assert_eq!(offered.status(), 200);
+    assert_eq!(offered.json::<Value>().await.unwrap()["key"], "welcome");
+}

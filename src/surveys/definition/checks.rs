@@ -136,6 +136,21 @@ pub fn check(
         _ => {}
     }
     check_targeting(&definition.targeting, &mut err);
+    if definition.targeting.stages.len() > 20 {
+        err("targeting.stages".into(), "too_many", "at most 20".into());
+    }
+    for (i, stage) in definition.targeting.stages.iter().enumerate() {
+        if !policies.journeys.is_stage(stage) {
+            err(
+                format!("targeting.stages[{i}]"),
+                "unknown_stage",
+                format!(
+                    "`{stage}` is not a journey stage (policies/journeys.toml: {})",
+                    policies.journeys.stages.join(", ")
+                ),
+            );
+        }
+    }
     let throttling = &definition.throttling;
     if throttling.recontact_days > 365 {
         err(

@@ -296,6 +296,12 @@ pub struct Targeting {
     /// Every filter must hold.
     #[serde(default)]
     pub attributes: Vec<AttributeFilter>,
+    /// Only customers in one of these journey stages (`policies/journeys.toml`; at most
+    /// 20); none: any stage, or none. With `journey.stage_changed` as a trigger event, a
+    /// survey fires on entering a stage.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(max_items = 20)]
+    pub stages: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub starts_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -309,6 +315,7 @@ impl Default for Targeting {
             sample_percent: 100.0,
             delay_seconds: 0,
             attributes: Vec::new(),
+            stages: Vec::new(),
             starts_at: None,
             ends_at: None,
         }
