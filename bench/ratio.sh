@@ -25,5 +25,6 @@ run() { # name, wrk args...
 }
 run "healthz" "http://127.0.0.1:$PORT/healthz"
 run "warm decisions, single" -s bench/decision.lua "http://127.0.0.1:$PORT"
+run "warm decisions by CRM id" -s bench/identifier.lua "http://127.0.0.1:$PORT"
 run "warm reach, single" -s bench/reach.lua "http://127.0.0.1:$PORT"
 BATCH=100 run "warm reach, batches of 100 (multiply req/s by 100)" -s bench/reach.lua "http://127.0.0.1:$PORT"

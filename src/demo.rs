@@ -1,5 +1,6 @@
-//! `consentry demo`: sample subjects with consents and preferences, for a first look and
-//! for benchmarks. Subjects are `demo-000001`... spread over the shipped jurisdictions.
+//! `consentry demo`: sample subjects with consents, preferences, a CRM id, messages sent
+//! and journeys, for a first look and for benchmarks. Subjects are `demo-000001`...
+//! spread over the shipped jurisdictions.
 
 use std::collections::BTreeMap;
 
@@ -13,7 +14,7 @@ use crate::consent::ledger::{self, ConsentChange, ConsentSource, ConsentStatus, 
 use crate::consent::preferences::{self, ChannelPreference, Preferences, QuietHours};
 use crate::consent::SubjectId;
 use crate::policy::Policies;
-use crate::storage::schema::subjects;
+use crate::storage::schema::{subject_identifiers, subjects};
 use crate::storage::{write_transaction, DbConnection, StorageError};
 
 /// The shipped jurisdictions, and the countries with their own default channel order.
@@ -64,6 +65,15 @@ pub fn seed(
                     continue;
                 }
                 created += 1;
+                // Known to the CRM too, so that decisions by identifier can be tried.
+                diesel::insert_into(subject_identifiers::table)
+                    .values((
+                        subject_identifiers::kind.eq("crm_id"),
+                        subject_identifiers::value.eq(format!("CRM-{n:06}")),
+                        subject_identifiers::subject_id.eq(&id),
+                        subject_identifiers::created_at.eq(now.naive_utc()),
+                    ))
+                    .execute(conn)?;
                 let subject =
                     SubjectId::parse(&id).map_err(|e| StorageError::Config(e.to_string()))?;
                 for (purpose, status) in consents_of(n) {
