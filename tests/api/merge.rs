@@ -12,6 +12,21 @@ async fn merge(app: &TestApp, into: &str, token: &str, body: Value) -> reqwest::
         .await
 }
 
+/// A service's PUT, which must succeed.
+async fn put_ok(app: &TestApp, path: &str, body: Value) {
+    let response = app
+        .put_json(path, &app.service(), &body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "PUT {path}");
+}
+
+/// A service's POST, which must create.
+async fn created(app: &TestApp, path: &str, body: Value) {
+    assert_eq!(post(app, path, body).await.status(), 201, "POST {path}");
+}
+
 /// A service's POST.
 async fn post(app: &TestApp, path: &str, body: Value) -> reqwest::Response {
     app.post(path, &app.service(), &body).await
@@ -26,56 +41,42 @@ async fn a_merge_moves_everything_and_keeps_the_stricter_choice() {
         .await;
     app.put_consent("ana", "marketing", "granted").await;
     app.put_consent("ana", "analytics", "denied").await;
-    app.put_json(
+    put_ok(
+        &app,
         "/v1/subjects/ana/preferences",
-        &app.service(),
-        &json!({"channels": {"email": {"opted_in": true, "max_per_week": 5}}}),
+        json!({"channels": {"email": {"opted_in": true, "max_per_week": 5}}}),
     )
-    .send()
-    .await
-    .unwrap();
+    .await;
 
     // An hour later, in the app: marketing withdrawn, analytics granted.
     app.clock.advance(TimeDelta::hours(1));
     app.put_consent("ana-app", "marketing", "denied").await;
     app.put_consent("ana-app", "analytics", "granted").await;
     app.put_consent("ana-app", "personalize", "granted").await;
-    app.put_json(
-        "/v1/subjects/ana-app/preferences",
-        &app.service(),
-        &json!({"channels": {"email": {"opted_in": true, "max_per_week": 2}, "sms": {"opted_in": false}}}),
-    )
-    .send()
-    .await
-    .unwrap();
-    app.put_json(
+    let app_prefs = json!({"channels": {
+        "email": {"opted_in": true, "max_per_week": 2},
+        "sms": {"opted_in": false}
+    }});
+    put_ok(&app, "/v1/subjects/ana-app/preferences", app_prefs).await;
+    let device = json!({"type": "device_id", "value": "6d92078a-8246-4ba4-ae5b-76104861e7dc"});
+    put_ok(
+        &app,
         "/v1/subjects/ana-app/identifiers",
-        &app.service(),
-        &json!({"identifiers": [{"type": "device_id", "value": "6d92078a-8246-4ba4-ae5b-76104861e7dc"}]}),
+        json!({ "identifiers": [device] }),
     )
-    .send()
-    .await
-    .unwrap();
-    assert_eq!(
-        post(
-            &app,
-            "/v1/subjects/ana-app/contacts",
-            json!({"channel": "email", "purpose": "marketing"})
-        )
-        .await
-        .status(),
-        201
-    );
-    assert_eq!(
-        post(
-            &app,
-            "/v1/events",
-            json!({"subject_id": "ana-app", "name": "app.opened"})
-        )
-        .await
-        .status(),
-        201
-    );
+    .await;
+    created(
+        &app,
+        "/v1/subjects/ana-app/contacts",
+        json!({"channel": "email", "purpose": "marketing"}),
+    )
+    .await;
+    created(
+        &app,
+        "/v1/events",
+        json!({"subject_id": "ana-app", "name": "app.opened"}),
+    )
+    .await;
     // Cached before the merge.
     let before: Value = post(
         &app,
