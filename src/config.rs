@@ -328,6 +328,66 @@ pub struct Settings {
     /// URL is https).
     #[arg(long, env = "CONSENTRY_SECURE_COOKIES", global = true)]
     pub secure_cookies: Option<bool>,
+
+    /// Allow webhook endpoints on loopback, private and link-local addresses. Off by
+    /// default: a webhook must not reach services inside the network.
+    #[arg(
+        long,
+        env = "CONSENTRY_WEBHOOK_ALLOW_INTERNAL",
+        default_value_t = false,
+        global = true
+    )]
+    pub webhook_allow_internal: bool,
+
+    /// Hours a webhook delivery is retried (exponential backoff with jitter) before it
+    /// goes to the dead letters.
+    #[arg(
+        long,
+        env = "CONSENTRY_WEBHOOK_RETRY_HOURS",
+        default_value_t = 72,
+        global = true
+    )]
+    pub webhook_retry_hours: u32,
+
+    /// Seconds one webhook attempt may take.
+    #[arg(
+        long,
+        env = "CONSENTRY_WEBHOOK_TIMEOUT_SECONDS",
+        default_value_t = 10,
+        global = true
+    )]
+    pub webhook_timeout_seconds: u32,
+
+    /// Failed attempts in a row after which an endpoint is disabled.
+    #[arg(
+        long,
+        env = "CONSENTRY_WEBHOOK_DISABLE_AFTER",
+        default_value_t = 50,
+        global = true
+    )]
+    pub webhook_disable_after: u32,
+
+    /// Days delivered outbox messages are kept (how far back a replay reaches).
+    #[arg(
+        long,
+        env = "CONSENTRY_OUTBOX_KEEP_DAYS",
+        default_value_t = 7,
+        global = true
+    )]
+    pub outbox_keep_days: u32,
+
+    /// `nats://host:4222`: publish every outbox message to NATS JetStream too.
+    #[arg(long, env = "CONSENTRY_NATS_URL", global = true)]
+    pub nats_url: Option<String>,
+
+    /// The first token of the NATS subjects (and, upper-cased, the stream's name).
+    #[arg(
+        long,
+        env = "CONSENTRY_NATS_PREFIX",
+        default_value = "consentry",
+        global = true
+    )]
+    pub nats_prefix: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -361,6 +421,7 @@ pub struct Config {
     pub trusted_proxies: TrustedProxies,
     pub portal: PortalSettings,
     pub limits: LimitSettings,
+    pub delivery: crate::delivery::DeliverySettings,
 }
 
 impl Settings {
@@ -401,6 +462,28 @@ impl Settings {
             service_writes_per_second: self.rate_service_writes_per_second.max(1),
             portal_doors_per_minute: self.portal_rate_per_minute.max(1),
         };
+        if self.nats_prefix.is_empty()
+            || !self
+                .nats_prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            anyhow::bail!("CONSENTRY_NATS_PREFIX: letters, digits, `_` and `-` only");
+        }
+        let delivery = crate::delivery::DeliverySettings {
+            allow_internal: self.webhook_allow_internal,
+            retry_window: chrono::TimeDelta::hours(self.webhook_retry_hours.max(1).into()),
+            timeout: Duration::from_secs(self.webhook_timeout_seconds.clamp(1, 60).into()),
+            disable_after: i32::try_from(self.webhook_disable_after.max(1)).unwrap_or(i32::MAX),
+            keep: chrono::TimeDelta::days(self.outbox_keep_days.max(1).into()),
+            nats_url: self.nats_url.clone().filter(|u| !u.is_empty()),
+            nats_prefix: self.nats_prefix.clone(),
+            public_url: self
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", self.bind)),
+            ..crate::delivery::DeliverySettings::default()
+        };
         Ok(Config {
             bind: self.bind,
             database_url,
@@ -437,6 +520,7 @@ impl Settings {
             trusted_proxies,
             portal,
             limits,
+            delivery,
         })
     }
 }

@@ -14,6 +14,7 @@ const LAYERS: &[&[&str]] = &[
     &["storage"],
     &["policy"],
     &["auth"],
+    &["outbox"],
     &["audit"],
     &["consent"],
     &["profiles"],
@@ -21,6 +22,7 @@ const LAYERS: &[&[&str]] = &[
     &["surveys"],
     &["journeys"],
     &["dsar"],
+    &["delivery"],
     &["portal"],
     &["http"],
     &[
@@ -33,6 +35,7 @@ const LAYERS: &[&[&str]] = &[
         "surveys/api",
         "journeys/api",
         "dsar/api",
+        "delivery/api",
         "portal/api",
         "http/api",
     ],

@@ -183,6 +183,10 @@ pub fn record(
     if let (Some(via), Value::Object(fields)) = (entry.actor.via, &mut payload) {
         fields.insert("via".into(), Value::from(via));
     }
+    // Downstream systems hear of the change in the same transaction (`outbox`), with the
+    // raw id even when erased: the erasure itself must reach them.
+    let subject = entry.subject_id.map(|id| (id, pseudonyms.of(id)));
+    crate::outbox::enqueue(conn, entry.action, subject, &payload, at)?;
     let mut event = link(
         ChainedEvent {
             seq,

@@ -30,9 +30,9 @@ use crate::surveys::events::{self as survey_events, Event};
 use crate::surveys::store::{self, Display, Followup, ResponseRow};
 
 /// The version of the bundle's shape: an integer, raised on any change to a member.
-pub const BUNDLE_VERSION: u32 = 3;
+pub const BUNDLE_VERSION: u32 = 4;
 /// The same version as a name, for readers that sniff the document.
-pub const FORMAT: &str = "consentry.access.v3";
+pub const FORMAT: &str = "consentry.access.v4";
 /// The most items one bundle carries from the ledger, the audit log and the requests,
 /// each: the bundle is built in memory, so it is bounded, and says what it left out
 /// (`limits`) and where the rest is.
@@ -43,10 +43,10 @@ pub const MAX_ROWS: i64 = 10_000;
 pub struct AccessBundle {
     /// The bundle's own version, independent of the API's: raised whenever a member
     /// changes what it holds or its shape.
-    #[schema(example = 3, minimum = 1)]
+    #[schema(example = 4, minimum = 1)]
     pub bundle_version: u32,
-    /// `consentry.access.v3`: the bundle's version as a name.
-    #[schema(example = "consentry.access.v3")]
+    /// `consentry.access.v4`: the bundle's version as a name.
+    #[schema(example = "consentry.access.v4")]
     pub format: &'static str,
     pub generated_at: DateTime<Utc>,
     /// Whether a member was cut at its bound (`limits` says which and by how much).
@@ -79,6 +79,9 @@ pub struct AccessBundle {
     pub messages_sent: Vec<Contact>,
     /// The identifiers other services know them by, by type then value.
     pub identifiers: Vec<Identifier>,
+    /// The recipients (processors) their data is disclosed to, with the purposes and
+    /// data categories each receives (GDPR Art. 15(1)(c)).
+    pub recipients: Vec<crate::policy::Recipient>,
 }
 
 /// The members held to `MAX_ROWS` items each.
@@ -447,6 +450,7 @@ pub fn assemble(
         survey_followups: followups.into_iter().map(Into::into).collect(),
         messages_sent,
         identifiers: known_as.into_iter().collect(),
+        recipients: policies.recipients.all().to_vec(),
     }))
 }
 

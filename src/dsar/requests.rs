@@ -299,7 +299,7 @@ pub fn save_change(
             actor,
             action,
             subject_id: Some(&request.subject_id),
-            payload: json!({"request_id": request.id, "status": request.status.as_str(), "due_at": request.due_at, "note": note}),
+            payload: json!({"request_id": request.id, "kind": request.kind.as_str(), "status": request.status.as_str(), "due_at": request.due_at, "note": note}),
             at: request.updated_at,
         },
     )?;

@@ -34,6 +34,8 @@ pub struct AppState {
     /// The least number of days between two survey displays to one subject.
     pub survey_recontact_days: u32,
     pub surveys: Arc<crate::surveys::metrics::SurveyMetrics>,
+    /// How webhooks are checked and signed.
+    pub delivery: Arc<crate::delivery::DeliverySettings>,
     /// Portal links and sessions.
     pub portal: Arc<crate::portal::Portal>,
     /// Abuse limits by client address and token subject.

@@ -13,6 +13,7 @@ pub mod locale;
 pub mod notice;
 mod person;
 pub mod purpose;
+pub mod recipient;
 pub mod region;
 pub mod retention;
 pub mod taxonomy;
@@ -28,6 +29,7 @@ pub use load::load;
 pub use notice::{Notice, Notices};
 pub use person::PersonFacts;
 pub use purpose::{Basis, Purpose};
+pub use recipient::{Recipient, Recipients};
 pub use region::Region;
 pub use retention::Retention;
 pub use taxonomy::Taxonomy;
@@ -53,6 +55,8 @@ pub struct Policies {
     pub identifier_kinds: IdentifierKinds,
     /// Journey stages and the rules that move customers (`journeys.toml`).
     pub journeys: journey::Journeys,
+    /// Processors told of changes (`recipients.toml`).
+    pub recipients: recipient::Recipients,
 }
 
 impl Policies {
@@ -81,6 +85,7 @@ impl Policies {
             channels: Channels::default(),
             identifier_kinds: IdentifierKinds::default(),
             journeys: journey::Journeys::default(),
+            recipients: recipient::Recipients::default(),
         }
     }
 

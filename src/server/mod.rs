@@ -79,6 +79,18 @@ fn api(cfg: &mut ServiceConfig) {
         .service(crate::dsar::api::requests::change_request)
         .service(crate::dsar::api::requests::erase_subject)
         .service(crate::dsar::api::merge::merge_subject)
+        .service(crate::delivery::api::notices::request_recipients)
+        .service(crate::delivery::api::notices::acknowledge)
+        .service(crate::delivery::api::notices::list_recipients)
+        // Literal segments before `{id}`.
+        .service(crate::delivery::api::webhooks::list_event_types)
+        .service(crate::delivery::api::webhooks::create_webhook)
+        .service(crate::delivery::api::webhooks::list_webhooks)
+        .service(crate::delivery::api::webhooks::get_webhook)
+        .service(crate::delivery::api::webhooks::change_webhook)
+        .service(crate::delivery::api::webhooks::delete_webhook)
+        .service(crate::delivery::api::webhooks::list_deliveries)
+        .service(crate::delivery::api::webhooks::replay_webhook)
         .service(crate::surveys::api::events::post_event)
         .service(crate::surveys::api::events::event_feed)
         .service(crate::surveys::api::definitions::create_survey)
@@ -206,6 +218,33 @@ impl Application {
             )
             .context("starting the change listener")?;
         }
+        let delivery = {
+            let mut settings = config.delivery.clone();
+            if let Some(base) = settings.public_url.strip_suffix(":0") {
+                settings.public_url = format!("{base}:{port}");
+            }
+            Arc::new(settings)
+        };
+        {
+            let recipients = policies.recipients.clone();
+            let now = clock.now();
+            db.run(move |conn| crate::delivery::endpoints::sync_recipients(conn, &recipients, now))
+                .await
+                .context("keeping recipients' webhooks in step with the policy")?;
+        }
+        crate::delivery::dispatcher::Dispatcher {
+            manager: db.manager(),
+            policies: policies.clone(),
+            pseudonyms: pseudonyms.clone(),
+            settings: (*delivery).clone(),
+            clock: clock.clone(),
+            metrics: Arc::new(
+                crate::delivery::dispatcher::DeliveryMetrics::new(metrics.registry())
+                    .context("registering delivery metrics")?,
+            ),
+        }
+        .spawn(Arc::downgrade(&keys))
+        .context("starting webhook delivery")?;
         let decision_log =
             DecisionLog::start(config.decision_log_sample, db.manager(), metrics.registry())
                 .context("starting the decision log")?;
@@ -230,6 +269,7 @@ impl Application {
                 crate::surveys::metrics::SurveyMetrics::new(metrics.registry())
                     .context("registering survey metrics")?,
             ),
+            delivery,
             portal: Arc::new(crate::portal::Portal {
                 settings: config.portal.clone().with_port(port),
             }),

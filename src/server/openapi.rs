@@ -38,6 +38,7 @@ use utoipa::{Modify, OpenApi};
         (name = "dsar", description = "Data subject requests and their deadlines"),
         (name = "events", description = "Customer events that trigger surveys, and the feed downstream services read"),
         (name = "journeys", description = "Journey stages derived from events, NPS answers and time, and their report"),
+        (name = "webhooks", description = "Changes pushed to downstream systems: endpoints, signed deliveries by the Standard Webhooks specification, attempts, dead letters and replays"),
         (name = "surveys", description = "NPS, CSAT and onboarding surveys: definitions, the survey to show now, answers written back to profiles, follow-ups and reports"),
     ),
 )]

@@ -312,3 +312,85 @@ diesel::table! {
         merged_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    outbox_messages (seq) {
+        seq -> BigInt,
+        id -> Text,
+        event_type -> Text,
+        subject_id -> Nullable<Text>,
+        subject_pseudonym -> Nullable<Text>,
+        purpose -> Nullable<Text>,
+        payload -> Text,
+        occurred_at -> Timestamp,
+        fanned_out -> Bool,
+        published -> Bool,
+    }
+}
+
+diesel::table! {
+    webhook_endpoints (id) {
+        id -> Text,
+        url -> Text,
+        description -> Text,
+        event_types -> Text,
+        purpose -> Nullable<Text>,
+        data_category -> Nullable<Text>,
+        recipient -> Nullable<Text>,
+        secret -> Text,
+        previous_secret -> Nullable<Text>,
+        previous_secret_until -> Nullable<Timestamp>,
+        disabled_at -> Nullable<Timestamp>,
+        disabled_reason -> Nullable<Text>,
+        consecutive_failures -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> Text,
+        endpoint_id -> Text,
+        message_seq -> BigInt,
+        subject_key -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        lease_until -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        delivered_at -> Nullable<Timestamp>,
+        last_status -> Nullable<Integer>,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    webhook_attempts (id) {
+        id -> Text,
+        delivery_id -> Text,
+        attempted_at -> Timestamp,
+        status_code -> Nullable<Integer>,
+        error -> Nullable<Text>,
+        duration_ms -> Integer,
+    }
+}
+
+diesel::table! {
+    dsar_recipient_notices (request_id, recipient) {
+        request_id -> Text,
+        recipient -> Text,
+        created_at -> Timestamp,
+        told_at -> Nullable<Timestamp>,
+        acknowledged_at -> Nullable<Timestamp>,
+        acknowledged_by -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(webhook_deliveries -> outbox_messages (message_seq));
+diesel::joinable!(webhook_deliveries -> webhook_endpoints (endpoint_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    outbox_messages,
+    webhook_deliveries,
+    webhook_endpoints
+);

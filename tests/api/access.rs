@@ -49,7 +49,7 @@ async fn the_bundle_holds_everything_about_the_subject_and_is_audited() {
         .unwrap()
         .starts_with("attachment"));
     let bundle: Value = response.json().await.unwrap();
-    assert_eq!(bundle["format"], "consentry.access.v3");
+    assert_eq!(bundle["format"], "consentry.access.v4");
     assert_eq!(bundle["subject"]["id"], "me");
     assert_eq!(bundle["subject"]["jurisdiction"], "eea");
     let consents = bundle["consents"].as_array().unwrap();
@@ -195,9 +195,9 @@ async fn the_bundle_keeps_the_shape_of_its_version() {
 
     let compliance = app.token(Role::Compliance, Some("officer"));
     let bundle = app.get_json("/v1/subjects/me/export", &compliance).await;
-    assert_eq!(bundle["bundle_version"], 3);
+    assert_eq!(bundle["bundle_version"], 4);
     assert_snapshot(
-        "access_bundle_v3",
+        "access_bundle_v4",
         bundle,
         "A deliberate change to the access bundle is a new bundle version: raise \
          BUNDLE_VERSION and FORMAT in the bundle module and describe the change in the \

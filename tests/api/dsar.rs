@@ -456,7 +456,7 @@ async fn access_requests_are_answered_with_the_bundle_once_verified() {
     change(&app, id, json!({"status": "verified"})).await;
     let got: Value = bundle(own.clone()).await.json().await.unwrap();
     assert_eq!(got["subject"]["id"], "ab1");
-    assert_eq!(got["format"], "consentry.access.v3");
+    assert_eq!(got["format"], "consentry.access.v4");
     let compliance = app.token(Role::Compliance, Some("officer"));
     assert_eq!(bundle(compliance).await.status(), 200);
     // Another customer, and a service, do not get it.

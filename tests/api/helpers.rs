@@ -134,6 +134,10 @@ pub struct TestOptions {
     pub limits: LimitSettings,
     /// Connection parameters added to the app's database URL (`sslmode=require`).
     pub database_params: &'static str,
+    /// Webhooks and NATS; receivers in tests listen on loopback.
+    pub delivery: consentry::delivery::DeliverySettings,
+    /// Replaces the shipped `recipients.toml`.
+    pub recipients_toml: Option<String>,
 }
 
 impl Default for TestOptions {
@@ -150,6 +154,11 @@ impl Default for TestOptions {
                 ..LimitSettings::default()
             },
             database_params: "",
+            delivery: consentry::delivery::DeliverySettings {
+                allow_internal: true,
+                ..Default::default()
+            },
+            recipients_toml: None,
         }
     }
 }
@@ -182,13 +191,19 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = TestDatabase::create(dir.path());
     let clock = ManualClock::new(start_time());
-    let policies = if options.gate_toml.is_none() && options.purposes_edit.is_empty() {
+    let policies = if options.gate_toml.is_none()
+        && options.purposes_edit.is_empty()
+        && options.recipients_toml.is_none()
+    {
         policies_dir()
     } else {
         let copy = dir.path().join("policies");
         copy_dir(&policies_dir(), &copy);
         if let Some(gate) = &options.gate_toml {
             std::fs::write(copy.join("gate.toml"), gate).unwrap();
+        }
+        if let Some(recipients) = &options.recipients_toml {
+            std::fs::write(copy.join("recipients.toml"), recipients).unwrap();
         }
         let mut purposes = std::fs::read_to_string(copy.join("purposes.toml")).unwrap();
         for (from, to) in &options.purposes_edit {
@@ -228,6 +243,7 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
             .unwrap(),
         portal: portal_settings(),
         limits: options.limits,
+        delivery: options.delivery,
     };
     let data_dir = config.data_dir.clone();
     let app = Application::build(config, Arc::new(clock.clone()))

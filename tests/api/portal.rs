@@ -319,7 +319,7 @@ async fn the_data_download_is_the_bundle_and_deleting_stops_all_but_the_necessar
         .unwrap()
         .starts_with("attachment"));
     let bundle: Value = response.json().await.unwrap();
-    assert_eq!(bundle["bundle_version"], 3);
+    assert_eq!(bundle["bundle_version"], 4);
 
     let response = visitor
         .post(

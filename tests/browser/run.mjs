@@ -223,7 +223,7 @@ async function main() {
         page.locator('a[href$="/bundle"]').first().click(),
       ]);
       const bundle = JSON.parse(readFileSync(await download.path(), 'utf8'));
-      check('the data download is the access bundle', bundle.bundle_version === 3 && bundle.subject?.id === 'cust-en', JSON.stringify(bundle).slice(0, 120));
+      check('the data download is the access bundle', bundle.bundle_version === 4 && bundle.subject?.id === 'cust-en', JSON.stringify(bundle).slice(0, 120));
 
       // Another customer's page is not reachable, and a used link says so.
       const theirs = (await api('POST', '/v1/dsar', service, { subject_id: 'cust-other', kind: 'access' })).body.id;

@@ -335,8 +335,23 @@ pub async fn change_request(
             Err(other) => return Err(other),
         }
     }
+    // Recipients of a rectification: those receiving the changed attributes' categories
+    // (all of them when an attribute is removed, its category unknown here).
+    let rectified_categories: Option<Vec<String>> = rectification.as_ref().and_then(|changes| {
+        changes
+            .values()
+            .map(|change| match change {
+                crate::profiles::attributes::AttributeChange::Set { category, .. } => {
+                    Some(category.clone())
+                }
+                _ => None,
+            })
+            .collect()
+    });
+    let policies = state.policies.clone();
     // The rectification and the status it completes are one transaction, and the status
-    // moves only from the one this change was checked against.
+    // moves only from the one this change was checked against; recipients' notices open
+    // in it too.
     state
         .db
         .run(move |conn| {
@@ -369,6 +384,16 @@ pub async fn change_request(
                         "The request was changed meanwhile; read it again.",
                     ));
                 }
+                let categories: Option<Vec<&str>> = rectified_categories
+                    .as_ref()
+                    .map(|c| c.iter().map(String::as_str).collect());
+                crate::delivery::notices::open(
+                    conn,
+                    &policies,
+                    &saved,
+                    categories.as_deref(),
+                    now,
+                )?;
                 Ok(())
             })?;
             if lifts_restriction {

@@ -8,6 +8,7 @@ mod journeys;
 mod jurisdictions;
 mod notices;
 mod purposes;
+mod recipients;
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +21,7 @@ use self::journeys::{JourneysFile, JOURNEYS_FILE};
 use self::jurisdictions::{JurisdictionsFile, JURISDICTIONS_FILE};
 use self::notices::NOTICES_DIR;
 use self::purposes::{PurposesFile, PURPOSES_FILE};
+use self::recipients::{RecipientsFile, RECIPIENTS_FILE};
 use super::diagnostics::{PolicyError, PolicyIssue, Report, Source};
 use super::retention::{self, Retention, RetentionFile, RETENTION_FILE};
 use super::upstreams::{self, GateFile, GATE_FILE};
@@ -117,6 +119,15 @@ pub fn load(dir: &Path) -> Result<Policies, PolicyError> {
     } else {
         Default::default()
     };
+    let recipients = if dir.join(RECIPIENTS_FILE).exists() {
+        read_toml::<RecipientsFile>(dir, RECIPIENTS_FILE, &mut report)
+            .map(|(source, file)| {
+                recipients::check(&source, file, &purposes, &taxonomy, &mut report)
+            })
+            .unwrap_or_default()
+    } else {
+        Default::default()
+    };
     let revision = revision_of(dir);
     let mut upstreams = upstreams.unwrap_or_default();
     // Purposes are checked here, once the purposes file is known to be sound.
@@ -149,6 +160,7 @@ pub fn load(dir: &Path) -> Result<Policies, PolicyError> {
     policies.channels = channels;
     policies.identifier_kinds = identifier_kinds;
     policies.journeys = journeys;
+    policies.recipients = recipients;
     Ok(policies)
 }
 
