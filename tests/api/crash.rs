@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use crate::cli::consentry;
 use crate::helpers::TestDatabase;
 use crate::process::{environment, Keys, Server};
+use crate::receiver::Receiver;
 
 /// Writers of each kind, each on subjects of its own so that their order is known.
 const WRITERS: usize = 2;
@@ -37,6 +38,8 @@ struct Scene {
     _dir: tempfile::TempDir,
     db: TestDatabase,
     keys: Keys,
+    /// This scene's NATS subjects and stream.
+    nats_prefix: String,
 }
 
 impl Scene {
@@ -53,11 +56,19 @@ impl Scene {
             _dir: dir,
             db,
             keys,
+            nats_prefix: crate::nats::fresh_prefix(),
         }
     }
 
     fn start(&self) -> Server {
-        Server::start(&self.db.url, &self.keys.data_dir)
+        Server::start_with(
+            &self.db.url,
+            &self.keys.data_dir,
+            &[
+                ("CONSENTRY_NATS_URL", crate::nats::nats_url()),
+                ("CONSENTRY_NATS_PREFIX", self.nats_prefix.clone()),
+            ],
+        )
     }
 }
 
@@ -335,6 +346,15 @@ fn some_of_each(acked: &Acknowledged) -> bool {
 async fn every_write_acknowledged_before_a_kill_is_there_after_restart() {
     let scene = Scene::new();
     let server = scene.start();
+    let receiver = Receiver::start();
+    let created = reqwest::Client::new()
+        .post(server.url("/v1/webhooks"))
+        .bearer_auth(scene.keys.token(Role::Admin, "ops"))
+        .json(&json!({"url": receiver.url}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
     let load = Load::start(&server, &scene.keys);
     load.wait_for_some_of_each().await;
     server.kill();
@@ -349,6 +369,54 @@ async fn every_write_acknowledged_before_a_kill_is_there_after_restart() {
 
     let restarted = scene.start();
     everything_acknowledged_is_there(&restarted, &scene.keys, &acked).await;
+    every_acknowledged_consent_reached_downstream(&scene, &receiver, &acked).await;
+}
+
+/// Every acknowledged consent write was delivered to the webhook (at least once) and
+/// published to NATS exactly once, across the kill.
+async fn every_acknowledged_consent_reached_downstream(
+    scene: &Scene,
+    receiver: &Receiver,
+    acked: &Acknowledged,
+) {
+    let record_ids = |bodies: Vec<Value>| -> HashSet<String> {
+        bodies
+            .iter()
+            .filter_map(|b| b["data"]["record_id"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let wanted: HashSet<String> = acked.consents.iter().map(|(_, r)| r.clone()).collect();
+    let started = Instant::now();
+    loop {
+        let delivered = record_ids(receiver.accepted().iter().map(|r| r.json()).collect());
+        let published = crate::nats::published(&scene.nats_prefix).await;
+        let on_the_bus = record_ids(published.iter().map(|p| p.body.clone()).collect());
+        let missing_hook = wanted.difference(&delivered).count();
+        let missing_bus = wanted.difference(&on_the_bus).count();
+        if missing_hook == 0 && missing_bus == 0 {
+            crate::nats::assert_no_duplicates(&published);
+            // Every message the webhook had is on the bus, once.
+            let bus_ids: HashSet<&str> = published.iter().map(|p| p.msg_id.as_str()).collect();
+            let hook_ids: HashSet<String> = receiver
+                .accepted()
+                .iter()
+                .map(|r| r.id().to_owned())
+                .collect();
+            assert!(hook_ids.iter().all(|id| bus_ids.contains(id.as_str())));
+            eprintln!(
+                "downstream: {} webhook deliveries ({} distinct), {} on the bus",
+                receiver.accepted().len(),
+                hook_ids.len(),
+                published.len()
+            );
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "acknowledged consents not downstream: {missing_hook} by webhook, {missing_bus} on NATS"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -15,6 +15,7 @@ struct Pair {
     a: Server,
     b: Server,
     token: String,
+    admin: String,
     client: reqwest::Client,
     _db: TestDatabase,
     _dir: tempfile::TempDir,
@@ -38,6 +39,7 @@ impl Pair {
             a: Server::start(&db.url, &keys.data_dir),
             b: Server::start(&db.url, &keys.data_dir),
             token: keys.token(Role::Service, "it"),
+            admin: keys.token(Role::Admin, "ops"),
             client: reqwest::Client::new(),
             _db: db,
             _dir: dir,
@@ -157,4 +159,66 @@ async fn an_instance_that_stopped_gracefully_is_not_waited_for() {
     pair.consent(&pair.a, "leaver", "denied").await;
     let waited = started.elapsed();
     assert!(waited < Duration::from_millis(700), "waited {waited:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_deliver_each_message_once_and_each_subjects_in_order() {
+    let Some(pair) = Pair::start() else { return };
+    let receiver = crate::receiver::Receiver::start();
+    let created = pair
+        .client
+        .post(pair.a.url("/v1/webhooks"))
+        .bearer_auth(&pair.admin)
+        .json(&json!({"url": receiver.url, "event_types": ["consent.granted", "consent.denied"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    const SUBJECTS: usize = 30;
+    const WRITES: usize = 6;
+    let pair = std::sync::Arc::new(pair);
+    let mut writers = Vec::new();
+    for n in 0..SUBJECTS {
+        let pair = pair.clone();
+        writers.push(tokio::spawn(async move {
+            let subject = format!("s{n}");
+            let made = pair
+                .put(
+                    &pair.a,
+                    &format!("/v1/subjects/{subject}"),
+                    json!({"region": "DE"}),
+                )
+                .await;
+            assert!(made.status().is_success());
+            // Through both instances in turn: both dispatchers see the subject's changes.
+            for k in 0..WRITES {
+                let server = if k % 2 == 0 { &pair.a } else { &pair.b };
+                let status = if k % 2 == 0 { "granted" } else { "denied" };
+                pair.consent(server, &subject, status).await;
+            }
+        }));
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let got = receiver
+        .wait_for_accepted(SUBJECTS * WRITES, Duration::from_secs(60))
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got_all = receiver.received();
+    let ids: std::collections::HashSet<&str> = got_all.iter().map(|r| r.id()).collect();
+    assert_eq!(got_all.len(), SUBJECTS * WRITES, "a message was sent twice");
+    assert_eq!(ids.len(), SUBJECTS * WRITES);
+    for n in 0..SUBJECTS {
+        let statuses: Vec<String> = got
+            .iter()
+            .map(|r| r.json())
+            .filter(|b| b["data"]["subject_id"] == format!("s{n}"))
+            .map(|b| b["data"]["status"].as_str().unwrap().to_owned())
+            .collect();
+        let expected: Vec<&str> = (0..WRITES)
+            .map(|k| if k % 2 == 0 { "granted" } else { "denied" })
+            .collect();
+        assert_eq!(statuses, expected, "s{n}'s changes out of order");
+    }
 }

@@ -19,6 +19,7 @@ mod instances;
 mod journeys;
 mod limits;
 mod merge;
+mod nats;
 mod openapi;
 mod pages;
 mod portal;

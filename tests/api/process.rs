@@ -20,9 +20,15 @@ pub struct Server {
 impl Server {
     /// Starts `consentry serve` on a free port and waits until it says it is serving.
     pub fn start(database_url: &str, data_dir: &Path) -> Self {
+        Self::start_with(database_url, data_dir, &[])
+    }
+
+    /// `start` with more settings.
+    pub fn start_with(database_url: &str, data_dir: &Path, extra: &[(&str, String)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_consentry"))
             .arg("serve")
             .envs(environment(database_url, data_dir))
+            .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
             .env("CONSENTRY_BIND", "127.0.0.1:0")
             .env("CONSENTRY_LOG_FORMAT", "json")
             .env("CONSENTRY_LOG", "info")
@@ -104,6 +110,8 @@ pub fn environment(database_url: &str, data_dir: &Path) -> Vec<(&'static str, St
             "CONSENTRY_POLICIES_DIR",
             policies_dir().display().to_string(),
         ),
+        // Test receivers listen on loopback.
+        ("CONSENTRY_WEBHOOK_ALLOW_INTERNAL", "true".to_owned()),
     ]
 }
 
