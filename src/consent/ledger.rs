@@ -453,3 +453,75 @@ pub fn gpc_recorded(
         .into_iter()
         .collect())
 }
+
+/// Grants that expired by `now` and whose expiry is not yet announced, oldest first:
+/// `(subject, purpose, record id, expired at)`.
+fn unannounced_expiries(
+    conn: &mut DbConnection,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<(String, String, String, NaiveDateTime)>, StorageError> {
+    use crate::storage::schema::consent_expiries;
+    let rows: Vec<(String, String, String, Option<NaiveDateTime>)> = consent_states::table
+        .left_join(
+            consent_expiries::table.on(consent_expiries::record_id.eq(consent_states::record_id)),
+        )
+        .filter(consent_expiries::record_id.is_null())
+        .filter(consent_states::status.eq(ConsentStatus::Granted.as_str()))
+        .filter(consent_states::expires_at.le(now.naive_utc()))
+        .order(consent_states::expires_at)
+        .limit(limit)
+        .select((
+            consent_states::subject_id,
+            consent_states::purpose,
+            consent_states::record_id,
+            consent_states::expires_at,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(s, p, r, at)| Some((s, p, r, at?)))
+        .collect())
+}
+
+/// Announces grants that expired: a `consent.expired` audit event each (and so an
+/// outbox message, for the systems downstream), once per grant. The gate already
+/// treats them as expired; this tells everyone else. One transaction; answers how many.
+pub fn announce_expiries(
+    conn: &mut DbConnection,
+    pseudonyms: &crate::audit::Pseudonymizer,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<usize, StorageError> {
+    use crate::storage::schema::consent_expiries;
+    if unannounced_expiries(conn, now, 1)?.is_empty() {
+        return Ok(0);
+    }
+    crate::storage::write_transaction(conn, |conn| {
+        let expired = unannounced_expiries(conn, now, limit)?;
+        for (subject, purpose, record_id, at) in &expired {
+            crate::audit::record(
+                conn,
+                pseudonyms,
+                crate::audit::AuditEntry {
+                    actor: &Actor::system(),
+                    action: "consent.expired",
+                    subject_id: Some(subject),
+                    payload: serde_json::json!({
+                        "purpose": purpose,
+                        "record_id": record_id,
+                        "expired_at": at.and_utc(),
+                    }),
+                    at: now,
+                },
+            )?;
+            diesel::insert_into(consent_expiries::table)
+                .values((
+                    consent_expiries::record_id.eq(record_id),
+                    consent_expiries::announced_at.eq(now.naive_utc()),
+                ))
+                .execute(conn)?;
+        }
+        Ok(expired.len())
+    })
+}

@@ -343,6 +343,10 @@ impl Dispatcher {
 
     fn housekeeping(&self, conn: &mut DbConnection) -> Result<(), StorageError> {
         let now = self.clock.now();
+        let expired = crate::consent::ledger::announce_expiries(conn, &self.pseudonyms, now, 500)?;
+        if expired > 0 {
+            tracing::info!(expired, "consent expiries announced");
+        }
         let forgotten = crate::outbox::forget_erased(conn)?;
         if forgotten > 0 {
             tracing::info!(

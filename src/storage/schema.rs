@@ -394,3 +394,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_deliveries,
     webhook_endpoints
 );
+
+diesel::table! {
+    consent_expiries (record_id) {
+        record_id -> Text,
+        announced_at -> Timestamp,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(consent_states, consent_expiries);

@@ -591,3 +591,24 @@ async fn an_erasure_is_told_to_every_recipient_and_each_confirmation_is_recorded
     assert_eq!(app.audit_count("dsar.recipient_acknowledged").await, 2);
     assert_eq!(app.audit_count("dsar.recipient_told").await, 2);
 }
+
+#[tokio::test]
+async fn an_expired_grant_is_announced_once() {
+    let app = spawn_app().await;
+    let receiver = Receiver::start();
+    app.create_webhook(json!({"url": receiver.url, "event_types": ["consent.expired"]}))
+        .await;
+    app.create_subject("eu-1", json!({"region": "DE"})).await;
+    // Analytics grants last 395 days (purposes.toml).
+    app.put_consent("eu-1", "analytics", "granted").await;
+    app.clock.advance(TimeDelta::days(396));
+    let got = receiver.wait_for_accepted(1, WAIT).await;
+    let body = got[0].json();
+    assert_eq!(body["type"], "consent.expired");
+    assert_eq!(body["data"]["subject_id"], "eu-1");
+    assert_eq!(body["data"]["purpose"], "analytics");
+    // Once: later rounds find nothing new; a new grant expires anew.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(receiver.received().len(), 1);
+    assert_eq!(app.audit_count("consent.expired").await, 1);
+}

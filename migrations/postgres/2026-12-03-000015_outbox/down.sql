@@ -1,3 +1,4 @@
+DROP TABLE consent_expiries;
 DROP TABLE dsar_recipient_notices;
 DROP TABLE webhook_attempts;
 DROP TABLE webhook_deliveries;

@@ -88,3 +88,10 @@ CREATE TABLE dsar_recipient_notices (
     acknowledged_by  TEXT,
     PRIMARY KEY (request_id, recipient)
 );
+
+-- Grants whose expiry has been announced (a `consent.expired` event): a grant expires
+-- silently in the gate, but downstream systems must hear of it.
+CREATE TABLE consent_expiries (
+    record_id     TEXT PRIMARY KEY,
+    announced_at  TIMESTAMP NOT NULL
+);
