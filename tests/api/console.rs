@@ -530,3 +530,50 @@ async fn the_console_link_command_prints_a_link_that_opens_the_console() {
         assert!(out.stdout.is_empty());
     }
 }
+
+#[tokio::test]
+async fn a_completed_erasure_shows_which_recipients_confirmed() {
+    let app = spawn_app().await;
+    app.create_subject("eu", json!({"region": "DE"})).await;
+    let erasure = file(&app, "eu", "erasure").await;
+    let compliance = app.token(Role::Compliance, Some("dpo"));
+    let dpo = Visitor::officer(&app, Role::Compliance, "dpo").await;
+    let before = dpo.page(&format!("/console/requests/{erasure}")).await;
+    assert!(before.contains("No recipient is concerned, or the request is not completed yet."));
+    for status in ["verified", "in_progress", "completed"] {
+        let response = app
+            .client
+            .patch(app.url(&format!("/v1/dsar/{erasure}")))
+            .bearer_auth(&compliance)
+            .json(&json!({"status": status}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{status}");
+    }
+    // The shipped policy's ad platform has no webhook: told by other means.
+    let detail = dpo.page(&format!("/console/requests/{erasure}")).await;
+    let recipients = part(&detail, "id=\"recipients-heading\"", "</section>");
+    assert!(recipients.contains(">ad_platform</bdi>"), "{recipients}");
+    assert!(recipients.contains("Not told yet"), "{recipients}");
+
+    let pseudonyms =
+        consentry::audit::Pseudonymizer::load_or_generate(&app.data_dir, None).unwrap();
+    let token = consentry::delivery::notices::token(&pseudonyms, &erasure, "ad_platform");
+    let confirmed = app
+        .client
+        .post(app.url(&format!("/v1/dsar/{erasure}/acknowledgements")))
+        .json(&json!({"recipient": "ad_platform", "token": token}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(confirmed.status(), 204);
+    let detail = dpo.page(&format!("/console/requests/{erasure}")).await;
+    let recipients = part(&detail, "id=\"recipients-heading\"", "</section>");
+    assert!(recipients.contains("Confirmed"), "{recipients}");
+    assert!(recipients.contains("with its token"), "{recipients}");
+    let arabic = dpo
+        .page(&format!("/console/requests/{erasure}?lang=ar"))
+        .await;
+    assert!(arabic.contains("برمزها"), "the Arabic page");
+}

@@ -104,6 +104,16 @@ pub struct StepRow {
     pub note: String,
 }
 
+/// A recipient told of the request, and whether it confirmed.
+pub struct RecipientRow {
+    pub name: String,
+    pub state: String,
+    /// `acknowledged`, `told` or `pending`: the row's mark.
+    pub state_key: &'static str,
+    pub told: String,
+    pub acknowledged: String,
+}
+
 #[derive(Template)]
 #[template(path = "portal/console_request.html")]
 struct DetailPage {
@@ -116,6 +126,7 @@ struct DetailPage {
     extension_reason: Option<String>,
     details: String,
     steps: Vec<StepRow>,
+    recipients: Vec<RecipientRow>,
 }
 
 #[get("/console/requests/{id}")]
@@ -132,9 +143,15 @@ pub async fn detail(
             return Err(Failure::NotFound);
         }
         let self_path = format!("/console/requests/{id}");
-        let (found, steps) = state
+        let (found, steps, notices) = state
             .db
-            .run(move |conn| requests::find(conn, &id))
+            .run(move |conn| {
+                let Some((found, steps)) = requests::find(conn, &id)? else {
+                    return Ok(None);
+                };
+                let notices = crate::delivery::notices::of_request(conn, &id)?;
+                Ok::<_, crate::storage::StorageError>(Some((found, steps, notices)))
+            })
             .await
             .map_err(Failure::internal)?
             .ok_or(Failure::NotFound)?;
@@ -152,7 +169,31 @@ pub async fn detail(
                 note: s.note.unwrap_or_default(),
             })
             .collect();
+        let recipients = notices
+            .into_iter()
+            .map(|n| {
+                let view = crate::delivery::notices::NoticeView::from(n);
+                RecipientRow {
+                    name: view.recipient,
+                    state: tr.t(&format!("recipient-state-{}", view.state)),
+                    state_key: view.state,
+                    told: view.told_at.map(|t| tr.date_time(t)).unwrap_or_default(),
+                    acknowledged: match (view.acknowledged_at, view.acknowledged_by) {
+                        (Some(at), Some(by)) => {
+                            format!(
+                                "{} ({})",
+                                tr.date_time(at),
+                                tr.t(&format!("recipient-by-{by}"))
+                            )
+                        }
+                        (Some(at), None) => tr.date_time(at),
+                        _ => String::new(),
+                    },
+                }
+            })
+            .collect();
         let page = DetailPage {
+            recipients,
             chrome: Chrome::new(&visit, "request-detail-title", &self_path),
             who: signed_in_as(&tr, &officer),
             nav: nav(&tr, &officer, Some(Section::Requests)),

@@ -93,6 +93,18 @@ request-steps-heading = السجل
 step-col-when = متى
 step-col-by = بواسطة
 step-col-note = ملاحظة
+recipients-heading = الجهات المستلمة التي أُبلغت
+recipients-intro = يجب إبلاغ كل جهة تتلقى بيانات العميل بهذا الطلب وأن تؤكد أنها نفذته.
+recipients-none = لا توجد جهة معنية، أو أن الطلب لم يكتمل بعد.
+recipient-col-name = الجهة المستلمة
+recipient-col-state = الحالة
+recipient-col-told = أُبلغت
+recipient-col-acknowledged = أكدت
+recipient-state-pending = لم تُبلغ بعد
+recipient-state-told = أُبلغت ولم تؤكد
+recipient-state-acknowledged = أكدت
+recipient-by-webhook = عبر رد الرابط الشبكي
+recipient-by-token = برمزها
 
 # سجل التدقيق.
 audit-intro = كل تغيير حدث مرتبط بالحدث الذي قبله، ونقاط تحقق موقَّعة تثبّت السلسلة. تحقّق من أن شيئاً لم يُغيَّر أو يُحذف أو يُعَد ترتيبه، أو نزّل الأحداث لفترة محددة.

@@ -93,6 +93,18 @@ request-steps-heading = History
 step-col-when = When
 step-col-by = By
 step-col-note = Note
+recipients-heading = Recipients told
+recipients-intro = Each recipient of the customer's data must be told of this request and confirm it acted on it.
+recipients-none = No recipient is concerned, or the request is not completed yet.
+recipient-col-name = Recipient
+recipient-col-state = State
+recipient-col-told = Told
+recipient-col-acknowledged = Confirmed
+recipient-state-pending = Not told yet
+recipient-state-told = Told, not confirmed
+recipient-state-acknowledged = Confirmed
+recipient-by-webhook = by its webhook's answer
+recipient-by-token = with its token
 
 # Audit log.
 audit-intro = Every change is an event linked to the one before it, and signed checkpoints pin the chain. Check that nothing was changed, removed or reordered, or download events for a period.
