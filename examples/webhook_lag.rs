@@ -102,8 +102,12 @@ fn main() {
     let created = agent
         .post(&format!("{base}/v1/webhooks"))
         .header("authorization", &format!("Bearer {admin}"))
-        .send_json(json!({"url": format!("http://127.0.0.1:{port}/hooks"),
-                          "event_types": ["consent.granted", "consent.denied"]}))
+        .content_type("application/json")
+        .send(
+            json!({"url": format!("http://127.0.0.1:{port}/hooks"),
+                          "event_types": ["consent.granted", "consent.denied"]})
+            .to_string(),
+        )
         .expect("registering the receiver");
     assert_eq!(created.status().as_u16(), 201, "registering the receiver");
     std::thread::scope(|scope| {
@@ -115,7 +119,8 @@ fn main() {
                     agent
                         .put(&format!("{base}/v1/subjects/lag-{i}"))
                         .header("authorization", &format!("Bearer {service}"))
-                        .send_json(json!({"region": "DE"}))
+                        .content_type("application/json")
+                        .send(json!({"region": "DE"}).to_string())
                         .expect("creating a subject");
                 }
             });
@@ -149,7 +154,7 @@ fn main() {
                         if let Some(wait) = due.checked_duration_since(Instant::now()) {
                             std::thread::sleep(wait);
                         }
-                        let status = if (k / subjects) % 2 == 0 {
+                        let status = if (k / subjects).is_multiple_of(2) {
                             "granted"
                         } else {
                             "denied"
@@ -161,7 +166,8 @@ fn main() {
                                 k % subjects
                             ))
                             .header("authorization", &format!("Bearer {service}"))
-                            .send_json(json!({"status": status, "source": "api"}));
+                            .content_type("application/json")
+                            .send(json!({"status": status, "source": "api"}).to_string());
                         if answer.is_ok_and(|a| a.status().is_success()) {
                             acknowledged.fetch_add(1, Ordering::Relaxed);
                             latencies

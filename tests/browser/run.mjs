@@ -292,6 +292,18 @@ async function main() {
       const due = await desk.goto(`${base}/console/requests`);
       check('the due-requests page answers', due.status() === 200);
       await visit(desk, 'console-requests-en');
+      // A completed erasure shows each recipient of the customer's data, told or not.
+      await api('PUT', '/v1/subjects/cust-gone', service, { region: 'DE' });
+      const erasure = await api('POST', '/v1/dsar', service, { subject_id: 'cust-gone', kind: 'erasure' });
+      for (const status of ['verified', 'in_progress', 'completed']) {
+        await api('PATCH', `/v1/dsar/${erasure.body.id}`, compliance, { status });
+      }
+      await desk.goto(`${base}/console/requests/${erasure.body.id}?lang=en`);
+      check('a completed erasure lists its recipients', (await desk.locator('tr.recipient-pending').count()) === 1);
+      await visit(desk, 'console-request-recipients-en');
+      await desk.goto(`${base}/console/requests/${erasure.body.id}?lang=ar`);
+      await visit(desk, 'console-request-recipients-ar');
+      await desk.goto(`${base}/console/requests?lang=en`);
       await desk.goto(`${base}/console/audit`);
       await visit(desk, 'console-audit-en');
       await desk.click('form[action="/console/audit/verify"] button');
