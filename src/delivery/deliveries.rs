@@ -168,12 +168,15 @@ pub fn take_due(
     Ok(taken)
 }
 
-/// Whether any delivery is due and free: a read, so that an idle loop never takes the
-/// write lock.
+/// Whether any delivery to an enabled endpoint is due and free: a read, so that an idle
+/// loop (or one whose only work waits for a disabled endpoint) never takes the write
+/// lock.
 fn any_due(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<bool, StorageError> {
     let now = now.naive_utc();
     Ok(diesel::select(diesel::dsl::exists(
         webhook_deliveries::table
+            .inner_join(webhook_endpoints::table)
+            .filter(webhook_endpoints::disabled_at.is_null())
             .filter(webhook_deliveries::status.eq(PENDING))
             .filter(webhook_deliveries::next_attempt_at.le(now))
             .filter(
