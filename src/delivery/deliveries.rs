@@ -215,7 +215,8 @@ pub enum Recorded {
 }
 
 /// Records an attempt: delivered, retried later, or given up; an endpoint that failed
-/// `disable_after` times in a row is turned off. One transaction.
+/// `disable_after` times in a row is turned off. Call inside a write transaction (the
+/// delivery loop records a whole round's attempts in one).
 pub fn record(
     conn: &mut DbConnection,
     delivery: &Delivery,
@@ -225,87 +226,84 @@ pub fn record(
     jitter: f64,
     on_delivered: impl FnOnce(&mut DbConnection) -> Result<(), StorageError>,
 ) -> Result<Recorded, StorageError> {
-    write_transaction(conn, |conn| {
-        let attempts = delivery.attempts + 1;
-        let at = outcome.attempted_at.naive_utc();
-        diesel::insert_into(webhook_attempts::table)
-            .values((
-                webhook_attempts::id.eq(format!("att_{}", uuid::Uuid::new_v4().simple())),
-                webhook_attempts::delivery_id.eq(&delivery.id),
-                webhook_attempts::attempted_at.eq(at),
-                webhook_attempts::status_code.eq(outcome.status_code.map(i32::from)),
-                webhook_attempts::error.eq(&outcome.error),
-                webhook_attempts::duration_ms.eq(outcome.duration_ms),
+    let attempts = delivery.attempts + 1;
+    let at = outcome.attempted_at.naive_utc();
+    diesel::insert_into(webhook_attempts::table)
+        .values((
+            webhook_attempts::id.eq(format!("att_{}", uuid::Uuid::new_v4().simple())),
+            webhook_attempts::delivery_id.eq(&delivery.id),
+            webhook_attempts::attempted_at.eq(at),
+            webhook_attempts::status_code.eq(outcome.status_code.map(i32::from)),
+            webhook_attempts::error.eq(&outcome.error),
+            webhook_attempts::duration_ms.eq(outcome.duration_ms),
+        ))
+        .execute(conn)?;
+    let target = webhook_deliveries::table.find(&delivery.id);
+    let endpoint = webhook_endpoints::table.find(&outcome.endpoint_id);
+    let last = (
+        webhook_deliveries::attempts.eq(attempts),
+        webhook_deliveries::lease_until.eq(None::<NaiveDateTime>),
+        webhook_deliveries::last_status.eq(outcome.status_code.map(i32::from)),
+        webhook_deliveries::last_error.eq(&outcome.error),
+    );
+    if outcome.succeeded() {
+        diesel::update(target)
+            .set((
+                last,
+                webhook_deliveries::status.eq(DELIVERED),
+                webhook_deliveries::delivered_at.eq(Some(at)),
             ))
             .execute(conn)?;
-        let target = webhook_deliveries::table.find(&delivery.id);
-        let endpoint = webhook_endpoints::table.find(&outcome.endpoint_id);
-        let last = (
-            webhook_deliveries::attempts.eq(attempts),
-            webhook_deliveries::lease_until.eq(None::<NaiveDateTime>),
-            webhook_deliveries::last_status.eq(outcome.status_code.map(i32::from)),
-            webhook_deliveries::last_error.eq(&outcome.error),
-        );
-        if outcome.succeeded() {
+        diesel::update(endpoint)
+            .set(webhook_endpoints::consecutive_failures.eq(0))
+            .execute(conn)?;
+        on_delivered(conn)?;
+        return Ok(Recorded::Delivered);
+    }
+    let recorded = match schedule::after_failure(
+        attempts,
+        delivery.created_at.and_utc(),
+        outcome.attempted_at,
+        retry_window,
+        jitter,
+    ) {
+        AfterFailure::RetryAt(next) => {
             diesel::update(target)
                 .set((
                     last,
-                    webhook_deliveries::status.eq(DELIVERED),
-                    webhook_deliveries::delivered_at.eq(Some(at)),
+                    webhook_deliveries::next_attempt_at.eq(next.naive_utc()),
                 ))
                 .execute(conn)?;
-            diesel::update(endpoint)
-                .set(webhook_endpoints::consecutive_failures.eq(0))
+            Recorded::Retrying
+        }
+        AfterFailure::GiveUp => {
+            diesel::update(target)
+                .set((last, webhook_deliveries::status.eq(DEAD)))
                 .execute(conn)?;
-            on_delivered(conn)?;
-            return Ok(Recorded::Delivered);
+            Recorded::Dead
         }
-        let recorded = match schedule::after_failure(
-            attempts,
-            delivery.created_at.and_utc(),
-            outcome.attempted_at,
-            retry_window,
-            jitter,
-        ) {
-            AfterFailure::RetryAt(next) => {
-                diesel::update(target)
-                    .set((
-                        last,
-                        webhook_deliveries::next_attempt_at.eq(next.naive_utc()),
-                    ))
-                    .execute(conn)?;
-                Recorded::Retrying
-            }
-            AfterFailure::GiveUp => {
-                diesel::update(target)
-                    .set((last, webhook_deliveries::status.eq(DEAD)))
-                    .execute(conn)?;
-                Recorded::Dead
-            }
-        };
-        let failures: i32 = diesel::update(endpoint)
-            .set(
-                webhook_endpoints::consecutive_failures
-                    .eq(webhook_endpoints::consecutive_failures + 1),
-            )
-            .returning(webhook_endpoints::consecutive_failures)
-            .get_result(conn)?;
-        if schedule::disables(failures, disable_after) {
-            let disabled: Option<NaiveDateTime> = webhook_endpoints::table
-                .find(&outcome.endpoint_id)
-                .select(webhook_endpoints::disabled_at)
-                .first(conn)?;
-            if disabled.is_none() {
-                endpoints::disable(
-                    conn,
-                    &outcome.endpoint_id,
-                    &format!("{failures} failed attempts in a row"),
-                    outcome.attempted_at,
-                )?;
-            }
+    };
+    let failures: i32 = diesel::update(endpoint)
+        .set(
+            webhook_endpoints::consecutive_failures.eq(webhook_endpoints::consecutive_failures + 1),
+        )
+        .returning(webhook_endpoints::consecutive_failures)
+        .get_result(conn)?;
+    if schedule::disables(failures, disable_after) {
+        let disabled: Option<NaiveDateTime> = webhook_endpoints::table
+            .find(&outcome.endpoint_id)
+            .select(webhook_endpoints::disabled_at)
+            .first(conn)?;
+        if disabled.is_none() {
+            endpoints::disable(
+                conn,
+                &outcome.endpoint_id,
+                &format!("{failures} failed attempts in a row"),
+                outcome.attempted_at,
+            )?;
         }
-        Ok(recorded)
-    })
+    }
+    Ok(recorded)
 }
 
 /// Puts this endpoint's dead deliveries of messages since `from` back in the queue, and

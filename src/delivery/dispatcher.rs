@@ -201,8 +201,21 @@ impl Dispatcher {
         let sent = taken.len();
         if !taken.is_empty() {
             let outcomes = self.send_all(agent, &taken);
-            for ((delivery, message, endpoint), outcome) in taken.iter().zip(outcomes) {
-                self.record(conn, delivery, message, endpoint, &outcome)?;
+            // One transaction for the round's attempts: one commit (one fsync on
+            // SQLite) however many were sent.
+            let recorded = crate::storage::write_transaction(conn, |conn| {
+                taken
+                    .iter()
+                    .zip(&outcomes)
+                    .map(|((delivery, message, endpoint), outcome)| {
+                        self.record(conn, delivery, message, endpoint, outcome)
+                    })
+                    .collect::<Result<Vec<_>, StorageError>>()
+            })?;
+            for (((delivery, message, endpoint), outcome), recorded) in
+                taken.iter().zip(&outcomes).zip(recorded)
+            {
+                self.count(delivery, message, endpoint, outcome, recorded);
             }
         }
         Ok(fanned > 0 || published > 0 || sent > 0)
@@ -303,9 +316,9 @@ impl Dispatcher {
         message: &StoredMessage,
         endpoint: &Endpoint,
         outcome: &Outcome,
-    ) -> Result<(), StorageError> {
+    ) -> Result<Recorded, StorageError> {
         let told = completion_told(&self.policies, message, endpoint);
-        let recorded = deliveries::record(
+        deliveries::record(
             conn,
             delivery,
             outcome,
@@ -322,7 +335,18 @@ impl Dispatcher {
                 ),
                 None => Ok(()),
             },
-        )?;
+        )
+    }
+
+    /// Metrics for a recorded attempt, once its transaction committed.
+    fn count(
+        &self,
+        delivery: &Delivery,
+        message: &StoredMessage,
+        endpoint: &Endpoint,
+        outcome: &Outcome,
+        recorded: Recorded,
+    ) {
         match recorded {
             Recorded::Delivered => {
                 self.metrics.delivered.inc();
@@ -338,7 +362,6 @@ impl Dispatcher {
                 tracing::debug!(endpoint = %endpoint.id, reason, attempts = delivery.attempts + 1, "webhook attempt failed");
             }
         }
-        Ok(())
     }
 
     fn housekeeping(&self, conn: &mut DbConnection) -> Result<(), StorageError> {
