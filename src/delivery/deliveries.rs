@@ -42,8 +42,9 @@ pub struct Delivery {
     pub last_error: Option<String>,
 }
 
-/// Copies up to `limit` new outbox messages into deliveries for the endpoints they match,
-/// in one transaction; answers how many messages it took.
+/// Copies up to `limit` new outbox messages into deliveries for the endpoints they match;
+/// answers how many messages it took. Call inside a write transaction (the delivery loop
+/// does it in the one that records its attempts), after `outbox::has_unfanned`.
 pub fn fan_out(
     conn: &mut DbConnection,
     policies: &Policies,
@@ -51,26 +52,21 @@ pub fn fan_out(
     limit: i64,
     publishing: bool,
 ) -> Result<usize, StorageError> {
-    if !outbox::has_unfanned(conn)? {
+    let messages = outbox::take_unfanned(conn, limit)?;
+    if messages.is_empty() {
         return Ok(0);
     }
-    write_transaction(conn, |conn| {
-        let messages = outbox::take_unfanned(conn, limit)?;
-        if messages.is_empty() {
-            return Ok(0);
+    let all = endpoints::list(conn)?;
+    let mut rows = Vec::new();
+    for message in &messages {
+        for endpoint in endpoints::targets(&all, policies, message) {
+            rows.push(new_delivery(&endpoint.id, message, now));
         }
-        let all = endpoints::list(conn)?;
-        let mut rows = Vec::new();
-        for message in &messages {
-            for endpoint in endpoints::targets(&all, policies, message) {
-                rows.push(new_delivery(&endpoint.id, message, now));
-            }
-        }
-        insert(conn, &rows)?;
-        let seqs: Vec<i64> = messages.iter().map(|m| m.seq).collect();
-        outbox::mark_fanned_out(conn, &seqs, !publishing)?;
-        Ok(messages.len())
-    })
+    }
+    insert(conn, &rows)?;
+    let seqs: Vec<i64> = messages.iter().map(|m| m.seq).collect();
+    outbox::mark_fanned_out(conn, &seqs, !publishing)?;
+    Ok(messages.len())
 }
 
 type NewDelivery = (String, String, i64, String, NaiveDateTime);
@@ -110,8 +106,10 @@ struct TakenId {
 }
 
 /// Takes up to `limit` due deliveries, each the oldest pending one of its endpoint and
-/// subject, to enabled endpoints, and holds them until `now + LEASE`. On PostgreSQL,
-/// rows another instance is taking are skipped, so each delivery has one sender.
+/// subject, to enabled endpoints. On PostgreSQL it holds them until `now + LEASE`,
+/// skipping rows another instance is taking, so each delivery has one sender. SQLite
+/// has one instance, whose loop takes and records in turn: a read, so that the loop
+/// needs the write lock once a round, not twice.
 pub fn take_due(
     conn: &mut DbConnection,
     now: DateTime<Utc>,
@@ -122,42 +120,56 @@ pub fn take_due(
         DbConnection::Postgres(_) => ("FOR UPDATE OF d SKIP LOCKED", "$1", "$2", "$3"),
         DbConnection::Sqlite(_) => ("", "?1", "?2", "?3"),
     };
-    let sql = format!(
-        "UPDATE webhook_deliveries SET lease_until = {p1} WHERE id IN (
-            SELECT d.id FROM webhook_deliveries d
-            JOIN webhook_endpoints e ON e.id = d.endpoint_id
-            WHERE d.status = 'pending' AND e.disabled_at IS NULL
-              AND d.next_attempt_at <= {p2}
-              AND (d.lease_until IS NULL OR d.lease_until < {p2})
-              AND NOT EXISTS (
-                SELECT 1 FROM webhook_deliveries p
-                WHERE p.endpoint_id = d.endpoint_id AND p.subject_key = d.subject_key
-                  AND p.status = 'pending' AND p.message_seq < d.message_seq)
-            ORDER BY d.message_seq LIMIT {p3} {lock})
-         RETURNING id"
+    let due = format!(
+        "SELECT d.id FROM webhook_deliveries d
+         JOIN webhook_endpoints e ON e.id = d.endpoint_id
+         WHERE d.status = 'pending' AND e.disabled_at IS NULL
+           AND d.next_attempt_at <= {p2}
+           AND (d.lease_until IS NULL OR d.lease_until < {p2})
+           AND NOT EXISTS (
+             SELECT 1 FROM webhook_deliveries p
+             WHERE p.endpoint_id = d.endpoint_id AND p.subject_key = d.subject_key
+               AND p.status = 'pending' AND p.message_seq < d.message_seq)
+         ORDER BY d.message_seq LIMIT {p3} {lock}"
     );
     if !any_due(conn, now)? {
         return Ok(Vec::new());
     }
-    let ids: Vec<String> = write_transaction(conn, |conn| {
-        Ok::<_, StorageError>(
-            diesel::sql_query(&sql)
-                .bind::<Timestamp, _>((now + LEASE).naive_utc())
-                .bind::<Timestamp, _>(now.naive_utc())
-                .bind::<BigInt, _>(limit)
-                .load::<TakenId>(conn)?
-                .into_iter()
-                .map(|t| t.id)
-                .collect(),
-        )
-    })?;
+    // Parameters: 1 the lease's end (the update's), 2 now, 3 the limit.
+    let query = |sql: String| {
+        diesel::sql_query(sql)
+            .bind::<Timestamp, _>((now + LEASE).naive_utc())
+            .bind::<Timestamp, _>(now.naive_utc())
+            .bind::<BigInt, _>(limit)
+    };
+    let ids: Vec<String> = if let DbConnection::Sqlite(_) = conn {
+        query(due).load::<TakenId>(conn)?
+    } else {
+        let take = format!(
+            "UPDATE webhook_deliveries SET lease_until = {p1} WHERE id IN ({due}) RETURNING id"
+        );
+        write_transaction(conn, |conn| {
+            Ok::<_, StorageError>(query(take).load::<TakenId>(conn)?)
+        })?
+    }
+    .into_iter()
+    .map(|t| t.id)
+    .collect();
+    load_taken(conn, &ids)
+}
+
+/// The deliveries taken, with their messages and endpoints, oldest message first.
+fn load_taken(
+    conn: &mut DbConnection,
+    ids: &[String],
+) -> Result<Vec<(Delivery, StoredMessage, Endpoint)>, StorageError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     let mut taken: Vec<(Delivery, StoredMessage, Endpoint)> = webhook_deliveries::table
         .inner_join(outbox_messages::table)
         .inner_join(webhook_endpoints::table)
-        .filter(webhook_deliveries::id.eq_any(&ids))
+        .filter(webhook_deliveries::id.eq_any(ids))
         .select((
             Delivery::as_select(),
             StoredMessage::as_select(),

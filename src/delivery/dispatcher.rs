@@ -27,9 +27,9 @@ const IDLE_POLL: Duration = Duration::from_millis(20);
 /// Messages copied into deliveries per round.
 const FAN_OUT_BATCH: i64 = 500;
 /// Deliveries taken per round.
-const SEND_BATCH: i64 = 200;
+const SEND_BATCH: i64 = 500;
 /// Deliveries sent at the same time.
-const SENDERS: usize = 16;
+const SENDERS: usize = 32;
 /// How often gauges are read and old messages pruned.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(5);
 
@@ -182,13 +182,7 @@ impl Dispatcher {
         publisher: Option<&mut Publisher>,
     ) -> Result<bool, StorageError> {
         let now = self.clock.now();
-        let fanned = deliveries::fan_out(
-            conn,
-            &self.policies,
-            now,
-            FAN_OUT_BATCH,
-            publisher.is_some(),
-        )?;
+        let publishing = publisher.is_some();
         let published = match publisher {
             Some(publisher) => {
                 let n = publisher.publish_pending(conn)?;
@@ -199,24 +193,33 @@ impl Dispatcher {
         };
         let taken = deliveries::take_due(conn, now, SEND_BATCH)?;
         let sent = taken.len();
-        if !taken.is_empty() {
-            let outcomes = self.send_all(agent, &taken);
-            // One transaction for the round's attempts: one commit (one fsync on
-            // SQLite) however many were sent.
-            let recorded = crate::storage::write_transaction(conn, |conn| {
-                taken
-                    .iter()
-                    .zip(&outcomes)
-                    .map(|((delivery, message, endpoint), outcome)| {
-                        self.record(conn, delivery, message, endpoint, outcome)
-                    })
-                    .collect::<Result<Vec<_>, StorageError>>()
-            })?;
-            for (((delivery, message, endpoint), outcome), recorded) in
-                taken.iter().zip(&outcomes).zip(recorded)
-            {
-                self.count(delivery, message, endpoint, outcome, recorded);
-            }
+        let outcomes = self.send_all(agent, &taken);
+        let unfanned = crate::outbox::has_unfanned(conn)?;
+        if taken.is_empty() && !unfanned {
+            return Ok(published > 0);
+        }
+        // One write transaction a round: the attempts just made and the messages new
+        // since, copied into deliveries. One commit (one fsync, one turn at SQLite's
+        // write lock) however many.
+        let (recorded, fanned) = crate::storage::write_transaction(conn, |conn| {
+            let recorded = taken
+                .iter()
+                .zip(&outcomes)
+                .map(|((delivery, message, endpoint), outcome)| {
+                    self.record(conn, delivery, message, endpoint, outcome)
+                })
+                .collect::<Result<Vec<_>, StorageError>>()?;
+            let fanned = if unfanned {
+                deliveries::fan_out(conn, &self.policies, now, FAN_OUT_BATCH, publishing)?
+            } else {
+                0
+            };
+            Ok::<_, StorageError>((recorded, fanned))
+        })?;
+        for (((delivery, message, endpoint), outcome), recorded) in
+            taken.iter().zip(&outcomes).zip(recorded)
+        {
+            self.count(delivery, message, endpoint, outcome, recorded);
         }
         Ok(fanned > 0 || published > 0 || sent > 0)
     }
