@@ -266,7 +266,8 @@ pub fn record(
                 webhook_deliveries::delivered_at.eq(Some(at)),
             ))
             .execute(conn)?;
-        diesel::update(endpoint)
+        // Written only when there was a failure to forget.
+        diesel::update(endpoint.filter(webhook_endpoints::consecutive_failures.ne(0)))
             .set(webhook_endpoints::consecutive_failures.eq(0))
             .execute(conn)?;
         on_delivered(conn)?;

@@ -27,9 +27,9 @@ const IDLE_POLL: Duration = Duration::from_millis(20);
 /// Messages copied into deliveries per round.
 const FAN_OUT_BATCH: i64 = 500;
 /// Deliveries taken per round.
-const SEND_BATCH: i64 = 500;
+const SEND_BATCH: i64 = 200;
 /// Deliveries sent at the same time.
-const SENDERS: usize = 32;
+const SENDERS: usize = 8;
 /// How often gauges are read and old messages pruned.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(5);
 
