@@ -30,6 +30,8 @@ const FAN_OUT_BATCH: i64 = 500;
 const SEND_BATCH: i64 = 200;
 /// Deliveries sent at the same time.
 const SENDERS: usize = 8;
+/// How long a round waits for SQLite's write lock before it fails (and is retried).
+const LOCK_WAIT: Duration = Duration::from_secs(5);
 /// How often gauges are read and old messages pruned.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(5);
 
@@ -201,21 +203,22 @@ impl Dispatcher {
         // One write transaction a round: the attempts just made and the messages new
         // since, copied into deliveries. One commit (one fsync, one turn at SQLite's
         // write lock) however many.
-        let (recorded, fanned) = crate::storage::write_transaction(conn, |conn| {
-            let recorded = taken
-                .iter()
-                .zip(&outcomes)
-                .map(|((delivery, message, endpoint), outcome)| {
-                    self.record(conn, delivery, message, endpoint, outcome)
-                })
-                .collect::<Result<Vec<_>, StorageError>>()?;
-            let fanned = if unfanned {
-                deliveries::fan_out(conn, &self.policies, now, FAN_OUT_BATCH, publishing)?
-            } else {
-                0
-            };
-            Ok::<_, StorageError>((recorded, fanned))
-        })?;
+        let (recorded, fanned) =
+            crate::storage::eager_write_transaction(conn, LOCK_WAIT, |conn| {
+                let recorded = taken
+                    .iter()
+                    .zip(&outcomes)
+                    .map(|((delivery, message, endpoint), outcome)| {
+                        self.record(conn, delivery, message, endpoint, outcome)
+                    })
+                    .collect::<Result<Vec<_>, StorageError>>()?;
+                let fanned = if unfanned {
+                    deliveries::fan_out(conn, &self.policies, now, FAN_OUT_BATCH, publishing)?
+                } else {
+                    0
+                };
+                Ok::<_, StorageError>((recorded, fanned))
+            })?;
         for (((delivery, message, endpoint), outcome), recorded) in
             taken.iter().zip(&outcomes).zip(recorded)
         {

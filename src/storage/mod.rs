@@ -176,6 +176,52 @@ where
         DbConnection::Postgres(c) => AnsiTransactionManager::begin_transaction(c),
     };
     begin.map_err(StorageError::from)?;
+    run_and_commit(conn, work)
+}
+
+/// `write_transaction` for a background task that must keep up with request writers on
+/// SQLite. SQLite's busy wait sleeps longer the longer a connection has waited, so under
+/// a steady stream of writers a patient one rarely gets its turn; this one asks for the
+/// write lock every millisecond instead, for up to `bound` (and leaves the connection's
+/// busy timeout at `bound`). The same as `write_transaction` on PostgreSQL.
+pub fn eager_write_transaction<T, E, F>(
+    conn: &mut DbConnection,
+    bound: std::time::Duration,
+    work: F,
+) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<StorageError>,
+{
+    let DbConnection::Sqlite(c) = conn else {
+        return write_transaction(conn, work);
+    };
+    use diesel::connection::SimpleConnection;
+    c.batch_execute("PRAGMA busy_timeout = 0")
+        .map_err(StorageError::from)?;
+    let started = std::time::Instant::now();
+    let begun = loop {
+        match AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE") {
+            Err(diesel::result::Error::DatabaseError(_, info))
+                if info.message().contains("locked") && started.elapsed() < bound =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            other => break other,
+        }
+    };
+    c.batch_execute(&format!("PRAGMA busy_timeout = {}", bound.as_millis()))
+        .map_err(StorageError::from)?;
+    begun.map_err(StorageError::from)?;
+    run_and_commit(conn, work)
+}
+
+/// Runs `work` in the transaction just begun; commits, or rolls back on its error.
+fn run_and_commit<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<StorageError>,
+{
     match work(conn) {
         Ok(value) => {
             <DbConnection as Connection>::TransactionManager::commit_transaction(conn)
