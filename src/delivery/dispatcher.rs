@@ -30,6 +30,8 @@ const FAN_OUT_BATCH: i64 = 500;
 const SEND_BATCH: i64 = 200;
 /// Deliveries sent at the same time.
 const SENDERS: usize = 8;
+/// On SQLite, the pause after a busy round.
+const SQLITE_GATHER: Duration = Duration::from_millis(40);
 /// How long a round waits for SQLite's write lock before it fails (and is retried).
 const LOCK_WAIT: Duration = Duration::from_secs(5);
 /// How often gauges are read and old messages pruned.
@@ -165,6 +167,10 @@ impl Dispatcher {
                     }
                     if !busy {
                         std::thread::sleep(IDLE_POLL);
+                    } else if matches!(c, DbConnection::Sqlite(_)) {
+                        // Lets deliveries gather between commits: every commit is an
+                        // fsync taken from the request writers' share of the lock.
+                        std::thread::sleep(SQLITE_GATHER);
                     }
                 }
                 Err(err) => {
