@@ -154,7 +154,8 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let Cli { settings, command } = cli;
-    crate::telemetry::init(&settings.log, settings.log_format);
+    // Held to the end of `run`: dropping it flushes the log lines still queued.
+    let _log_writer = crate::telemetry::init(&settings.log, settings.log_format);
     let config = settings.into_config()?;
     match command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config),

@@ -26,6 +26,7 @@ pub struct Metrics {
     requests: IntCounterVec,
     latency: HistogramVec,
     panics: prometheus::IntCounter,
+    log_lines_dropped: prometheus::IntCounter,
     pool_max: IntGauge,
     pool_open: IntGauge,
     pool_idle: IntGauge,
@@ -54,6 +55,10 @@ impl Metrics {
         )?;
         let panics =
             prometheus::IntCounter::new("http_handler_panics_total", "Handlers that panicked")?;
+        let log_lines_dropped = prometheus::IntCounter::new(
+            "log_lines_dropped_total",
+            "Log lines dropped because the log writer's queue was full",
+        )?;
         let gauge = |name: &str, help: &str| IntGauge::new(name, help);
         let pool_max = gauge(
             "db_pool_max_connections",
@@ -75,6 +80,7 @@ impl Metrics {
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
             Box::new(panics.clone()),
+            Box::new(log_lines_dropped.clone()),
             Box::new(pool_max.clone()),
             Box::new(pool_open.clone()),
             Box::new(pool_idle.clone()),
@@ -87,6 +93,7 @@ impl Metrics {
             requests,
             latency,
             panics,
+            log_lines_dropped,
             pool_max,
             pool_open,
             pool_idle,
@@ -111,6 +118,10 @@ impl Metrics {
     /// The Prometheus text exposition, with the pool read at scrape time.
     pub fn render(&self, db: &Database) -> String {
         let pool = db.pool_state();
+        // The writer counts drops itself; the metric catches up when scraped.
+        let dropped = DROPPED_LOG_LINES.get().map_or(0, |count| count());
+        self.log_lines_dropped
+            .inc_by(dropped.saturating_sub(self.log_lines_dropped.get()));
         self.pool_max.set(i64::from(pool.max));
         self.pool_open.set(i64::from(pool.open));
         self.pool_idle.set(i64::from(pool.idle));
@@ -120,6 +131,15 @@ impl Metrics {
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buffer);
         String::from_utf8(buffer).unwrap_or_default()
     }
+}
+
+/// Where `/metrics` reads how many log lines the log writer dropped (set by
+/// `telemetry::init`, which owns the writer).
+static DROPPED_LOG_LINES: std::sync::OnceLock<Box<dyn Fn() -> u64 + Send + Sync>> =
+    std::sync::OnceLock::new();
+
+pub fn count_dropped_log_lines(count: impl Fn() -> u64 + Send + Sync + 'static) {
+    let _ = DROPPED_LOG_LINES.set(Box::new(count));
 }
 
 /// The method as a metric label and log field: the standard methods by name, anything

@@ -186,7 +186,11 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(options: TestOptions) -> TestApp {
     if std::env::var("TEST_LOG").is_ok() {
-        consentry::telemetry::init("debug", consentry::config::LogFormat::Text);
+        // The writer thread lives as long as the test process.
+        std::mem::forget(consentry::telemetry::init(
+            "debug",
+            consentry::config::LogFormat::Text,
+        ));
     }
     let dir = tempfile::tempdir().expect("temp dir");
     let db = TestDatabase::create(dir.path());
