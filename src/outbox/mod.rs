@@ -152,14 +152,6 @@ pub fn depth(conn: &mut DbConnection) -> Result<(i64, i64), StorageError> {
     Ok((unfanned, unpublished))
 }
 
-pub fn find(conn: &mut DbConnection, seq: i64) -> Result<Option<StoredMessage>, StorageError> {
-    Ok(outbox_messages::table
-        .find(seq)
-        .select(StoredMessage::as_select())
-        .first(conn)
-        .optional()?)
-}
-
 /// Erasure's last step downstream: once every receiver has an erased subject's messages
 /// (queued, published, none waiting), their raw id is cleared, leaving the pseudonym.
 /// Until then the id stays: the erasure itself must reach the recipients.
