@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 
 use super::deliveries::{self, Delivery, Outcome, Recorded};
 use super::endpoints::Endpoint;
-use super::nats::Publisher;
+use super::nats::{Acknowledged, Publisher};
 use super::{address, notices, signing, DeliverySettings};
 use crate::audit::Pseudonymizer;
 use crate::clock::SharedClock;
@@ -192,25 +192,18 @@ impl Dispatcher {
         let now = self.clock.now();
         let publishing = publisher.is_some();
         let published = match publisher {
-            Some(publisher) => {
-                let n = publisher.publish_pending(conn)?;
-                self.metrics.published.inc_by(n as u64);
-                n
-            }
-            None => 0,
+            Some(publisher) => publisher.publish_pending(conn)?,
+            None => Acknowledged::default(),
         };
         let taken = deliveries::take_due(conn, now, SEND_BATCH)?;
-        let sent = taken.len();
         let outcomes = self.send_all(agent, &taken);
         let unfanned = crate::outbox::has_unfanned(conn)?;
-        if taken.is_empty() && !unfanned {
-            return Ok(published > 0);
-        }
-        // One write transaction a round: the attempts just made and the messages new
-        // since, copied into deliveries. One commit (one fsync, one turn at SQLite's
-        // write lock) however many.
-        let (recorded, fanned) =
-            crate::storage::eager_write_transaction(conn, LOCK_WAIT, |conn| {
+        let to_mark = published.to_mark();
+        if !taken.is_empty() || unfanned || !to_mark.is_empty() {
+            // One write transaction a round: the attempts just made, the messages new
+            // since copied into deliveries, and those JetStream acknowledged. One commit
+            // (one fsync, one turn at SQLite's write lock) however many.
+            let recorded = crate::storage::eager_write_transaction(conn, LOCK_WAIT, |conn| {
                 let recorded = taken
                     .iter()
                     .zip(&outcomes)
@@ -218,19 +211,20 @@ impl Dispatcher {
                         self.record(conn, delivery, message, endpoint, outcome)
                     })
                     .collect::<Result<Vec<_>, StorageError>>()?;
-                let fanned = if unfanned {
-                    deliveries::fan_out(conn, &self.policies, now, FAN_OUT_BATCH, publishing)?
-                } else {
-                    0
-                };
-                Ok::<_, StorageError>((recorded, fanned))
+                if unfanned {
+                    deliveries::fan_out(conn, &self.policies, now, FAN_OUT_BATCH, publishing)?;
+                }
+                crate::outbox::mark_published(conn, to_mark)?;
+                Ok::<_, StorageError>(recorded)
             })?;
-        for (((delivery, message, endpoint), outcome), recorded) in
-            taken.iter().zip(&outcomes).zip(recorded)
-        {
-            self.count(delivery, message, endpoint, outcome, recorded);
+            for (((delivery, message, endpoint), outcome), recorded) in
+                taken.iter().zip(&outcomes).zip(recorded)
+            {
+                self.count(delivery, message, endpoint, outcome, recorded);
+            }
         }
-        Ok(fanned > 0 || published > 0 || sent > 0)
+        self.metrics.published.inc_by(published.seqs.len() as u64);
+        Ok(!published.seqs.is_empty() || !taken.is_empty() || unfanned)
     }
 
     fn send_all(

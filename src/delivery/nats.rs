@@ -50,6 +50,25 @@ pub fn stream_name(prefix: &str) -> String {
         .replace(['.', '*', '>', ' '], "_")
 }
 
+/// The outbox messages JetStream acknowledged in a round.
+#[derive(Debug, Default)]
+pub struct Acknowledged {
+    pub seqs: Vec<i64>,
+    /// Already marked published; otherwise the round's transaction marks them.
+    pub marked: bool,
+}
+
+impl Acknowledged {
+    /// The sequence numbers the round's transaction must still mark.
+    pub fn to_mark(&self) -> &[i64] {
+        if self.marked {
+            &[]
+        } else {
+            &self.seqs
+        }
+    }
+}
+
 /// A connection to NATS, made on first use and again after it fails.
 pub struct Publisher {
     url: String,
@@ -68,34 +87,44 @@ impl Publisher {
         }
     }
 
-    /// Publishes the messages JetStream has not acknowledged, oldest first, and marks
-    /// those it acknowledged. Answers how many. NATS being down is not an error of the
-    /// round: the messages wait, and the next round tries again.
-    pub fn publish_pending(&mut self, conn: &mut DbConnection) -> Result<usize, StorageError> {
-        let postgres = matches!(conn, DbConnection::Postgres(_));
-        // On PostgreSQL the rows stay locked while they are published, so that another
-        // instance does not publish them at the same time; SQLite has one instance.
-        let work = |this: &mut Self, conn: &mut DbConnection| -> Result<usize, StorageError> {
+    /// Publishes the messages JetStream has not acknowledged, oldest first, and answers
+    /// those it acknowledged. On PostgreSQL the rows stay locked while they are
+    /// published, so that another instance does not publish them at the same time, and
+    /// are marked in that transaction. SQLite has one instance: the caller marks them in
+    /// the round's one write transaction. NATS being down is not an error of the round:
+    /// the messages wait, and the next round tries again.
+    pub fn publish_pending(
+        &mut self,
+        conn: &mut DbConnection,
+    ) -> Result<Acknowledged, StorageError> {
+        let work = |this: &mut Self, conn: &mut DbConnection| -> Result<Vec<i64>, StorageError> {
             let messages = outbox::take_unpublished(conn, BATCH)?;
             if messages.is_empty() {
-                return Ok(0);
+                return Ok(Vec::new());
             }
-            let acknowledged = match this.publish(&messages) {
-                Ok(seqs) => seqs,
+            match this.publish(&messages) {
+                Ok(seqs) => Ok(seqs),
                 Err(err) => {
                     tracing::warn!(error = %err, "NATS publishing failed; retrying");
                     this.jetstream = None;
                     std::thread::sleep(Duration::from_millis(500));
-                    return Ok(0);
+                    Ok(Vec::new())
                 }
-            };
-            outbox::mark_published(conn, &acknowledged)?;
-            Ok(acknowledged.len())
+            }
         };
-        if postgres {
-            write_transaction(conn, |conn| work(self, conn))
+        if matches!(conn, DbConnection::Postgres(_)) {
+            let seqs = write_transaction(conn, |conn| {
+                let seqs = work(self, conn)?;
+                outbox::mark_published(conn, &seqs)?;
+                Ok::<_, StorageError>(seqs)
+            })?;
+            Ok(Acknowledged { seqs, marked: true })
         } else {
-            work(self, conn)
+            let seqs = work(self, conn)?;
+            Ok(Acknowledged {
+                seqs,
+                marked: false,
+            })
         }
     }
 

@@ -133,6 +133,9 @@ pub fn take_unpublished(
 }
 
 pub fn mark_published(conn: &mut DbConnection, seqs: &[i64]) -> Result<(), StorageError> {
+    if seqs.is_empty() {
+        return Ok(());
+    }
     diesel::update(outbox_messages::table.filter(outbox_messages::seq.eq_any(seqs)))
         .set(outbox_messages::published.eq(true))
         .execute(conn)?;

@@ -355,6 +355,7 @@ async fn every_write_acknowledged_before_a_kill_is_there_after_restart() {
         .await
         .unwrap();
     assert_eq!(created.status(), 201);
+    let webhook: Value = created.json().await.unwrap();
     let load = Load::start(&server, &scene.keys);
     load.wait_for_some_of_each().await;
     server.kill();
@@ -369,7 +370,22 @@ async fn every_write_acknowledged_before_a_kill_is_there_after_restart() {
 
     let restarted = scene.start();
     everything_acknowledged_is_there(&restarted, &scene.keys, &acked).await;
-    every_acknowledged_consent_reached_downstream(&scene, &receiver, &acked).await;
+    let pending = format!(
+        "{}?status=pending",
+        restarted.url(&format!(
+            "/v1/webhooks/{}/deliveries",
+            webhook["id"].as_str().unwrap()
+        ))
+    );
+    every_acknowledged_consent_reached_downstream(&scene, &receiver, &acked, async || {
+        let admin = scene.keys.token(Role::Admin, "ops");
+        let client = reqwest::Client::new();
+        match client.get(&pending).bearer_auth(admin).send().await {
+            Ok(answer) => answer.text().await.unwrap_or_default(),
+            Err(err) => err.to_string(),
+        }
+    })
+    .await;
 }
 
 /// Every acknowledged consent write was delivered to the webhook (at least once) and
@@ -378,6 +394,7 @@ async fn every_acknowledged_consent_reached_downstream(
     scene: &Scene,
     receiver: &Receiver,
     acked: &Acknowledged,
+    pending_deliveries: impl AsyncFn() -> String,
 ) {
     let record_ids = |bodies: Vec<Value>| -> HashSet<String> {
         bodies
@@ -411,10 +428,13 @@ async fn every_acknowledged_consent_reached_downstream(
             );
             return;
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "acknowledged consents not downstream: {missing_hook} by webhook, {missing_bus} on NATS"
-        );
+        if started.elapsed() > Duration::from_secs(60) {
+            panic!(
+                "acknowledged consents not downstream: {missing_hook} by webhook, \
+                 {missing_bus} on NATS; the server's pending deliveries: {}",
+                pending_deliveries().await
+            );
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

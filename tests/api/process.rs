@@ -45,6 +45,10 @@ impl Server {
                     if event["message"] == "consentry is serving" {
                         let _ = port_tx.send(event["port"].as_u64().unwrap_or_default());
                     }
+                    // Shown with the test's output when it fails: what went wrong inside.
+                    if matches!(event["level"].as_str(), Some("WARN" | "ERROR")) {
+                        eprintln!("server: {line}");
+                    }
                 }
             }
         });

@@ -48,9 +48,17 @@ impl Receiver {
         let state = Arc::new(Mutex::new(State::default()));
         let shared = state.clone();
         std::thread::spawn(move || {
-            for stream in listener.incoming().map_while(Result::ok) {
-                let state = shared.clone();
-                std::thread::spawn(move || serve(stream, &state));
+            for stream in listener.incoming() {
+                match stream {
+                    Ok(stream) => {
+                        let state = shared.clone();
+                        std::thread::spawn(move || serve(stream, &state));
+                    }
+                    // A connection reset before it was accepted (a sender killed
+                    // mid-connect) or a moment out of descriptors: the next one is
+                    // still welcome; stopping here would refuse every later sender.
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
             }
         });
         Self { url, state }
