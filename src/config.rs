@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::auth::{AcceptedAlgorithms, JwtSettings};
+use crate::gate::CacheLimit;
 use crate::http::client_ip::TrustedProxies;
 use crate::http::limits::LimitSettings;
 use crate::portal::{PortalDurations, PortalSettings};
@@ -155,14 +156,15 @@ pub struct Settings {
     #[arg(long, env = "CONSENTRY_PRIVACY_POLICY_URL", global = true)]
     pub privacy_policy_url: Option<String>,
 
-    /// Subjects the decision cache holds at most (memory is bounded by this).
+    /// What the decision cache holds at most: a number of subjects (`100000`), or a
+    /// memory budget for its entries (`256MiB`, `1GiB`, `500MB`).
     #[arg(
         long,
         env = "CONSENTRY_DECISION_CACHE_SIZE",
-        default_value_t = 100_000,
+        default_value = "100000",
         global = true
     )]
-    pub decision_cache_size: usize,
+    pub decision_cache_size: CacheLimit,
 
     /// Lifetime of signed decision tokens, in seconds.
     #[arg(
@@ -410,7 +412,7 @@ pub struct Config {
     pub audit_checkpoint_every: u32,
     pub controller_name: String,
     pub privacy_policy_url: Option<String>,
-    pub decision_cache_size: usize,
+    pub decision_cache_size: CacheLimit,
     pub decision_token_ttl_seconds: u32,
     pub survey_recontact_days: u32,
     /// Share of gate decisions logged, 0.0 (off) to 1.0 (all).
@@ -502,7 +504,7 @@ impl Settings {
             audit_checkpoint_every: self.audit_checkpoint_every.max(1),
             controller_name: self.controller_name,
             privacy_policy_url: self.privacy_policy_url,
-            decision_cache_size: self.decision_cache_size.max(1),
+            decision_cache_size: self.decision_cache_size,
             decision_token_ttl_seconds: self.decision_token_ttl_seconds.max(1),
             survey_recontact_days: self.survey_recontact_days.min(365),
             decision_log_sample: if self.decision_log_sample.is_finite() {

@@ -192,6 +192,22 @@ pub fn insert(
 pub struct SentMessages(HashMap<String, Vec<DateTime<Utc>>>);
 
 impl SentMessages {
+    /// About how many bytes the contacts take (see `snapshot::footprint`).
+    pub fn approximate_bytes(&self) -> usize {
+        use super::footprint;
+        footprint::hash_table::<(String, Vec<DateTime<Utc>>)>(self.0.capacity())
+            + self
+                .0
+                .iter()
+                .map(|(channel, times)| {
+                    footprint::string(channel)
+                        + footprint::allocation(
+                            times.capacity() * std::mem::size_of::<DateTime<Utc>>(),
+                        )
+                })
+                .sum::<usize>()
+    }
+
     pub fn on(&self, channel: &str) -> &[DateTime<Utc>] {
         self.0.get(channel).map(Vec::as_slice).unwrap_or_default()
     }

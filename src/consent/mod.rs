@@ -15,5 +15,5 @@ mod snapshot;
 pub mod subject;
 pub mod write;
 
-pub use snapshot::SubjectSnapshot;
+pub use snapshot::{footprint, SubjectSnapshot};
 pub use subject::{Subject, SubjectId};

@@ -7,17 +7,114 @@
 //! the entry under the same lock. So once `invalidate` returns (before a write's response
 //! goes out), no decision on this instance can use the old state.
 
+use std::fmt;
 use std::hash::BuildHasher;
+use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
 use quick_cache::sync::Cache;
+use quick_cache::Weighter;
 
-use crate::consent::SubjectSnapshot;
+use crate::consent::{footprint, SubjectSnapshot};
 
 const STRIPES: usize = 1024;
 
+/// What bounds the cache: a number of subjects, or an estimate of the memory its
+/// entries take (`CONSENTRY_DECISION_CACHE_SIZE=100000` or `=256MiB`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheLimit {
+    Subjects(u64),
+    Bytes(u64),
+}
+
+impl CacheLimit {
+    /// How many subjects the limit holds, about (to size the cache's tables and the
+    /// identifier cache beside it).
+    pub fn subjects(self) -> usize {
+        let n = match self {
+            Self::Subjects(n) => n,
+            Self::Bytes(bytes) => bytes / TYPICAL_ENTRY_BYTES,
+        };
+        usize::try_from(n.max(1)).unwrap_or(usize::MAX)
+    }
+}
+
+/// A typical subject's entry (a few consents, preferences, an identifier), for sizing.
+const TYPICAL_ENTRY_BYTES: u64 = 1_500;
+
+impl FromStr for CacheLimit {
+    type Err = String;
+
+    /// A plain number is subjects; a number with a unit (`KB`, `MB`, `GB`: powers of
+    /// 1000; `KiB`, `MiB`, `GiB`: powers of 1024; `B`) is a memory budget.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let text = text.trim();
+        let digits = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
+        let (number, unit) = text.split_at(digits);
+        let number: u64 = number
+            .parse()
+            .map_err(|_| format!("{text:?}: a number of subjects, or a size such as 256MiB"))?;
+        let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+            "" => return Ok(Self::Subjects(number.max(1))),
+            "b" => 1,
+            "kb" | "k" => 1_000,
+            "mb" | "m" => 1_000_000,
+            "gb" | "g" => 1_000_000_000,
+            "kib" => 1 << 10,
+            "mib" => 1 << 20,
+            "gib" => 1 << 30,
+            other => {
+                return Err(format!(
+                    "{text:?}: unknown unit {other:?} (use MiB, GiB, MB...)"
+                ))
+            }
+        };
+        let bytes = number
+            .checked_mul(multiplier)
+            .ok_or_else(|| format!("{text:?}: too large"))?;
+        if bytes < TYPICAL_ENTRY_BYTES {
+            return Err(format!("{text:?}: too small to hold one subject"));
+        }
+        Ok(Self::Bytes(bytes))
+    }
+}
+
+impl fmt::Display for CacheLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Subjects(n) => write!(f, "{n}"),
+            Self::Bytes(b) => write!(f, "{b}B"),
+        }
+    }
+}
+
+/// What the cache keeps per entry beside the key and the value: its slot, the hash
+/// table's share, the eviction state.
+const ENTRY_SLOT_BYTES: usize = 64;
+
+/// Weighs an entry by its subject count or its estimated bytes, as the limit says.
+#[derive(Clone)]
+struct EntryWeight {
+    bytes: bool,
+}
+
+impl Weighter<String, Arc<SubjectSnapshot>> for EntryWeight {
+    fn weight(&self, key: &String, snapshot: &Arc<SubjectSnapshot>) -> u64 {
+        if self.bytes {
+            // The key, and the cache's own slot for the entry.
+            (footprint::allocation(key.capacity())
+                + ENTRY_SLOT_BYTES
+                + snapshot.approximate_bytes()) as u64
+        } else {
+            1
+        }
+    }
+}
+
 pub struct DecisionCache {
-    entries: Cache<String, Arc<SubjectSnapshot>>,
+    entries: Cache<String, Arc<SubjectSnapshot>, EntryWeight>,
     versions: Vec<Mutex<u64>>,
     hasher: std::collections::hash_map::RandomState,
 }
@@ -30,10 +127,14 @@ pub struct Stamp {
 }
 
 impl DecisionCache {
-    /// Holds at most `capacity` subjects; the least recently useful are evicted.
-    pub fn new(capacity: usize) -> Self {
+    /// Holds at most `limit`; the least recently useful are evicted.
+    pub fn new(limit: CacheLimit) -> Self {
+        let (weight, capacity) = match limit {
+            CacheLimit::Subjects(n) => (EntryWeight { bytes: false }, n),
+            CacheLimit::Bytes(b) => (EntryWeight { bytes: true }, b),
+        };
         Self {
-            entries: Cache::new(capacity.max(1)),
+            entries: Cache::with_weighter(limit.subjects(), capacity.max(1), weight),
             versions: (0..STRIPES).map(|_| Mutex::new(0)).collect(),
             hasher: std::collections::hash_map::RandomState::new(),
         }
@@ -96,6 +197,11 @@ impl DecisionCache {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+
+    /// What the entries weigh: subjects, or estimated bytes under a memory budget.
+    pub fn weight(&self) -> u64 {
+        self.entries.weight()
+    }
 }
 
 #[cfg(test)]
@@ -104,7 +210,7 @@ mod tests {
 
     #[test]
     fn a_load_that_raced_an_invalidation_is_not_stored() {
-        let cache = DecisionCache::new(10);
+        let cache = DecisionCache::new(CacheLimit::Subjects(10));
         let stamp = cache.stamp("alice");
         cache.invalidate("alice");
         assert!(!cache.insert("alice", stamp, Arc::new(SubjectSnapshot::default())));
@@ -119,7 +225,7 @@ mod tests {
 
     #[test]
     fn clear_forgets_everything_and_stale_loads() {
-        let cache = DecisionCache::new(10);
+        let cache = DecisionCache::new(CacheLimit::Subjects(10));
         let stamp = cache.stamp("bob");
         cache.insert(
             "carol",
@@ -132,8 +238,46 @@ mod tests {
     }
 
     #[test]
+    fn a_limit_is_subjects_or_a_memory_budget() {
+        assert_eq!("100000".parse(), Ok(CacheLimit::Subjects(100_000)));
+        assert_eq!("256MiB".parse(), Ok(CacheLimit::Bytes(256 << 20)));
+        assert_eq!("1 GiB".parse(), Ok(CacheLimit::Bytes(1 << 30)));
+        assert_eq!("64mb".parse(), Ok(CacheLimit::Bytes(64_000_000)));
+        assert_eq!("0".parse(), Ok(CacheLimit::Subjects(1)));
+        for bad in [
+            "",
+            "MiB",
+            "12 parsecs",
+            "-5",
+            "1.5GiB",
+            "10B",
+            "99999999999999999999GiB",
+        ] {
+            assert!(bad.parse::<CacheLimit>().is_err(), "{bad}");
+        }
+        assert_eq!(CacheLimit::Bytes(15_000_000).subjects(), 10_000);
+    }
+
+    #[test]
+    fn a_memory_budget_bounds_the_estimated_bytes() {
+        let budget = 200_000;
+        let cache = DecisionCache::new(CacheLimit::Bytes(budget));
+        for i in 0..10_000 {
+            let id = format!("s{i}");
+            cache.insert(&id, cache.stamp(&id), Arc::new(SubjectSnapshot::default()));
+        }
+        assert!(cache.weight() <= budget, "{}", cache.weight());
+        let each = SubjectSnapshot::default().approximate_bytes() as u64;
+        assert!(
+            cache.len() as u64 >= budget / (each + 16) / 2,
+            "{}",
+            cache.len()
+        );
+    }
+
+    #[test]
     fn the_size_is_bounded() {
-        let cache = DecisionCache::new(100);
+        let cache = DecisionCache::new(CacheLimit::Subjects(100));
         for i in 0..1000 {
             let id = format!("s{i}");
             cache.insert(&id, cache.stamp(&id), Arc::new(SubjectSnapshot::default()));

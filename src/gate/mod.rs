@@ -11,5 +11,6 @@ pub mod reach;
 pub mod rules;
 pub mod service;
 
+pub use cache::CacheLimit;
 pub use rules::{decide, Decision, DecisionRequest, Reason, SubjectFacts};
 pub use service::Gate;

@@ -8,7 +8,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 use serde::Serialize;
 
-use super::cache::DecisionCache;
+use super::cache::{CacheLimit, DecisionCache};
 use super::notify::ChangeFence;
 use super::reach::ReachReason;
 use super::rules::Decision;
@@ -32,6 +32,7 @@ pub struct Gate {
     hits: IntCounter,
     misses: IntCounter,
     cached: IntGauge,
+    cache_weight: IntGauge,
     token_ttl: TimeDelta,
     issuer: String,
     /// Finds the tombstones of erased subjects.
@@ -58,7 +59,7 @@ pub struct DecisionClaims<'a> {
 impl Gate {
     pub fn new(
         registry: &Registry,
-        capacity: usize,
+        cache_limit: CacheLimit,
         token_ttl: TimeDelta,
         issuer: String,
         pseudonyms: Arc<crate::audit::Pseudonymizer>,
@@ -90,16 +91,23 @@ impl Gate {
         registry.register(Box::new(reaches.clone()))?;
         registry.register(Box::new(hits.clone()))?;
         registry.register(Box::new(misses.clone()))?;
+        let cache_weight = IntGauge::new(
+            "decision_cache_weight",
+            "What the cached subjects weigh against CONSENTRY_DECISION_CACHE_SIZE: \
+             subjects, or estimated bytes under a memory budget",
+        )?;
         registry.register(Box::new(cached.clone()))?;
+        registry.register(Box::new(cache_weight.clone()))?;
         Ok(Self {
-            cache: Arc::new(DecisionCache::new(capacity)),
-            aliases: quick_cache::sync::Cache::new(capacity.max(1)),
+            cache: Arc::new(DecisionCache::new(cache_limit)),
+            aliases: quick_cache::sync::Cache::new(cache_limit.subjects()),
             fence: None,
             decisions,
             reaches,
             hits,
             misses,
             cached,
+            cache_weight,
             token_ttl,
             issuer,
             pseudonyms,
@@ -244,6 +252,8 @@ impl Gate {
                 found.insert(id.to_string(), snapshot);
             }
             self.cached.set(self.cache.len() as i64);
+            self.cache_weight
+                .set(i64::try_from(self.cache.weight()).unwrap_or(i64::MAX));
         }
         Ok(found)
     }

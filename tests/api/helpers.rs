@@ -232,7 +232,8 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
         audit_checkpoint_every: 5,
         controller_name: "Example Shop Ltd".into(),
         privacy_policy_url: Some("https://shop.example/privacy".into()),
-        decision_cache_size: 10_000,
+        // A memory budget, so that the whole suite runs the weighed cache.
+        decision_cache_size: consentry::gate::CacheLimit::Bytes(64 << 20),
         decision_token_ttl_seconds: 300,
         survey_recontact_days: 14,
         decision_log_sample: options.decision_log_sample,
