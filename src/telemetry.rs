@@ -19,7 +19,12 @@ pub fn init(filter: &str, format: LogFormat) -> Option<WorkerGuard> {
         .lossy(true)
         .buffered_lines_limit(QUEUED_LINES)
         .thread_name("consentry-log")
-        .finish(std::io::stderr());
+        // Lines reach stderr in blocks: the writer thread drains the queue into the
+        // buffer and flushes when the queue is empty, so a burst costs a few writes.
+        .finish(std::io::BufWriter::with_capacity(
+            64 * 1024,
+            std::io::stderr(),
+        ));
     let dropped = writer.error_counter();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

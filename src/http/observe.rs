@@ -31,7 +31,12 @@ pub struct Metrics {
     pool_open: IntGauge,
     pool_idle: IntGauge,
     pool_in_use: IntGauge,
+    /// Paths known to be routes without parameters: their label is the path itself.
+    static_routes: quick_cache::sync::Cache<String, ()>,
 }
+
+/// Routes without parameters are few; a bound keeps the set small whatever comes in.
+const STATIC_ROUTES: usize = 512;
 
 impl Metrics {
     pub fn new() -> Result<Self, prometheus::Error> {
@@ -98,7 +103,29 @@ impl Metrics {
             pool_open,
             pool_idle,
             pool_in_use,
+            static_routes: quick_cache::sync::Cache::new(STATIC_ROUTES),
         })
+    }
+
+    /// The route pattern a request matched, for labels and logs; `unmatched` when none
+    /// did. Finding the pattern runs the router's matching again (a regular expression
+    /// for each route with parameters), so a path that matched a route without
+    /// parameters is remembered: the hot paths (`/v1/decisions`, `/healthz`) are.
+    pub fn route_of(&self, request: &actix_web::HttpRequest) -> String {
+        let path = request.path();
+        let without_parameters = request.match_info().segment_count() == 0;
+        if without_parameters && self.static_routes.get(path).is_some() {
+            return path.to_owned();
+        }
+        match request.match_pattern() {
+            Some(pattern) => {
+                if without_parameters && pattern == path {
+                    self.static_routes.insert(pattern.clone(), ());
+                }
+                pattern
+            }
+            None => "unmatched".into(),
+        }
     }
 
     /// Other rooms register their own collectors here (decisions, surveys...).
@@ -230,10 +257,7 @@ where
                 let head = response.response_mut().head_mut();
                 head.set_connection_type(ConnectionType::Close);
             }
-            let route = response
-                .request()
-                .match_pattern()
-                .unwrap_or_else(|| "unmatched".into());
+            let route = metrics.route_of(response.request());
             let path = response.request().path().to_owned();
             super::headers::apply(&path, response.headers_mut());
             let status = response.status().as_u16();

@@ -41,7 +41,13 @@ fn api(cfg: &mut ServiceConfig) {
     use crate::consent::api::{consents as consent_api, preferences as preferences_api, subjects};
     use crate::http::api as health;
     use crate::{auth, gate, policy, profiles};
+    // The gate's paths first: the router tries routes in this order, and each route
+    // with parameters costs a regular expression to pass over.
     cfg.service(health::healthz)
+        .service(gate::api::decisions::decide_one)
+        .service(gate::api::decisions::decide_batch)
+        .service(gate::api::reach::reach_one)
+        .service(gate::api::reach::reach_batch)
         .service(health::readyz)
         .service(health::metrics)
         .service(auth::api::jwks)
@@ -63,10 +69,6 @@ fn api(cfg: &mut ServiceConfig) {
         .service(crate::consent::api::identifiers::put_identifiers)
         .service(profiles::api::get_profile)
         .service(profiles::api::patch_profile)
-        .service(gate::api::decisions::decide_one)
-        .service(gate::api::decisions::decide_batch)
-        .service(gate::api::reach::reach_one)
-        .service(gate::api::reach::reach_batch)
         .service(gate::api::contacts::record_contact)
         .service(gate::api::proxy::gate_proxy)
         .service(crate::audit::api::verify)
