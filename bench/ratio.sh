@@ -28,7 +28,9 @@ run() { # name, wrk args...
 }
 run "healthz" "http://127.0.0.1:$PORT/healthz"
 run "warm decisions, single" -s bench/decision.lua "http://127.0.0.1:$PORT"
-[ "${ONLY_DECISIONS:-0}" = 1 ] && exit 0
-run "warm decisions by CRM id" -s bench/identifier.lua "http://127.0.0.1:$PORT"
-run "warm reach, single" -s bench/reach.lua "http://127.0.0.1:$PORT"
-BATCH=100 run "warm reach, batches of 100 (multiply req/s by 100)" -s bench/reach.lua "http://127.0.0.1:$PORT"
+if [ "${ONLY_DECISIONS:-0}" != 1 ]; then
+    run "warm decisions by CRM id" -s bench/identifier.lua "http://127.0.0.1:$PORT"
+    run "warm reach, single" -s bench/reach.lua "http://127.0.0.1:$PORT"
+    BATCH=100 run "warm reach, batches of 100 (multiply req/s by 100)" -s bench/reach.lua "http://127.0.0.1:$PORT"
+fi
+echo "## log lines dropped: $(curl -s "http://127.0.0.1:$PORT/metrics" | awk '$1 == "consentry_log_lines_dropped_total" {print $2}')"
