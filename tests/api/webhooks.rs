@@ -612,3 +612,31 @@ async fn an_expired_grant_is_announced_once() {
     assert_eq!(receiver.received().len(), 1);
     assert_eq!(app.audit_count("consent.expired").await, 1);
 }
+
+#[tokio::test]
+async fn a_change_sets_only_the_fields_it_names_and_null_clears_a_filter() {
+    let app = spawn_app().await;
+    let receiver = Receiver::start();
+    let created = app
+        .create_webhook(json!({
+            "url": receiver.url,
+            "description": "CRM sync",
+            "event_types": ["consent.granted"],
+            "purpose": "analytics",
+        }))
+        .await;
+    let id = created["id"].as_str().unwrap();
+    let changed = app
+        .patch_webhook(
+            id,
+            json!({"description": "CRM sync, EU", "event_types": ["consent.denied"]}),
+        )
+        .await;
+    assert_eq!(changed["description"], "CRM sync, EU");
+    assert_eq!(changed["event_types"], json!(["consent.denied"]));
+    assert_eq!(changed["purpose"], "analytics", "not named, so kept");
+    assert_eq!(changed["url"], created["url"]);
+    let cleared = app.patch_webhook(id, json!({"purpose": null})).await;
+    assert!(cleared["purpose"].is_null(), "{cleared}");
+    assert_eq!(cleared["description"], "CRM sync, EU");
+}
