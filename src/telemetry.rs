@@ -14,6 +14,10 @@ const QUEUED_LINES: usize = 16 * 1024;
 /// Installs the global subscriber once; later calls are ignored (tests call it often) and
 /// answer `None`. Keep the guard while the process runs: dropping it flushes the queue.
 pub fn init(filter: &str, format: LogFormat) -> Option<WorkerGuard> {
+    // Before the writer: building one starts its thread.
+    if tracing::dispatcher::has_been_set() {
+        return None;
+    }
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let (writer, guard) = NonBlockingBuilder::default()
         .lossy(true)

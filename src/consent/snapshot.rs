@@ -86,7 +86,7 @@ pub mod footprint {
         allocation(s.len())
     }
 
-    pub fn optional(s: &Option<String>) -> usize {
+    fn optional(s: &Option<String>) -> usize {
         s.as_deref().map_or(0, string)
     }
 
@@ -112,7 +112,7 @@ pub mod footprint {
         nodes * allocation(11 * size_of::<T>() + 16)
     }
 
-    pub fn of(snapshot: &SubjectSnapshot) -> usize {
+    pub(super) fn of(snapshot: &SubjectSnapshot) -> usize {
         let subject = snapshot.subject.as_ref().map_or(0, |s| {
             string(s.id.as_str()) + string(s.region.as_str()) + optional(&s.locale)
         });

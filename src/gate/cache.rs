@@ -12,6 +12,9 @@ use std::hash::BuildHasher;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
+use prometheus::IntGauge;
 use quick_cache::sync::Cache;
 use quick_cache::Weighter;
 
@@ -39,8 +42,9 @@ impl CacheLimit {
     }
 }
 
-/// A typical subject's entry (a few consents, preferences, an identifier), for sizing.
-const TYPICAL_ENTRY_BYTES: u64 = 1_500;
+/// A typical subject's entry (a few consents, preferences, an identifier, recent
+/// contacts), for sizing: about what `bench/memory.sh` measures per demo subject.
+const TYPICAL_ENTRY_BYTES: u64 = 2_600;
 
 impl FromStr for CacheLimit {
     type Err = String;
@@ -59,9 +63,10 @@ impl FromStr for CacheLimit {
         let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
             "" => return Ok(Self::Subjects(number.max(1))),
             "b" => 1,
-            "kb" | "k" => 1_000,
-            "mb" | "m" => 1_000_000,
-            "gb" | "g" => 1_000_000_000,
+            // No bare `k`/`m`/`g`: `100k` reads as a number of subjects as easily.
+            "kb" => 1_000,
+            "mb" => 1_000_000,
+            "gb" => 1_000_000_000,
             "kib" => 1 << 10,
             "mib" => 1 << 20,
             "gib" => 1 << 30,
@@ -204,6 +209,50 @@ impl DecisionCache {
     }
 }
 
+/// `/metrics` for the cache, read when scraped: counting the entries takes every shard's
+/// lock, which a decision's path should not.
+pub struct CacheGauges {
+    cache: Arc<DecisionCache>,
+    subjects: IntGauge,
+    weight: IntGauge,
+}
+
+impl CacheGauges {
+    pub fn new(cache: Arc<DecisionCache>) -> prometheus::Result<Self> {
+        Ok(Self {
+            cache,
+            subjects: IntGauge::new("decision_cache_subjects", "Subjects in the decision cache")?,
+            weight: IntGauge::new(
+                "decision_cache_weight",
+                "What the cached subjects weigh against CONSENTRY_DECISION_CACHE_SIZE: \
+                 subjects, or estimated bytes under a memory budget",
+            )?,
+        })
+    }
+}
+
+impl Collector for CacheGauges {
+    fn desc(&self) -> Vec<&Desc> {
+        self.subjects
+            .desc()
+            .into_iter()
+            .chain(self.weight.desc())
+            .collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        self.subjects
+            .set(i64::try_from(self.cache.len()).unwrap_or(i64::MAX));
+        self.weight
+            .set(i64::try_from(self.cache.weight()).unwrap_or(i64::MAX));
+        self.subjects
+            .collect()
+            .into_iter()
+            .chain(self.weight.collect())
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,11 +300,13 @@ mod tests {
             "-5",
             "1.5GiB",
             "10B",
+            "100k",
+            "2m",
             "99999999999999999999GiB",
         ] {
             assert!(bad.parse::<CacheLimit>().is_err(), "{bad}");
         }
-        assert_eq!(CacheLimit::Bytes(15_000_000).subjects(), 10_000);
+        assert_eq!(CacheLimit::Bytes(26_000_000).subjects(), 10_000);
     }
 
     #[test]

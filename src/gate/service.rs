@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
 use serde::Serialize;
 
-use super::cache::{CacheLimit, DecisionCache};
+use super::cache::{CacheGauges, CacheLimit, DecisionCache};
 use super::notify::ChangeFence;
 use super::reach::ReachReason;
 use super::rules::Decision;
@@ -31,8 +31,6 @@ pub struct Gate {
     reaches: IntCounterVec,
     hits: IntCounter,
     misses: IntCounter,
-    cached: IntGauge,
-    cache_weight: IntGauge,
     token_ttl: TimeDelta,
     issuer: String,
     /// Finds the tombstones of erased subjects.
@@ -86,28 +84,20 @@ impl Gate {
             "decision_cache_misses_total",
             "Decisions that loaded the subject from the database",
         )?;
-        let cached = IntGauge::new("decision_cache_subjects", "Subjects in the decision cache")?;
         registry.register(Box::new(decisions.clone()))?;
         registry.register(Box::new(reaches.clone()))?;
         registry.register(Box::new(hits.clone()))?;
         registry.register(Box::new(misses.clone()))?;
-        let cache_weight = IntGauge::new(
-            "decision_cache_weight",
-            "What the cached subjects weigh against CONSENTRY_DECISION_CACHE_SIZE: \
-             subjects, or estimated bytes under a memory budget",
-        )?;
-        registry.register(Box::new(cached.clone()))?;
-        registry.register(Box::new(cache_weight.clone()))?;
+        let cache = Arc::new(DecisionCache::new(cache_limit));
+        registry.register(Box::new(CacheGauges::new(cache.clone())?))?;
         Ok(Self {
-            cache: Arc::new(DecisionCache::new(cache_limit)),
+            cache,
             aliases: quick_cache::sync::Cache::new(cache_limit.subjects()),
             fence: None,
             decisions,
             reaches,
             hits,
             misses,
-            cached,
-            cache_weight,
             token_ttl,
             issuer,
             pseudonyms,
@@ -251,9 +241,6 @@ impl Gate {
                 self.cache.insert(id.as_str(), stamp, snapshot.clone());
                 found.insert(id.to_string(), snapshot);
             }
-            self.cached.set(self.cache.len() as i64);
-            self.cache_weight
-                .set(i64::try_from(self.cache.weight()).unwrap_or(i64::MAX));
         }
         Ok(found)
     }

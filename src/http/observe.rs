@@ -2,6 +2,7 @@
 //! is counted, logged by its route pattern (never its path: paths hold subject ids), and
 //! a panicking handler answers 500 instead of taking the worker down.
 
+use std::borrow::Cow;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -107,24 +108,24 @@ impl Metrics {
         })
     }
 
-    /// The route pattern a request matched, for labels and logs; `unmatched` when none
-    /// did. Finding the pattern runs the router's matching again (a regular expression
-    /// for each route with parameters), so a path that matched a route without
-    /// parameters is remembered: the hot paths (`/v1/decisions`, `/healthz`) are.
-    pub fn route_of(&self, request: &actix_web::HttpRequest) -> String {
-        let path = request.path();
+    /// The route pattern a request to `path` matched, for labels and logs; `unmatched`
+    /// when none did. Finding the pattern runs the router's matching again (a regular
+    /// expression for each route with parameters), so a path that matched a route
+    /// without parameters is remembered, and answered as the path itself: the hot
+    /// paths (`/v1/decisions`, `/healthz`) are.
+    pub fn route_of<'a>(&self, request: &actix_web::HttpRequest, path: &'a str) -> Cow<'a, str> {
         let without_parameters = request.match_info().segment_count() == 0;
         if without_parameters && self.static_routes.get(path).is_some() {
-            return path.to_owned();
+            return Cow::Borrowed(path);
         }
         match request.match_pattern() {
             Some(pattern) => {
                 if without_parameters && pattern == path {
                     self.static_routes.insert(pattern.clone(), ());
                 }
-                pattern
+                Cow::Owned(pattern)
             }
-            None => "unmatched".into(),
+            None => Cow::Borrowed("unmatched"),
         }
     }
 
@@ -257,15 +258,15 @@ where
                 let head = response.response_mut().head_mut();
                 head.set_connection_type(ConnectionType::Close);
             }
-            let route = metrics.route_of(response.request());
             let path = response.request().path().to_owned();
+            let route = metrics.route_of(response.request(), &path);
             super::headers::apply(&path, response.headers_mut());
             let status = response.status().as_u16();
             let elapsed = started.elapsed();
             metrics.observe(method, &route, status, elapsed.as_secs_f64());
             tracing::info!(
                 method,
-                route,
+                route = &*route,
                 status,
                 latency_ms = elapsed.as_secs_f64() * 1000.0,
                 "request"
