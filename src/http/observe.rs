@@ -28,6 +28,8 @@ pub struct Metrics {
     latency: HistogramVec,
     panics: prometheus::IntCounter,
     log_lines_dropped: prometheus::IntCounter,
+    write_batches: prometheus::IntCounter,
+    writes: prometheus::IntCounter,
     pool_max: IntGauge,
     pool_open: IntGauge,
     pool_idle: IntGauge,
@@ -65,6 +67,14 @@ impl Metrics {
             "log_lines_dropped_total",
             "Log lines dropped because the log writer's queue was full",
         )?;
+        let write_batches = prometheus::IntCounter::new(
+            "db_write_batches_total",
+            "Group-commit transactions: queued writes committed together",
+        )?;
+        let writes = prometheus::IntCounter::new(
+            "db_writes_total",
+            "Writes run in group-commit transactions",
+        )?;
         let gauge = |name: &str, help: &str| IntGauge::new(name, help);
         let pool_max = gauge(
             "db_pool_max_connections",
@@ -87,6 +97,8 @@ impl Metrics {
             Box::new(latency.clone()),
             Box::new(panics.clone()),
             Box::new(log_lines_dropped.clone()),
+            Box::new(write_batches.clone()),
+            Box::new(writes.clone()),
             Box::new(pool_max.clone()),
             Box::new(pool_open.clone()),
             Box::new(pool_idle.clone()),
@@ -100,6 +112,8 @@ impl Metrics {
             latency,
             panics,
             log_lines_dropped,
+            write_batches,
+            writes,
             pool_max,
             pool_open,
             pool_idle,
@@ -150,6 +164,10 @@ impl Metrics {
         let dropped = DROPPED_LOG_LINES.get().map_or(0, |count| count());
         self.log_lines_dropped
             .inc_by(dropped.saturating_sub(self.log_lines_dropped.get()));
+        let (batches, writes) = db.write_counts();
+        self.write_batches
+            .inc_by(batches.saturating_sub(self.write_batches.get()));
+        self.writes.inc_by(writes.saturating_sub(self.writes.get()));
         self.pool_max.set(i64::from(pool.max));
         self.pool_open.set(i64::from(pool.open));
         self.pool_idle.set(i64::from(pool.idle));

@@ -114,6 +114,11 @@ impl ConnectionManager {
         Self { url, busy_timeout }
     }
 
+    /// The database's URL without its password, for errors.
+    pub fn redacted_url(&self) -> String {
+        self.url.redacted()
+    }
+
     pub fn establish(&self) -> Result<DbConnection, diesel::ConnectionError> {
         match &self.url {
             DatabaseUrl::Postgres(url) => PgConnection::establish(url).map(DbConnection::Postgres),

@@ -3,6 +3,7 @@
 
 mod changes;
 mod connection;
+mod group_commit;
 pub mod schema;
 
 use std::path::Path;
@@ -15,11 +16,16 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 pub use changes::{announce_subject_changed, SUBJECT_CHANGED};
 pub use connection::{ConnectionManager, DatabaseUrl, DbConnection, Pool, PooledConnection};
+pub use group_commit::GroupCommit;
 
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 /// Advisory lock key held while migrating PostgreSQL ("consentr" in ASCII).
 const MIGRATION_LOCK: i64 = 0x636f_6e73_656e_7472;
+/// Advisory lock key every audited write transaction takes first on PostgreSQL ("audit"
+/// in ASCII). It orders appends to the audit chain, and taken before any row lock it
+/// keeps a batch of writes and another transaction from each waiting on the other.
+const WRITE_ORDER_LOCK: i64 = 0x61_7564_6974;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -35,6 +41,10 @@ pub enum StorageError {
     Query(#[from] diesel::result::Error),
     #[error("the database task was cancelled")]
     Cancelled,
+    /// The write ran, but the transaction it was part of did not commit: nothing of it
+    /// was applied.
+    #[error("the write's transaction did not commit: {0}")]
+    NotCommitted(String),
 }
 
 impl StorageError {
@@ -44,14 +54,20 @@ impl StorageError {
     pub fn is_unavailable(&self) -> bool {
         use diesel::result::{DatabaseErrorKind, Error};
         match self {
-            Self::Unreachable { .. } | Self::PoolExhausted(_) | Self::Cancelled => true,
+            Self::Unreachable { .. }
+            | Self::PoolExhausted(_)
+            | Self::Cancelled
+            | Self::NotCommitted(_) => true,
             Self::Query(Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)) => true,
-            Self::Query(Error::DatabaseError(_, info)) => {
-                let message = info.message();
-                message.starts_with("database is locked") || message.starts_with("database is busy")
-            }
-            _ => false,
+            _ => self.is_lock_timeout(),
         }
+    }
+
+    /// SQLite's write lock still held by another writer after the busy timeout.
+    pub fn is_lock_timeout(&self) -> bool {
+        matches!(self, Self::Query(diesel::result::Error::DatabaseError(_, info))
+            if info.message().starts_with("database is locked")
+                || info.message().starts_with("database is busy"))
     }
 }
 
@@ -78,6 +94,7 @@ pub struct Database {
     pool: Pool,
     url: DatabaseUrl,
     manager: ConnectionManager,
+    writer: GroupCommit,
 }
 
 impl Database {
@@ -103,10 +120,15 @@ impl Database {
                 url: url.redacted(),
                 reason: e.to_string(),
             })?;
+        let writer = GroupCommit::start(spare.clone()).map_err(|e| StorageError::Unreachable {
+            url: url.redacted(),
+            reason: format!("cannot start the writer thread: {e}"),
+        })?;
         Ok(Self {
             pool,
             url: url.clone(),
             manager: spare,
+            writer,
         })
     }
 
@@ -144,6 +166,26 @@ impl Database {
         .map_err(|_| StorageError::Cancelled)?
     }
 
+    /// Runs a short write in the group commit (see `GroupCommit`): it shares one
+    /// transaction and one commit with the writes queued beside it, under a savepoint of
+    /// its own, and answers once that commit is done. For the writes requests make often
+    /// (consents, preferences, signals, survey answers); long ones use `run`.
+    pub async fn write<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StorageError> + Send + 'static,
+    {
+        self.writer.write(work).await
+    }
+
+    /// Group-commit transactions run and writes run in them, since start.
+    pub fn write_counts(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let counts = self.writer.counts();
+        (counts.batches.load(Relaxed), counts.writes.load(Relaxed))
+    }
+
     /// A cheap round trip, for readiness.
     pub async fn ping(&self) -> Result<(), StorageError> {
         self.run(|conn| {
@@ -163,20 +205,75 @@ pub struct PoolState {
 
 /// A write transaction. On SQLite it takes the write lock at `BEGIN` (IMMEDIATE), so
 /// two writers queue on the busy timeout instead of failing when a read lock cannot be
-/// upgraded; on PostgreSQL it is an ordinary transaction.
+/// upgraded; on PostgreSQL it takes the write-order lock first, so every transaction that
+/// may append to the audit chain takes its locks in one order. Inside a transaction
+/// already open (a group commit's batch) it is a savepoint: all or nothing still.
 pub fn write_transaction<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
     E: From<StorageError>,
 {
-    let begin = match conn {
+    begin_write(conn, true)?;
+    run_and_commit(conn, work)
+}
+
+/// `write_transaction` for background bookkeeping that never records an audit event
+/// (deliveries, the decision log): on PostgreSQL it does not wait for the write-order
+/// lock, so it does not queue behind request writes.
+pub fn unaudited_write_transaction<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<StorageError>,
+{
+    begin_write(conn, false)?;
+    run_and_commit(conn, work)
+}
+
+/// Whether this connection's transaction holds the write-order lock; always true on
+/// SQLite, where the write transaction's lock orders everything. For checks in tests.
+pub fn holds_write_order_lock(conn: &mut DbConnection) -> Result<bool, StorageError> {
+    #[derive(diesel::QueryableByName)]
+    struct Held {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        held: bool,
+    }
+    let DbConnection::Postgres(c) = conn else {
+        return Ok(true);
+    };
+    // A bigint key shows in pg_locks as its high and low halves.
+    let sql = format!(
+        "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' \
+         AND pid = pg_backend_pid() AND granted AND objsubid = 1 \
+         AND classid = {} AND objid = {}) AS held",
+        WRITE_ORDER_LOCK >> 32,
+        WRITE_ORDER_LOCK & 0xffff_ffff
+    );
+    Ok(diesel::sql_query(sql).get_result::<Held>(c)?.held)
+}
+
+/// Begins a write transaction, or a savepoint inside one already open. `ordered`: take
+/// the write-order lock on PostgreSQL.
+fn begin_write(conn: &mut DbConnection, ordered: bool) -> Result<(), StorageError> {
+    let depth = match conn {
+        DbConnection::Sqlite(c) => AnsiTransactionManager::transaction_manager_status_mut(c),
+        DbConnection::Postgres(c) => AnsiTransactionManager::transaction_manager_status_mut(c),
+    }
+    .transaction_depth()?;
+    if depth.is_some() {
+        return Ok(<DbConnection as Connection>::TransactionManager::begin_transaction(conn)?);
+    }
+    let begun = match conn {
         DbConnection::Sqlite(c) => {
             AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")
         }
+        // One round trip: the lock is taken by the statement after `BEGIN`.
+        DbConnection::Postgres(c) if ordered => AnsiTransactionManager::begin_transaction_sql(
+            c,
+            &format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_ORDER_LOCK})"),
+        ),
         DbConnection::Postgres(c) => AnsiTransactionManager::begin_transaction(c),
     };
-    begin.map_err(StorageError::from)?;
-    run_and_commit(conn, work)
+    Ok(begun?)
 }
 
 /// `write_transaction` for a background task that must keep up with request writers on

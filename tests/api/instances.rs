@@ -16,6 +16,7 @@ struct Pair {
     b: Server,
     token: String,
     admin: String,
+    compliance: String,
     client: reqwest::Client,
     _db: TestDatabase,
     _dir: tempfile::TempDir,
@@ -40,6 +41,7 @@ impl Pair {
             b: Server::start(&db.url, &keys.data_dir),
             token: keys.token(Role::Service, "it"),
             admin: keys.token(Role::Admin, "ops"),
+            compliance: keys.token(Role::Compliance, "officer"),
             client: reqwest::Client::new(),
             _db: db,
             _dir: dir,
@@ -108,6 +110,53 @@ async fn once_a_withdrawal_answered_no_instance_allows() {
         );
         assert_eq!(pair.verdict(writer, "shared").await, "deny");
     }
+}
+
+/// Both instances commit writes in batches, each under the write-order lock: the chain
+/// they build together has every write, once, with no gap and no fork.
+#[tokio::test]
+async fn concurrent_writes_on_two_instances_build_one_gap_free_chain() {
+    let Some(pair) = Pair::start() else { return };
+    const SUBJECTS: usize = 8;
+    for n in 0..SUBJECTS {
+        let created = pair
+            .put(
+                &pair.a,
+                &format!("/v1/subjects/c{n}"),
+                json!({"region": "DE"}),
+            )
+            .await;
+        assert_eq!(created.status(), 201);
+    }
+    let head = |server: &Server| {
+        let request = pair
+            .client
+            .get(server.url("/v1/audit/verify"))
+            .bearer_auth(&pair.compliance);
+        async move {
+            let report: Value = request.send().await.unwrap().json().await.unwrap();
+            assert_eq!(report["ok"], true, "{report}");
+            report["head_seq"].as_i64().unwrap()
+        }
+    };
+    let before = head(&pair.a).await;
+    let (writers, each) = (32, 10);
+    let writes = (0..writers).map(|w| {
+        let pair = &pair;
+        async move {
+            for i in 0..each {
+                let server = if (w + i) % 2 == 0 { &pair.a } else { &pair.b };
+                let status = if i % 2 == 0 { "granted" } else { "denied" };
+                let subject = format!("c{}", (w * each + i) % SUBJECTS);
+                pair.consent(server, &subject, status).await;
+            }
+        }
+    });
+    futures_util::future::join_all(writes).await;
+    // Every write appended exactly one event, whichever instance took it.
+    let after = head(&pair.b).await;
+    assert_eq!(after - before, (writers * each) as i64);
+    assert_eq!(head(&pair.a).await, after);
 }
 
 #[tokio::test]

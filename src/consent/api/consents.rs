@@ -359,7 +359,7 @@ async fn write_consents(
     let pseudonyms = state.pseudonyms.clone();
     let written = state
         .db
-        .run(move |conn| {
+        .write(move |conn| {
             let request = ConsentWrite {
                 subject: &id,
                 changes: &changes,

@@ -135,7 +135,7 @@ pub async fn put_identifiers(
     let subject = id.clone();
     let replaced = state
         .db
-        .run(move |conn| identifiers::replace(conn, &pseudonyms, &actor, &subject, &wanted, now))
+        .write(move |conn| identifiers::replace(conn, &pseudonyms, &actor, &subject, &wanted, now))
         .await?;
     match replaced {
         Replaced::NoSuchSubject => Err(ApiError::not_found()),

@@ -147,7 +147,7 @@ pub async fn put_preferences(
     let pseudonyms = state.pseudonyms.clone();
     let region = state
         .db
-        .run(move |conn| {
+        .write(move |conn| {
             if !preferences::replace(conn, &pseudonyms, &actor, &id, &saved, now)? {
                 return Ok::<_, StorageError>(None);
             }

@@ -109,7 +109,7 @@ pub async fn record_contact(
     let subject = id.clone();
     let recorded = state
         .db
-        .run(move |conn| contacts::record(conn, &subject, &contact, now))
+        .write(move |conn| contacts::record(conn, &subject, &contact, now))
         .await?;
     let view = |contact| ContactView {
         subject_id: id.to_string(),

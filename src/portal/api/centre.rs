@@ -311,7 +311,7 @@ async fn write_consents(
     let subject = id.clone();
     let written = state
         .db
-        .run(move |conn| {
+        .write(move |conn| {
             let request = ConsentWrite {
                 subject: &subject,
                 changes: &changes,

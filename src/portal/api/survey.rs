@@ -382,7 +382,7 @@ pub async fn answer_survey(
         let events_per_subject = state.policies.retention.events_per_subject;
         let outcome = state
             .db
-            .run(move |conn| {
+            .write(move |conn| {
                 let ctx = respond::Context {
                     policies: &policies,
                     pseudonyms: &pseudonyms,

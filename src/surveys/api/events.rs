@@ -141,7 +141,7 @@ pub async fn post_event(
     let (policies, pseudonyms) = (state.policies.clone(), state.pseudonyms.clone());
     let recorded = state
         .db
-        .run(move |conn| {
+        .write(move |conn| {
             crate::storage::write_transaction(conn, |conn| {
                 // The subject's lock first, then the feed's: the order answers take too.
                 if !lock_subject(conn, &subject_id)? {

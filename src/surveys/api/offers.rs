@@ -144,7 +144,7 @@ pub async fn next_survey(
     let (pseudonyms, recontact_days) = (state.pseudonyms.clone(), state.survey_recontact_days);
     let offered = state
         .db
-        .run(move |conn| {
+        .write(move |conn| {
             let ctx = OfferContext {
                 policies: &policies,
                 pseudonyms: &pseudonyms,
@@ -223,7 +223,7 @@ pub async fn dismiss_display(
     let caller = principal.clone();
     let dismissed = state
         .db
-        .run(move |conn| {
+        .write(move |conn| {
             write_transaction(conn, |conn| {
                 let survey = store::find(conn, &survey_key)?;
                 let display = store::find_display(conn, &display_id)?;

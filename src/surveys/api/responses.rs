@@ -134,7 +134,7 @@ pub async fn submit_answers(
     };
     let outcome = state
         .db
-        .run(move |conn| {
+        .write(move |conn| {
             let ctx = respond::Context {
                 policies: &policies,
                 pseudonyms: &pseudonyms,
