@@ -200,15 +200,23 @@ impl Dispatcher {
         let unfanned = crate::outbox::has_unfanned(conn)?;
         let to_mark = published.to_mark();
         if !taken.is_empty() || unfanned || !to_mark.is_empty() {
+            // The notices a delivery fulfils are audited; a round without one does not
+            // wait for the write-order lock (request writes hold it most of the time).
+            let told: Vec<_> = taken
+                .iter()
+                .map(|(_, message, endpoint)| completion_told(&self.policies, message, endpoint))
+                .collect();
+            let audited = told.iter().any(Option::is_some);
             // One write transaction a round: the attempts just made, the messages new
             // since copied into deliveries, and those JetStream acknowledged. One commit
             // (one fsync, one turn at SQLite's write lock) however many.
-            let recorded = crate::storage::eager_write_transaction(conn, LOCK_WAIT, |conn| {
+            let round = |conn: &mut DbConnection| {
                 let recorded = taken
                     .iter()
                     .zip(&outcomes)
-                    .map(|((delivery, message, endpoint), outcome)| {
-                        self.record(conn, delivery, message, endpoint, outcome)
+                    .zip(told)
+                    .map(|(((delivery, _, _), outcome), told)| {
+                        self.record(conn, delivery, outcome, told)
                     })
                     .collect::<Result<Vec<_>, StorageError>>()?;
                 if unfanned {
@@ -216,7 +224,9 @@ impl Dispatcher {
                 }
                 crate::outbox::mark_published(conn, to_mark)?;
                 Ok::<_, StorageError>(recorded)
-            })?;
+            };
+            let recorded =
+                crate::storage::eager_write_transaction(conn, LOCK_WAIT, audited, round)?;
             for (((delivery, message, endpoint), outcome), recorded) in
                 taken.iter().zip(&outcomes).zip(recorded)
             {
@@ -315,15 +325,14 @@ impl Dispatcher {
         outcome
     }
 
+    /// Records an attempt; `told`: the request notice a success fulfils.
     fn record(
         &self,
         conn: &mut DbConnection,
         delivery: &Delivery,
-        message: &StoredMessage,
-        endpoint: &Endpoint,
         outcome: &Outcome,
+        told: Option<(String, &crate::policy::Recipient)>,
     ) -> Result<Recorded, StorageError> {
-        let told = completion_told(&self.policies, message, endpoint);
         deliveries::record(
             conn,
             delivery,

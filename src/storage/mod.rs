@@ -280,10 +280,12 @@ fn begin_write(conn: &mut DbConnection, ordered: bool) -> Result<(), StorageErro
 /// SQLite. SQLite's busy wait sleeps longer the longer a connection has waited, so under
 /// a steady stream of writers a patient one rarely gets its turn; this one asks for the
 /// write lock every millisecond instead, for up to `bound` (and leaves the connection's
-/// busy timeout at `bound`). The same as `write_transaction` on PostgreSQL.
+/// busy timeout at `bound`). `audited`: whether `work` may record an audit event; on
+/// PostgreSQL it is then `write_transaction`, else `unaudited_write_transaction`.
 pub fn eager_write_transaction<T, E, F>(
     conn: &mut DbConnection,
     bound: std::time::Duration,
+    audited: bool,
     work: F,
 ) -> Result<T, E>
 where
@@ -291,7 +293,10 @@ where
     E: From<StorageError>,
 {
     let DbConnection::Sqlite(c) = conn else {
-        return write_transaction(conn, work);
+        return match audited {
+            true => write_transaction(conn, work),
+            false => unaudited_write_transaction(conn, work),
+        };
     };
     use diesel::connection::SimpleConnection;
     c.batch_execute("PRAGMA busy_timeout = 0")
