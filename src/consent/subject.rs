@@ -113,6 +113,27 @@ pub fn find(conn: &mut DbConnection, id: &SubjectId) -> Result<Option<Subject>, 
         .transpose()
 }
 
+/// `find`, and on PostgreSQL the row locked until the transaction ends (`FOR UPDATE`):
+/// `ledger::lock_subject` and `find` in one round trip. Call inside a write transaction.
+pub fn find_locked(
+    conn: &mut DbConnection,
+    id: &SubjectId,
+) -> Result<Option<Subject>, StorageError> {
+    let query = || subjects::table.find(id.as_str());
+    let row: Option<SubjectRow> = match conn {
+        DbConnection::Postgres(c) => query()
+            .select(SubjectRow::as_select())
+            .for_update()
+            .first(c)
+            .optional()?,
+        DbConnection::Sqlite(c) => query()
+            .select(SubjectRow::as_select())
+            .first(c)
+            .optional()?,
+    };
+    row.map(Subject::try_from).transpose()
+}
+
 /// Creates the subject or replaces its settable fields; says whether it was created.
 /// Call inside a write transaction.
 pub fn upsert(

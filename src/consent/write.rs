@@ -225,10 +225,8 @@ pub fn write(
     request: &ConsentWrite<'_>,
 ) -> Result<Written, ConsentError> {
     write_transaction(conn, |conn| {
-        if !ledger::lock_subject(conn, request.subject)? {
-            return Err(ConsentError::SubjectNotFound);
-        }
-        let subject = subject::find(conn, request.subject)?.ok_or(ConsentError::SubjectNotFound)?;
+        let subject =
+            subject::find_locked(conn, request.subject)?.ok_or(ConsentError::SubjectNotFound)?;
         let mut states = ledger::states(conn, request.subject)?;
         for change in request.changes {
             check_change(policies, &subject, change, request.now)?;

@@ -5,11 +5,12 @@
 //! commit. A write is answered only after its batch committed: an acknowledged write is
 //! durable.
 
+use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use diesel::connection::TransactionManager;
+use diesel::connection::{SimpleConnection, TransactionManager};
 use diesel::Connection;
 use tokio::sync::{mpsc, oneshot};
 
@@ -20,10 +21,33 @@ const QUEUE: usize = 4_096;
 /// The most writes one transaction takes: bounds how long a batch holds the lock.
 const MAX_BATCH: usize = 256;
 
+thread_local! {
+    /// Set on the writer's thread while a queued write runs: `Some(spoiled)`. The write's
+    /// savepoint covers the `write_transaction`s inside it, which then need no savepoint
+    /// of their own (a round trip each to make and release on PostgreSQL); one that
+    /// fails spoils the write, which is then undone whole.
+    static QUEUED_WRITE: Cell<Option<bool>> = const { Cell::new(None) };
+}
+
+/// Whether a queued write's savepoint covers a transaction begun now.
+pub(super) fn in_queued_write() -> bool {
+    QUEUED_WRITE.get().is_some()
+}
+
+/// A transaction inside a queued write failed: the write is undone whole, even if it
+/// goes on and succeeds (all or nothing, as that transaction promised).
+pub(super) fn spoil_queued_write() {
+    if in_queued_write() {
+        QUEUED_WRITE.set(Some(true));
+    }
+}
+
 /// One queued write, type-erased so that writes of every kind share the queue.
 trait Job: Send {
     /// Runs the write inside the batch's transaction. `true`: it succeeded.
     fn run(&mut self, conn: &mut DbConnection) -> bool;
+    /// The write succeeded, but a transaction inside it failed: it was undone.
+    fn undone(&mut self);
     /// Answers the caller once the batch committed, or failed to.
     fn answer(self: Box<Self>, committed: Result<(), &StorageError>);
 }
@@ -48,6 +72,15 @@ where
         let ok = outcome.is_ok();
         self.outcome = Some(outcome);
         ok
+    }
+
+    fn undone(&mut self) {
+        if let Some(Ok(_)) = self.outcome {
+            self.outcome = Some(Err(StorageError::NotCommitted(
+                "a part of the write failed, so it was undone whole".into(),
+            )
+            .into()));
+        }
     }
 
     fn answer(self: Box<Self>, committed: Result<(), &StorageError>) {
@@ -161,7 +194,10 @@ impl Writer {
             Failed::Unstarted(err) | Failed::Run(err) => err,
         });
         for job in batch.drain(..) {
-            job.answer(committed.as_ref().map(|_| ()));
+            // An error type whose conversion panics must not stop the writer.
+            let _ = catch_unwind(AssertUnwindSafe(|| {
+                job.answer(committed.as_ref().map(|_| ()))
+            }));
         }
     }
 
@@ -217,18 +253,36 @@ fn run_batch(conn: &mut DbConnection, batch: &mut [Box<dyn Job>]) -> Result<(), 
 
 /// Runs one job under a savepoint; its failure (or panic) rolls back its own work only.
 /// An error here is the batch's: the savepoint itself could not be made or undone.
+/// Savepoints of one name stack (the newest is the one rolled back to), so none is
+/// released: one round trip per write.
 fn run_alone(conn: &mut DbConnection, job: &mut Box<dyn Job>) -> Result<(), StorageError> {
-    Tm::begin_transaction(conn)?;
+    conn.batch_execute("SAVEPOINT queued_write")?;
+    QUEUED_WRITE.set(Some(false));
     let ok = catch_unwind(AssertUnwindSafe(|| job.run(conn))).unwrap_or_else(|_| {
         tracing::error!("a queued write panicked; it was rolled back alone");
         false
     });
-    if ok {
-        Tm::commit_transaction(conn)?;
-    } else {
+    let spoiled = QUEUED_WRITE.replace(None) == Some(true);
+    // A panic may have left a savepoint of diesel's own open above the batch's.
+    while transaction_depth(conn)? > 1 {
         Tm::rollback_transaction(conn)?;
     }
+    if !ok || spoiled {
+        conn.batch_execute("ROLLBACK TO SAVEPOINT queued_write")?;
+    }
+    if ok && spoiled {
+        job.undone();
+    }
     Ok(())
+}
+
+fn transaction_depth(conn: &mut DbConnection) -> Result<u32, StorageError> {
+    use diesel::connection::AnsiTransactionManager;
+    let status = match conn {
+        DbConnection::Sqlite(c) => AnsiTransactionManager::transaction_manager_status_mut(c),
+        DbConnection::Postgres(c) => AnsiTransactionManager::transaction_manager_status_mut(c),
+    };
+    Ok(status.transaction_depth()?.map_or(0, |d| d.get()))
 }
 
 #[cfg(test)]
@@ -356,13 +410,13 @@ mod tests {
         };
         let nested = {
             let db = db.clone();
-            // A duplicate inside a nested write_transaction: its savepoint undoes it,
-            // and the write goes on to succeed with what came before.
+            // A duplicate inside a write_transaction: that transaction promised all or
+            // nothing, so the write is undone whole even though it goes on.
             tokio::spawn(async move {
                 db.write(|conn| {
                     insert(conn, 3)?;
                     let dup = write_transaction(conn, |conn| insert(conn, 1));
-                    Ok::<_, Refused>(dup.is_err())
+                    Ok::<_, StorageError>(dup.is_err())
                 })
                 .await
             })
@@ -383,15 +437,18 @@ mod tests {
         let last = good(5);
         assert_eq!(first.await.unwrap(), Ok(()));
         assert_eq!(failing.await.unwrap(), Err(Refused));
-        assert_eq!(nested.await.unwrap(), Ok(true));
+        assert!(matches!(
+            nested.await.unwrap(),
+            Err(StorageError::NotCommitted(_))
+        ));
         assert!(matches!(
             panicking.await.unwrap(),
             Err(StorageError::Cancelled)
         ));
         assert_eq!(last.await.unwrap(), Ok(()));
-        assert_eq!(rows(&db).await, vec![1, 3, 5]);
+        assert_eq!(rows(&db).await, vec![1, 5]);
         // The writer lives on after the panic.
         db.write(|conn| insert(conn, 6)).await.unwrap();
-        assert_eq!(rows(&db).await, vec![1, 3, 5, 6]);
+        assert_eq!(rows(&db).await, vec![1, 5, 6]);
     }
 }

@@ -213,8 +213,8 @@ where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
     E: From<StorageError>,
 {
-    begin_write(conn, true)?;
-    run_and_commit(conn, work)
+    let begun = begin_write(conn, true)?;
+    run_and_commit(conn, begun, work)
 }
 
 /// `write_transaction` for background bookkeeping that never records an audit event
@@ -225,8 +225,8 @@ where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
     E: From<StorageError>,
 {
-    begin_write(conn, false)?;
-    run_and_commit(conn, work)
+    let begun = begin_write(conn, false)?;
+    run_and_commit(conn, begun, work)
 }
 
 /// Whether this connection's transaction holds the write-order lock; always true on
@@ -251,16 +251,28 @@ pub fn holds_write_order_lock(conn: &mut DbConnection) -> Result<bool, StorageEr
     Ok(diesel::sql_query(sql).get_result::<Held>(c)?.held)
 }
 
+/// How a write transaction began.
+enum Begun {
+    /// A transaction, or a savepoint inside one: committed or rolled back with diesel's.
+    Own,
+    /// Inside a queued write of the group commit, whose savepoint covers it.
+    InQueuedWrite,
+}
+
 /// Begins a write transaction, or a savepoint inside one already open. `ordered`: take
 /// the write-order lock on PostgreSQL.
-fn begin_write(conn: &mut DbConnection, ordered: bool) -> Result<(), StorageError> {
+fn begin_write(conn: &mut DbConnection, ordered: bool) -> Result<Begun, StorageError> {
     let depth = match conn {
         DbConnection::Sqlite(c) => AnsiTransactionManager::transaction_manager_status_mut(c),
         DbConnection::Postgres(c) => AnsiTransactionManager::transaction_manager_status_mut(c),
     }
     .transaction_depth()?;
+    if depth.is_some() && group_commit::in_queued_write() {
+        return Ok(Begun::InQueuedWrite);
+    }
     if depth.is_some() {
-        return Ok(<DbConnection as Connection>::TransactionManager::begin_transaction(conn)?);
+        <DbConnection as Connection>::TransactionManager::begin_transaction(conn)?;
+        return Ok(Begun::Own);
     }
     let begun = match conn {
         DbConnection::Sqlite(c) => {
@@ -273,7 +285,8 @@ fn begin_write(conn: &mut DbConnection, ordered: bool) -> Result<(), StorageErro
         ),
         DbConnection::Postgres(c) => AnsiTransactionManager::begin_transaction(c),
     };
-    Ok(begun?)
+    begun?;
+    Ok(Begun::Own)
 }
 
 /// `write_transaction` for a background task that must keep up with request writers on
@@ -315,15 +328,22 @@ where
     c.batch_execute(&format!("PRAGMA busy_timeout = {}", bound.as_millis()))
         .map_err(StorageError::from)?;
     begun.map_err(StorageError::from)?;
-    run_and_commit(conn, work)
+    run_and_commit(conn, Begun::Own, work)
 }
 
 /// Runs `work` in the transaction just begun; commits, or rolls back on its error.
-fn run_and_commit<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
+fn run_and_commit<T, E, F>(conn: &mut DbConnection, begun: Begun, work: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
     E: From<StorageError>,
 {
+    if let Begun::InQueuedWrite = begun {
+        let done = work(conn);
+        if done.is_err() {
+            group_commit::spoil_queued_write();
+        }
+        return done;
+    }
     match work(conn) {
         Ok(value) => {
             <DbConnection as Connection>::TransactionManager::commit_transaction(conn)
