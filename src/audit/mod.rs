@@ -22,6 +22,8 @@ use crate::storage::schema::{audit_events, subjects};
 use crate::storage::{write_transaction, DbConnection, StorageError};
 
 const PSEUDONYM_SECRET_FILE: &str = "secrets/audit-pseudonym.key";
+/// Advisory lock key that serializes appends on PostgreSQL ("audit" in ASCII).
+const APPEND_LOCK: i64 = 0x61_7564_6974;
 
 /// Who may export the log and verify the chain, through the API or the console.
 pub const READERS: [crate::auth::Role; 1] = [crate::auth::Role::Compliance];
@@ -139,6 +141,15 @@ impl From<AuditRow> for ChainedEvent {
     }
 }
 
+/// Serializes appends across requests and instances until the transaction ends. On
+/// SQLite the write transaction's IMMEDIATE lock already does.
+fn lock_chain(conn: &mut DbConnection) -> Result<(), StorageError> {
+    if let DbConnection::Postgres(c) = conn {
+        diesel::sql_query(format!("SELECT pg_advisory_xact_lock({APPEND_LOCK})")).execute(c)?;
+    }
+    Ok(())
+}
+
 /// The newest sealed event: `(seq, hash)`, or `(0, GENESIS)` for an empty log.
 pub fn chain_head(conn: &mut DbConnection) -> Result<(i64, String), StorageError> {
     Ok(audit_events::table
@@ -152,17 +163,13 @@ pub fn chain_head(conn: &mut DbConnection) -> Result<(i64, String), StorageError
 
 /// Appends an event as the chain's next link. Call it inside the write transaction that
 /// makes the change (`write_transaction`), so that the change and its record commit or
-/// fail together; that transaction's write-order lock keeps appends in turn across
-/// requests and instances.
+/// fail together.
 pub fn record(
     conn: &mut DbConnection,
     pseudonyms: &Pseudonymizer,
     entry: AuditEntry<'_>,
 ) -> Result<(), StorageError> {
-    debug_assert!(
-        crate::storage::holds_write_order_lock(conn).unwrap_or(true),
-        "audit events are appended only inside write_transaction"
-    );
+    lock_chain(conn)?;
     // Erasure empties the raw ids of the events it finds; for a subject already erased it
     // has run, so an event about them keeps no raw id from the start.
     let erased = match entry.subject_id {
@@ -308,6 +315,7 @@ pub fn seal_unchained(
         return Ok(0);
     }
     write_transaction(conn, |conn| {
+        lock_chain(conn)?;
         let pending: Vec<Unsealed> = audit_events::table
             .filter(audit_events::hash.eq(""))
             .order(audit_events::seq.asc())

@@ -15,7 +15,7 @@ use crate::policy::Policies;
 use crate::storage::schema::{
     outbox_messages, webhook_attempts, webhook_deliveries, webhook_endpoints,
 };
-use crate::storage::{unaudited_write_transaction, write_transaction, DbConnection, StorageError};
+use crate::storage::{write_transaction, DbConnection, StorageError};
 
 pub const PENDING: &str = "pending";
 pub const DELIVERED: &str = "delivered";
@@ -148,7 +148,7 @@ pub fn take_due(
         let take = format!(
             "UPDATE webhook_deliveries SET lease_until = {p1} WHERE id IN ({due}) RETURNING id"
         );
-        unaudited_write_transaction(conn, |conn| {
+        write_transaction(conn, |conn| {
             Ok::<_, StorageError>(query(take).load::<TakenId>(conn)?)
         })?
     }
@@ -392,7 +392,7 @@ pub fn prune(
     keep: TimeDelta,
     now: DateTime<Utc>,
 ) -> Result<usize, StorageError> {
-    unaudited_write_transaction(conn, |conn| {
+    write_transaction(conn, |conn| {
         let cutoff = (now - keep).naive_utc();
         let old: Vec<i64> = outbox_messages::table
             .filter(outbox_messages::occurred_at.lt(cutoff))

@@ -161,7 +161,12 @@ impl Dispatcher {
                 Ok(busy) => {
                     if housekeeping.elapsed() >= HOUSEKEEPING_EVERY {
                         housekeeping = Instant::now();
-                        if let Err(err) = self.housekeeping(c) {
+                        // In one transaction that asks for SQLite's lock eagerly: behind a
+                        // steady stream of request writes a patient one timed out.
+                        let done = crate::storage::eager_write_transaction(c, LOCK_WAIT, |c| {
+                            self.housekeeping(c)
+                        });
+                        if let Err(err) = done {
                             tracing::warn!(error = %err, "delivery housekeeping failed");
                         }
                     }
@@ -200,13 +205,11 @@ impl Dispatcher {
         let unfanned = crate::outbox::has_unfanned(conn)?;
         let to_mark = published.to_mark();
         if !taken.is_empty() || unfanned || !to_mark.is_empty() {
-            // The notices a delivery fulfils are audited; a round without one does not
-            // wait for the write-order lock (request writes hold it most of the time).
+            // The request notice each delivery fulfils when it succeeds.
             let told: Vec<_> = taken
                 .iter()
                 .map(|(_, message, endpoint)| completion_told(&self.policies, message, endpoint))
                 .collect();
-            let audited = told.iter().any(Option::is_some);
             // One write transaction a round: the attempts just made, the messages new
             // since copied into deliveries, and those JetStream acknowledged. One commit
             // (one fsync, one turn at SQLite's write lock) however many.
@@ -225,8 +228,7 @@ impl Dispatcher {
                 crate::outbox::mark_published(conn, to_mark)?;
                 Ok::<_, StorageError>(recorded)
             };
-            let recorded =
-                crate::storage::eager_write_transaction(conn, LOCK_WAIT, audited, round)?;
+            let recorded = crate::storage::eager_write_transaction(conn, LOCK_WAIT, round)?;
             for (((delivery, message, endpoint), outcome), recorded) in
                 taken.iter().zip(&outcomes).zip(recorded)
             {

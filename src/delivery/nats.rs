@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::outbox::{self, StoredMessage};
-use crate::storage::{unaudited_write_transaction, DbConnection, StorageError};
+use crate::storage::{write_transaction, DbConnection, StorageError};
 
 /// Messages published per round.
 const BATCH: i64 = 500;
@@ -113,7 +113,7 @@ impl Publisher {
             }
         };
         if matches!(conn, DbConnection::Postgres(_)) {
-            let seqs = unaudited_write_transaction(conn, |conn| {
+            let seqs = write_transaction(conn, |conn| {
                 let seqs = work(self, conn)?;
                 outbox::mark_published(conn, &seqs)?;
                 Ok::<_, StorageError>(seqs)

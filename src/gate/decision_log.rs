@@ -13,7 +13,7 @@ use prometheus::{IntCounter, Registry};
 
 use super::rules::Decision;
 use crate::storage::schema::decision_log;
-use crate::storage::{unaudited_write_transaction, ConnectionManager, DbConnection, StorageError};
+use crate::storage::{write_transaction, ConnectionManager, DbConnection, StorageError};
 
 const QUEUE: usize = 10_000;
 const FLUSH_EVERY: Duration = Duration::from_millis(250);
@@ -224,7 +224,7 @@ fn write_loop(receiver: Receiver<LoggedDecision>, manager: ConnectionManager, dr
 
 fn flush(conn: &mut DbConnection, batch: &[LoggedDecision]) -> Result<(), StorageError> {
     // Row by row (batch inserts are not shared by both backends), in one transaction.
-    unaudited_write_transaction(conn, |conn| {
+    write_transaction(conn, |conn| {
         for row in batch {
             diesel::insert_into(decision_log::table)
                 .values(row)

@@ -1,9 +1,8 @@
-//! Group commit: request writes queue for one writer thread, which runs whatever has
-//! queued in one transaction and commits it once (one fsync on SQLite, one turn of the
-//! write-order lock on PostgreSQL), then answers each write. Every write runs under a
-//! savepoint of its own, so a write that fails is rolled back alone and the others
-//! commit. A write is answered only after its batch committed: an acknowledged write is
-//! durable.
+//! Group commit, on SQLite: request writes queue for one writer thread, which runs
+//! whatever has queued in one transaction and commits it once (one fsync), then answers
+//! each write. Every write runs under a savepoint of its own, so a write that fails is
+//! rolled back alone and the others commit. A write is answered only after its batch
+//! committed: an acknowledged write is durable.
 
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -240,7 +239,7 @@ enum Failed {
 
 /// One transaction: each job under its own savepoint, then one commit.
 fn run_batch(conn: &mut DbConnection, batch: &mut [Box<dyn Job>]) -> Result<(), Failed> {
-    begin_write(conn, true).map_err(Failed::Unstarted)?;
+    begin_write(conn).map_err(Failed::Unstarted)?;
     let ran = batch.iter_mut().try_for_each(|job| run_alone(conn, job));
     match ran {
         Ok(()) => Tm::commit_transaction(conn).map_err(|e| Failed::Run(e.into())),
@@ -356,11 +355,7 @@ mod tests {
     #[tokio::test]
     async fn writes_queued_together_commit_in_one_transaction_and_each_is_answered() {
         let (_dir, db) = prepared().await;
-        let before = db
-            .writer
-            .counts()
-            .batches
-            .load(std::sync::atomic::Ordering::Relaxed);
+        let (before, _) = db.write_counts();
         let writes = (1..=50).map(|n| {
             let db = db.clone();
             tokio::spawn(async move {
@@ -378,11 +373,7 @@ mod tests {
             .collect();
         assert_eq!(answers, (1..=50).map(|n| n * 10).collect::<Vec<_>>());
         assert_eq!(rows(&db).await, (1..=50).collect::<Vec<_>>());
-        let batches = db
-            .writer
-            .counts()
-            .batches
-            .load(std::sync::atomic::Ordering::Relaxed);
+        let (batches, _) = db.write_counts();
         // The busy write's batch, then the fifty in one or very few.
         assert!(batches - before <= 3, "{} batches", batches - before);
     }

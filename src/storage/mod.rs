@@ -22,10 +22,6 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/po
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 /// Advisory lock key held while migrating PostgreSQL ("consentr" in ASCII).
 const MIGRATION_LOCK: i64 = 0x636f_6e73_656e_7472;
-/// Advisory lock key every audited write transaction takes first on PostgreSQL ("audit"
-/// in ASCII). It orders appends to the audit chain, and taken before any row lock it
-/// keeps a batch of writes and another transaction from each waiting on the other.
-const WRITE_ORDER_LOCK: i64 = 0x61_7564_6974;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -94,7 +90,8 @@ pub struct Database {
     pool: Pool,
     url: DatabaseUrl,
     manager: ConnectionManager,
-    writer: GroupCommit,
+    /// The group commit, on SQLite (see `write`).
+    writer: Option<GroupCommit>,
 }
 
 impl Database {
@@ -120,10 +117,16 @@ impl Database {
                 url: url.redacted(),
                 reason: e.to_string(),
             })?;
-        let writer = GroupCommit::start(spare.clone()).map_err(|e| StorageError::Unreachable {
-            url: url.redacted(),
-            reason: format!("cannot start the writer thread: {e}"),
-        })?;
+        let writer =
+            match url {
+                DatabaseUrl::Sqlite(_) => Some(GroupCommit::start(spare.clone()).map_err(|e| {
+                    StorageError::Unreachable {
+                        url: url.redacted(),
+                        reason: format!("cannot start the writer thread: {e}"),
+                    }
+                })?),
+                DatabaseUrl::Postgres(_) => None,
+            };
         Ok(Self {
             pool,
             url: url.clone(),
@@ -166,24 +169,34 @@ impl Database {
         .map_err(|_| StorageError::Cancelled)?
     }
 
-    /// Runs a short write in the group commit (see `GroupCommit`): it shares one
-    /// transaction and one commit with the writes queued beside it, under a savepoint of
-    /// its own, and answers once that commit is done. For the writes requests make often
-    /// (consents, preferences, signals, survey answers); long ones use `run`.
+    /// Runs a write that requests make often (consents, preferences, signals, survey
+    /// answers and offers). On SQLite it goes to the group commit (see `GroupCommit`):
+    /// one transaction and one fsync with the writes queued beside it, under a savepoint
+    /// of its own, answered once that commit is done; SQLite lets one writer in at a
+    /// time anyway. On PostgreSQL it is a transaction of its own, as with `run`: writes
+    /// there run in parallel under row locks and take turns only at the audit chain's
+    /// lock, from their first append to their commit. A batch would hold that lock
+    /// while it takes the row locks of many subjects, which a transaction waiting for
+    /// the chain may hold: the two would wait on each other.
     pub async fn write<T, E, F>(&self, work: F) -> Result<T, E>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<StorageError> + Send + 'static,
     {
-        self.writer.write(work).await
+        match &self.writer {
+            Some(writer) => writer.write(work).await,
+            None => self.run(work).await,
+        }
     }
 
     /// Group-commit transactions run and writes run in them, since start.
     pub fn write_counts(&self) -> (u64, u64) {
         use std::sync::atomic::Ordering::Relaxed;
-        let counts = self.writer.counts();
-        (counts.batches.load(Relaxed), counts.writes.load(Relaxed))
+        self.writer.as_ref().map_or((0, 0), |writer| {
+            let counts = writer.counts();
+            (counts.batches.load(Relaxed), counts.writes.load(Relaxed))
+        })
     }
 
     /// A cheap round trip, for readiness.
@@ -205,50 +218,16 @@ pub struct PoolState {
 
 /// A write transaction. On SQLite it takes the write lock at `BEGIN` (IMMEDIATE), so
 /// two writers queue on the busy timeout instead of failing when a read lock cannot be
-/// upgraded; on PostgreSQL it takes the write-order lock first, so every transaction that
-/// may append to the audit chain takes its locks in one order. Inside a transaction
-/// already open (a group commit's batch) it is a savepoint: all or nothing still.
+/// upgraded; on PostgreSQL it is an ordinary transaction. Inside a transaction already
+/// open it is a savepoint, all or nothing still; inside a queued write of the group
+/// commit, that write's savepoint covers it.
 pub fn write_transaction<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
     E: From<StorageError>,
 {
-    let begun = begin_write(conn, true)?;
+    let begun = begin_write(conn)?;
     run_and_commit(conn, begun, work)
-}
-
-/// `write_transaction` for background bookkeeping that never records an audit event
-/// (deliveries, the decision log): on PostgreSQL it does not wait for the write-order
-/// lock, so it does not queue behind request writes.
-pub fn unaudited_write_transaction<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
-where
-    F: FnOnce(&mut DbConnection) -> Result<T, E>,
-    E: From<StorageError>,
-{
-    let begun = begin_write(conn, false)?;
-    run_and_commit(conn, begun, work)
-}
-
-/// Whether this connection's transaction holds the write-order lock; always true on
-/// SQLite, where the write transaction's lock orders everything. For checks in tests.
-pub fn holds_write_order_lock(conn: &mut DbConnection) -> Result<bool, StorageError> {
-    #[derive(diesel::QueryableByName)]
-    struct Held {
-        #[diesel(sql_type = diesel::sql_types::Bool)]
-        held: bool,
-    }
-    let DbConnection::Postgres(c) = conn else {
-        return Ok(true);
-    };
-    // A bigint key shows in pg_locks as its high and low halves.
-    let sql = format!(
-        "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' \
-         AND pid = pg_backend_pid() AND granted AND objsubid = 1 \
-         AND classid = {} AND objid = {}) AS held",
-        WRITE_ORDER_LOCK >> 32,
-        WRITE_ORDER_LOCK & 0xffff_ffff
-    );
-    Ok(diesel::sql_query(sql).get_result::<Held>(c)?.held)
 }
 
 /// How a write transaction began.
@@ -259,9 +238,8 @@ enum Begun {
     InQueuedWrite,
 }
 
-/// Begins a write transaction, or a savepoint inside one already open. `ordered`: take
-/// the write-order lock on PostgreSQL.
-fn begin_write(conn: &mut DbConnection, ordered: bool) -> Result<Begun, StorageError> {
+/// Begins a write transaction, or a savepoint inside one already open.
+fn begin_write(conn: &mut DbConnection) -> Result<Begun, StorageError> {
     let depth = match conn {
         DbConnection::Sqlite(c) => AnsiTransactionManager::transaction_manager_status_mut(c),
         DbConnection::Postgres(c) => AnsiTransactionManager::transaction_manager_status_mut(c),
@@ -278,11 +256,6 @@ fn begin_write(conn: &mut DbConnection, ordered: bool) -> Result<Begun, StorageE
         DbConnection::Sqlite(c) => {
             AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")
         }
-        // One round trip: the lock is taken by the statement after `BEGIN`.
-        DbConnection::Postgres(c) if ordered => AnsiTransactionManager::begin_transaction_sql(
-            c,
-            &format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_ORDER_LOCK})"),
-        ),
         DbConnection::Postgres(c) => AnsiTransactionManager::begin_transaction(c),
     };
     begun?;
@@ -293,12 +266,10 @@ fn begin_write(conn: &mut DbConnection, ordered: bool) -> Result<Begun, StorageE
 /// SQLite. SQLite's busy wait sleeps longer the longer a connection has waited, so under
 /// a steady stream of writers a patient one rarely gets its turn; this one asks for the
 /// write lock every millisecond instead, for up to `bound` (and leaves the connection's
-/// busy timeout at `bound`). `audited`: whether `work` may record an audit event; on
-/// PostgreSQL it is then `write_transaction`, else `unaudited_write_transaction`.
+/// busy timeout at `bound`). The same as `write_transaction` on PostgreSQL.
 pub fn eager_write_transaction<T, E, F>(
     conn: &mut DbConnection,
     bound: std::time::Duration,
-    audited: bool,
     work: F,
 ) -> Result<T, E>
 where
@@ -306,10 +277,7 @@ where
     E: From<StorageError>,
 {
     let DbConnection::Sqlite(c) = conn else {
-        return match audited {
-            true => write_transaction(conn, work),
-            false => unaudited_write_transaction(conn, work),
-        };
+        return write_transaction(conn, work);
     };
     use diesel::connection::SimpleConnection;
     c.batch_execute("PRAGMA busy_timeout = 0")
