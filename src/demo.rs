@@ -408,14 +408,17 @@ pub fn survey_responses(
     };
     // Half promoters, a third passives, the rest detractors, mixed along n.
     let score = "CASE WHEN n % 6 < 3 THEN 9 + n % 2 WHEN n % 6 < 5 THEN 7 + n % 2 ELSE n % 7 END";
+    // The template records `plan` with each answer, as the survey does when answered.
+    let plan =
+        "CASE WHEN n % 3 = 0 THEN '\"pro\"' WHEN n % 3 = 1 THEN '\"free\"' ELSE '\"team\"' END";
     let survey_id = survey.id.replace('\'', "");
     let statements = [
         format!("INSERT INTO subjects (id, region, created_at, updated_at) SELECT {id}, 'DE', {at}, {at} FROM {series} WHERE TRUE ON CONFLICT DO NOTHING"),
-        format!("INSERT INTO profile_attributes (subject_id, key, value, category, source, updated_at) SELECT {id}, 'plan', CASE WHEN n % 3 = 0 THEN '\"pro\"' WHEN n % 3 = 1 THEN '\"free\"' ELSE '\"team\"' END, 'user.account', 'import', {at} FROM {series} WHERE TRUE ON CONFLICT DO NOTHING"),
+        format!("INSERT INTO profile_attributes (subject_id, key, value, category, source, updated_at) SELECT {id}, 'plan', {plan}, 'user.account', 'import', {at} FROM {series} WHERE TRUE ON CONFLICT DO NOTHING"),
         format!("INSERT INTO survey_displays (id, survey_id, version, subject_id, event, shown_at, dismissed_at) SELECT 'demo-display-' || n, '{survey_id}', {v}, {id}, 'onboarding.completed', {at}, NULL FROM {series} WHERE TRUE ON CONFLICT DO NOTHING", v = survey.version),
         format!("INSERT INTO survey_displays (id, survey_id, version, subject_id, event, shown_at, dismissed_at) SELECT 'demo-display-extra-' || n, '{survey_id}', {v}, {id}, 'onboarding.completed', {at}, {at} FROM {series} WHERE n % 4 = 0 ON CONFLICT DO NOTHING", v = survey.version),
         format!("INSERT INTO survey_responses (id, survey_id, version, subject_id, display_id, answers, finished, started_at, updated_at, finished_at) SELECT 'demo-response-' || n, '{survey_id}', {v}, {id}, 'demo-display-' || n, '{{\"score\":' || ({score}) || '}}', TRUE, {at}, {at}, {at} FROM {series} WHERE TRUE ON CONFLICT DO NOTHING", v = survey.version),
-        format!("INSERT INTO survey_answers (response_id, question_id, ordinal, survey_id, version, subject_id, number_value, text_value, answered_at, answered_day) SELECT 'demo-response-' || n, 'score', 0, '{survey_id}', {v}, {id}, {score}, NULL, {at}, {day} FROM {series} WHERE TRUE ON CONFLICT DO NOTHING", v = survey.version),
+        format!("INSERT INTO survey_answers (response_id, question_id, ordinal, survey_id, version, subject_id, number_value, text_value, answered_at, answered_day, breakdown_value) SELECT 'demo-response-' || n, 'score', 0, '{survey_id}', {v}, {id}, {score}, NULL, {at}, {day}, {plan} FROM {series} WHERE TRUE ON CONFLICT DO NOTHING", v = survey.version),
     ];
     let limit = i64::try_from(count)?;
     let stamp = now.naive_utc();

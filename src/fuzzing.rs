@@ -255,6 +255,7 @@ pub fn survey_definition_body(data: &[u8]) {
             questions: new.questions.clone(),
             targeting: new.targeting.clone(),
             throttling: new.throttling.clone(),
+            breakdown: new.breakdown.clone(),
         };
         let status = new.status.unwrap_or(SurveyStatus::Draft);
         let errors =
@@ -284,6 +285,7 @@ fn template_definitions() -> &'static [Definition] {
                 questions: s.questions,
                 targeting: s.targeting,
                 throttling: s.throttling,
+                breakdown: s.breakdown,
             })
             .collect()
     })

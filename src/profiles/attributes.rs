@@ -33,6 +33,20 @@ struct AttributeRow {
     updated_at: NaiveDateTime,
 }
 
+/// One attribute's value as stored (JSON text), if the subject has it.
+pub fn stored_value(
+    conn: &mut DbConnection,
+    subject: &SubjectId,
+    key: &str,
+) -> Result<Option<String>, StorageError> {
+    Ok(profile_attributes::table
+        .filter(profile_attributes::subject_id.eq(subject.as_str()))
+        .filter(profile_attributes::key.eq(key))
+        .select(profile_attributes::value)
+        .first(conn)
+        .optional()?)
+}
+
 pub fn load(conn: &mut DbConnection, subject: &SubjectId) -> Result<Attributes, StorageError> {
     profile_attributes::table
         .filter(profile_attributes::subject_id.eq(subject.as_str()))

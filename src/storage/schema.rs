@@ -232,6 +232,7 @@ diesel::table! {
         free_text -> Nullable<Text>,
         answered_at -> Timestamp,
         answered_day -> Text,
+        breakdown_value -> Nullable<Text>,
     }
 }
 

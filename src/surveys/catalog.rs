@@ -50,6 +50,12 @@ pub struct NewSurvey {
     pub targeting: Targeting,
     #[serde(default)]
     pub throttling: Throttling,
+    /// A profile attribute recorded with each answer, as it is when the answer is given;
+    /// a report broken down by it counts answers under those values. Set when the
+    /// survey is created: every answer then carries it.
+    #[serde(default)]
+    #[schema(example = "plan", max_length = 100)]
+    pub breakdown: Option<String>,
 }
 
 /// Changes to a survey; omitted fields stay.
@@ -127,6 +133,7 @@ pub fn create(
         questions: new.questions,
         targeting: new.targeting,
         throttling: new.throttling,
+        breakdown: new.breakdown,
     };
     let status = new.status.unwrap_or(SurveyStatus::Draft);
     let errors = check_new(policies, &new.key, new.kind, status, &purpose, &definition);

@@ -85,23 +85,42 @@ struct Count {
 /// value, value). Everything the query touches is in `survey_answers_report` (and
 /// `profile_attributes_values`), and the day grouping follows that index's order, so
 /// a million answers are counted without visiting the table or sorting.
+/// Whether answers carry `key`'s value from when they were given (the survey's own
+/// `breakdown`, recorded with every answer since the survey was created).
+fn recorded_breakdown(definition: &Definition, key: &str) -> bool {
+    definition.breakdown.as_deref() == Some(key)
+}
+
+/// What a breakdown groups answers by.
+#[derive(Clone, Copy)]
+enum By<'a> {
+    /// The value recorded with each answer.
+    Recorded,
+    /// This attribute's current value, from the profile.
+    Current(&'a str),
+}
+
 fn counts(
     conn: &mut DbConnection,
     scope: &Scope,
     question_id: &str,
-    by: Option<&str>,
+    by: Option<By<'_>>,
 ) -> Result<Vec<Count>, StorageError> {
     let (bucket, join) = match (by, &*conn) {
         (None, _) => ("a.answered_day", ""),
+        (Some(By::Recorded), DbConnection::Sqlite(_)) => {
+            ("a.breakdown_value", "INDEXED BY survey_answers_breakdown")
+        }
+        (Some(By::Recorded), DbConnection::Postgres(_)) => ("a.breakdown_value", ""),
         // SQLite's planner would take the primary key, which is not covering, and the
         // answers in day order, which makes every lookup a random one: both are named.
-        (Some(_), DbConnection::Sqlite(_)) => (
+        (Some(By::Current(_)), DbConnection::Sqlite(_)) => (
             "p.value",
             "INDEXED BY survey_answers_by_subject \
              LEFT JOIN profile_attributes p INDEXED BY profile_attributes_values \
              ON p.subject_id = a.subject_id AND p.key = $9",
         ),
-        (Some(_), DbConnection::Postgres(_)) => (
+        (Some(By::Current(_)), DbConnection::Postgres(_)) => (
             "p.value",
             "LEFT JOIN profile_attributes p ON p.subject_id = a.subject_id AND p.key = $9",
         ),
@@ -129,10 +148,12 @@ fn counts(
         .bind::<Integer, _>(low)
         .bind::<Integer, _>(high);
     Ok(match (conn, by) {
-        (DbConnection::Postgres(c), Some(key)) => query.bind::<Text, _>(key).load(c)?,
-        (DbConnection::Sqlite(c), Some(key)) => query.bind::<Text, _>(key).load(c)?,
-        (DbConnection::Postgres(c), None) => query.load(c)?,
-        (DbConnection::Sqlite(c), None) => query.load(c)?,
+        (DbConnection::Postgres(c), Some(By::Current(key))) => {
+            query.bind::<Text, _>(key).load(c)?
+        }
+        (DbConnection::Sqlite(c), Some(By::Current(key))) => query.bind::<Text, _>(key).load(c)?,
+        (DbConnection::Postgres(c), _) => query.load(c)?,
+        (DbConnection::Sqlite(c), _) => query.load(c)?,
     })
 }
 
@@ -191,7 +212,8 @@ pub struct TrendPoint {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BreakdownRow {
-    /// The attribute's current value (JSON); null for subjects without it.
+    /// The attribute's value (JSON): as the customer had it when answering, or their
+    /// current one (see `as_answered`); null for those without it.
     #[schema(value_type = Value)]
     pub value: Value,
     pub n: i64,
@@ -204,6 +226,10 @@ pub struct BreakdownRow {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Breakdown {
     pub attribute: String,
+    /// True when the attribute is the survey's `breakdown`, recorded with each answer:
+    /// answers count under the value the customer had when answering. False: under
+    /// each customer's current value.
+    pub as_answered: bool,
     pub groups: Vec<BreakdownRow>,
 }
 
@@ -393,7 +419,11 @@ fn count_all(conn: &mut DbConnection, request: &Request<'_>) -> Result<Counted, 
         }
     }
     if let (Some((question_id, _, _)), Some(key)) = (headline(request.definition), request.by) {
-        counted.breakdown = Some(counts(conn, scope, question_id, Some(key))?);
+        let by = match recorded_breakdown(request.definition, key) {
+            true => By::Recorded,
+            false => By::Current(key),
+        };
+        counted.breakdown = Some(counts(conn, scope, question_id, Some(by))?);
     }
     for question in &request.definition.questions {
         let answers_in_scope = || {
@@ -518,6 +548,7 @@ fn assemble(request: &Request<'_>, mut counted: Counted) -> Report {
                 .collect();
             report.breakdown = Some(Breakdown {
                 attribute: key.to_owned(),
+                as_answered: recorded_breakdown(request.definition, key),
                 groups,
             });
         }
@@ -615,6 +646,7 @@ mod tests {
             questions: nps.questions,
             targeting: nps.targeting,
             throttling: nps.throttling,
+            breakdown: nps.breakdown,
         };
         let (score_id, _, _) = headline(&definition).unwrap();
         let day = |d: &str, score: i32, n: i64| Count {

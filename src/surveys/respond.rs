@@ -161,7 +161,19 @@ pub fn submit(
         };
         store::save_response(conn, &response, existing.is_none())?;
         let touched = merged.touched();
-        store::replace_answer_rows(conn, &response, &definition, &touched, now)?;
+        // Before this answer's own write-back: the value the answer was given with.
+        let breakdown_value = match &definition.breakdown {
+            Some(key) => attributes::stored_value(conn, &submission.subject, key)?,
+            None => None,
+        };
+        store::replace_answer_rows(
+            conn,
+            &response,
+            &definition,
+            &touched,
+            breakdown_value.as_deref(),
+            now,
+        )?;
 
         let changes = write_back(&definition, &merged.answers, &touched, now);
         attributes::apply(conn, &submission.subject, &changes, "survey", now)?;

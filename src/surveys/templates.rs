@@ -50,6 +50,7 @@ mod tests {
                 questions: survey.questions.clone(),
                 targeting: survey.targeting.clone(),
                 throttling: survey.throttling.clone(),
+                breakdown: survey.breakdown.clone(),
             };
             let purpose = survey.purpose.as_deref().unwrap_or(DEFAULT_PURPOSE);
             let problems = check(&policies, survey.kind, purpose, &definition);

@@ -605,6 +605,71 @@ async fn answers_are_validated_merged_written_back_and_followed_up() {
     }
 }
 
+/// A survey that records `plan` with each answer reports each answer under the plan the
+/// customer had when answering; a breakdown by another attribute uses current values.
+#[tokio::test]
+async fn a_recorded_breakdown_counts_answers_under_the_value_they_were_given_with() {
+    let app = spawn_app().await;
+    let mut bad = nps_survey("nps-seg-bad");
+    bad["breakdown"] = json!("Not A Key");
+    let refused = app.post("/v1/surveys", &app.admin(), &bad).await;
+    let body = problem(refused, 422).await;
+    assert_eq!(body["errors"][0]["field"], "breakdown", "{body}");
+
+    let mut survey = nps_survey("nps-seg");
+    survey["breakdown"] = json!("plan");
+    let created = app.create_survey(survey).await;
+    assert_eq!(created["breakdown"], "plan");
+    let app = &app;
+    let set = |id: &str, plan: &str| {
+        let body = json!({"attributes": {
+            "plan": {"value": plan, "category": "user.account"},
+            "tier": {"value": plan, "category": "user.account"},
+        }});
+        let path = format!("/v1/subjects/{id}/profile");
+        async move {
+            let answer = app.patch(&path, &app.service(), &body).await;
+            assert_eq!(answer.status(), 200);
+        }
+    };
+    for (id, plan, score) in [("sg0", "free", 10), ("sg1", "pro", 9)] {
+        app.create_subject(id, json!({"region": "DE"})).await;
+        set(id, plan).await;
+        app.event(id, "onboarding.completed").await;
+        let offer: Value = app.next(id, None).await.json().await.unwrap();
+        let answered = app
+            .answer("nps-seg", json!({"subject_id": id, "display_id": offer["display_id"], "answers": {"score": score}, "finished": true}))
+            .await;
+        assert_eq!(answered.status(), 200);
+    }
+    // The free customer upgrades after answering.
+    set("sg0", "pro").await;
+
+    let groups = |report: &Value| -> Vec<(Value, Value)> {
+        let mut groups: Vec<(Value, Value)> = report["breakdown"]["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| (g["value"].clone(), g["n"].clone()))
+            .collect();
+        groups.sort_by_key(|(value, _)| value.to_string());
+        groups
+    };
+    let by_plan = app
+        .get_json("/v1/surveys/nps-seg/report?by=plan", &app.admin())
+        .await;
+    assert_eq!(by_plan["breakdown"]["as_answered"], true);
+    assert_eq!(
+        groups(&by_plan),
+        vec![(json!("free"), json!(1)), (json!("pro"), json!(1))]
+    );
+    let by_tier = app
+        .get_json("/v1/surveys/nps-seg/report?by=tier", &app.admin())
+        .await;
+    assert_eq!(by_tier["breakdown"]["as_answered"], false);
+    assert_eq!(groups(&by_tier), vec![(json!("pro"), json!(2))]);
+}
+
 #[tokio::test]
 async fn the_report_counts_in_sql_and_the_export_streams_every_response() {
     let app = spawn_app().await;

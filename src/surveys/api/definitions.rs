@@ -38,6 +38,9 @@ pub struct SurveyView {
     pub questions: Vec<Question>,
     pub targeting: Targeting,
     pub throttling: Throttling,
+    /// The profile attribute recorded with each answer, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub breakdown: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Every version with its response count (only on a single survey).
@@ -58,6 +61,7 @@ pub fn view(survey: Survey, versions: Option<Vec<(i32, DateTime<Utc>, i64)>>) ->
         questions: survey.definition.questions,
         targeting: survey.definition.targeting,
         throttling: survey.definition.throttling,
+        breakdown: survey.definition.breakdown,
         created_at: survey.created_at,
         updated_at: survey.updated_at,
         versions: versions.map(|v| {

@@ -46,6 +46,15 @@ pub fn check(
         }
         Some(p) => Some(p),
     };
+    if let Some(key) = &definition.breakdown {
+        if !is_valid_key(key) || key.len() > 100 {
+            err(
+                "breakdown".into(),
+                "invalid",
+                "attribute keys are dotted lower-case words, e.g. `plan`".into(),
+            );
+        }
+    }
     let questions = &definition.questions;
     if questions.is_empty() || questions.len() > MAX_QUESTIONS {
         err(

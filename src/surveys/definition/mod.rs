@@ -369,6 +369,13 @@ pub struct Definition {
     pub targeting: Targeting,
     #[serde(default)]
     pub throttling: Throttling,
+    /// A profile attribute whose value is recorded with each answer, as it is when the
+    /// answer is given. A report broken down by it (`by`) counts the answers under the
+    /// values they were given with, and fast; by another attribute it uses each
+    /// customer's current value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "plan", max_length = 100)]
+    pub breakdown: Option<String>,
 }
 
 impl Definition {

@@ -61,11 +61,13 @@ pub fn save_response(
 }
 
 /// Rewrites the report rows of the given questions from the response's answers.
+/// `breakdown_value`: the breakdown attribute's value now, as stored (JSON).
 pub fn replace_answer_rows(
     conn: &mut DbConnection,
     response: &ResponseRow,
     definition: &Definition,
     questions: &[String],
+    breakdown_value: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(), StorageError> {
     let answers = response.answers();
@@ -100,6 +102,7 @@ pub fn replace_answer_rows(
                     survey_answers::free_text.eq(free),
                     survey_answers::answered_at.eq(now.naive_utc()),
                     survey_answers::answered_day.eq(now.date_naive().to_string()),
+                    survey_answers::breakdown_value.eq(breakdown_value),
                 ))
                 .execute(conn)?;
         }
