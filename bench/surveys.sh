@@ -36,7 +36,7 @@ report() {
 echo "## report over the whole survey (NPS, weekly trend, every question)"
 report "?interval=week"
 python3 -c 'import json; r=json.load(open("'"$WORK"'/report.json")); print({k: r[k] for k in ("displays","responses","response_rate")}, r["nps"]["n"], r["nps"]["score"], r["nps"]["margin_of_error"], len(r["trend"]), "weeks")'
-echo "## report with a breakdown by plan (a join on the profile)"
+echo "## report with a breakdown by plan (recorded with each answer by the template)"
 report "?interval=month&by=plan"
 echo "## report for one month"
 report "?from=$(date -u -d '-60 days' +%F)&to=$(date -u -d '-30 days' +%F)&interval=day"

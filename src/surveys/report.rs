@@ -73,6 +73,9 @@ impl Scope {
 struct Count {
     #[diesel(sql_type = Nullable<Text>)]
     bucket: Option<String>,
+    /// The recorded breakdown value, when counted by day and by it at once.
+    #[diesel(sql_type = Nullable<Text>)]
+    segment: Option<String>,
     #[diesel(sql_type = Nullable<Integer>)]
     number_value: Option<i32>,
     #[diesel(sql_type = Nullable<Text>)]
@@ -91,13 +94,40 @@ fn recorded_breakdown(definition: &Definition, key: &str) -> bool {
     definition.breakdown.as_deref() == Some(key)
 }
 
-/// What a breakdown groups answers by.
+/// What a question's answers are counted by, besides their value.
 #[derive(Clone, Copy)]
 enum By<'a> {
-    /// The value recorded with each answer.
-    Recorded,
+    /// The day, and the breakdown value recorded with each answer: one pass gives both
+    /// the trend and the breakdown (`split_recorded`).
+    DayAndRecorded,
     /// This attribute's current value, from the profile.
     Current(&'a str),
+}
+
+/// Counts by (day, recorded value, value) summed two ways: by day, and by the recorded
+/// value.
+fn split_recorded(rows: Vec<Count>) -> (Vec<Count>, Vec<Count>) {
+    let mut by_day: BTreeMap<(Option<String>, Option<i32>, Option<String>), i64> = BTreeMap::new();
+    let mut by_value = by_day.clone();
+    for row in rows {
+        let value = (row.number_value, row.text_value);
+        *by_day
+            .entry((row.bucket, value.0, value.1.clone()))
+            .or_default() += row.n;
+        *by_value.entry((row.segment, value.0, value.1)).or_default() += row.n;
+    }
+    let counts = |map: BTreeMap<_, i64>| {
+        map.into_iter()
+            .map(|((bucket, number_value, text_value), n)| Count {
+                bucket,
+                segment: None,
+                number_value,
+                text_value,
+                n,
+            })
+            .collect()
+    };
+    (counts(by_day), counts(by_value))
 }
 
 fn counts(
@@ -108,10 +138,10 @@ fn counts(
 ) -> Result<Vec<Count>, StorageError> {
     let (bucket, join) = match (by, &*conn) {
         (None, _) => ("a.answered_day", ""),
-        (Some(By::Recorded), DbConnection::Sqlite(_)) => {
-            ("a.breakdown_value", "INDEXED BY survey_answers_breakdown")
+        (Some(By::DayAndRecorded), DbConnection::Sqlite(_)) => {
+            ("a.answered_day", "INDEXED BY survey_answers_breakdown")
         }
-        (Some(By::Recorded), DbConnection::Postgres(_)) => ("a.breakdown_value", ""),
+        (Some(By::DayAndRecorded), DbConnection::Postgres(_)) => ("a.answered_day", ""),
         // SQLite's planner would take the primary key, which is not covering, and the
         // answers in day order, which makes every lookup a random one: both are named.
         (Some(By::Current(_)), DbConnection::Sqlite(_)) => (
@@ -125,13 +155,17 @@ fn counts(
             "LEFT JOIN profile_attributes p ON p.subject_id = a.subject_id AND p.key = $9",
         ),
     };
+    let (segment, groups) = match by {
+        Some(By::DayAndRecorded) => ("a.breakdown_value", "1, 2, 3, 4"),
+        _ => ("NULL", "1, 3, 4"),
+    };
     let sql = format!(
-        "SELECT {bucket} AS bucket, a.number_value AS number_value, a.text_value AS text_value, \
-         COUNT(*) AS n FROM survey_answers a {join} \
+        "SELECT {bucket} AS bucket, {segment} AS segment, a.number_value AS number_value, \
+         a.text_value AS text_value, COUNT(*) AS n FROM survey_answers a {join} \
          WHERE a.survey_id = $1 AND a.question_id = $2 \
          AND a.answered_day >= $3 AND a.answered_day <= $4 \
          AND a.answered_at >= $5 AND a.answered_at < $6 \
-         AND a.version >= $7 AND a.version <= $8 GROUP BY 1, 2, 3"
+         AND a.version >= $7 AND a.version <= $8 GROUP BY {groups}"
     );
     let sql = match conn {
         DbConnection::Postgres(_) => sql,
@@ -412,18 +446,28 @@ fn count_all(conn: &mut DbConnection, request: &Request<'_>) -> Result<Counted, 
         .filter(survey_responses::finished.eq(true))
         .count()
         .get_result(conn)?;
+    let headline_id = headline(request.definition).map(|(id, _, _)| id);
+    // A breakdown recorded with the answers comes out of the headline question's one
+    // pass; by a current value it needs a pass of its own, joined with the profile.
+    let recorded = request
+        .by
+        .is_some_and(|key| recorded_breakdown(request.definition, key));
     for question in &request.definition.questions {
-        if question.kind != QuestionType::Text {
-            let rows = counts(conn, scope, &question.id, None)?;
-            counted.by_day.insert(question.id.clone(), rows);
+        if question.kind == QuestionType::Text {
+            continue;
         }
-    }
-    if let (Some((question_id, _, _)), Some(key)) = (headline(request.definition), request.by) {
-        let by = match recorded_breakdown(request.definition, key) {
-            true => By::Recorded,
-            false => By::Current(key),
+        let rows = if recorded && headline_id == Some(question.id.as_str()) {
+            let rows = counts(conn, scope, &question.id, Some(By::DayAndRecorded))?;
+            let (by_day, by_value) = split_recorded(rows);
+            counted.breakdown = Some(by_value);
+            by_day
+        } else {
+            counts(conn, scope, &question.id, None)?
         };
-        counted.breakdown = Some(counts(conn, scope, question_id, Some(by))?);
+        counted.by_day.insert(question.id.clone(), rows);
+    }
+    if let (Some(question_id), Some(key), false) = (headline_id, request.by, recorded) {
+        counted.breakdown = Some(counts(conn, scope, question_id, Some(By::Current(key)))?);
     }
     for question in &request.definition.questions {
         let answers_in_scope = || {
@@ -636,6 +680,45 @@ mod tests {
     use super::*;
 
     #[test]
+    fn one_pass_by_day_and_recorded_value_sums_both_ways() {
+        let row = |day: &str, plan: Option<&str>, score: i32, n: i64| Count {
+            bucket: Some(day.into()),
+            segment: plan.map(Into::into),
+            number_value: Some(score),
+            text_value: None,
+            n,
+        };
+        let (by_day, by_value) = split_recorded(vec![
+            row("2026-12-01", Some("\"pro\""), 10, 2),
+            row("2026-12-01", Some("\"free\""), 10, 1),
+            row("2026-12-02", Some("\"pro\""), 10, 4),
+            row("2026-12-02", None, 3, 5),
+        ]);
+        let flat = |counts: Vec<Count>| -> Vec<(Option<String>, Option<i32>, i64)> {
+            counts
+                .into_iter()
+                .map(|c| (c.bucket, c.number_value, c.n))
+                .collect()
+        };
+        assert_eq!(
+            flat(by_day),
+            vec![
+                (Some("2026-12-01".into()), Some(10), 3),
+                (Some("2026-12-02".into()), Some(3), 5),
+                (Some("2026-12-02".into()), Some(10), 4),
+            ]
+        );
+        assert_eq!(
+            flat(by_value),
+            vec![
+                (None, Some(3), 5),
+                (Some("\"free\"".into()), Some(10), 1),
+                (Some("\"pro\"".into()), Some(10), 6),
+            ]
+        );
+    }
+
+    #[test]
     fn a_report_is_assembled_from_counts_alone() {
         let nps = crate::surveys::templates::built_in()
             .unwrap()
@@ -651,6 +734,7 @@ mod tests {
         let (score_id, _, _) = headline(&definition).unwrap();
         let day = |d: &str, score: i32, n: i64| Count {
             bucket: Some(d.into()),
+            segment: None,
             number_value: Some(score),
             text_value: None,
             n,
