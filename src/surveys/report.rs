@@ -107,7 +107,9 @@ enum By<'a> {
 /// Counts by (day, recorded value, value) summed two ways: by day, and by the recorded
 /// value.
 fn split_recorded(rows: Vec<Count>) -> (Vec<Count>, Vec<Count>) {
-    let mut by_day: BTreeMap<(Option<String>, Option<i32>, Option<String>), i64> = BTreeMap::new();
+    /// A group and an answer value: (bucket, number, option).
+    type Key = (Option<String>, Option<i32>, Option<String>);
+    let mut by_day: BTreeMap<Key, i64> = BTreeMap::new();
     let mut by_value = by_day.clone();
     for row in rows {
         let value = (row.number_value, row.text_value);
