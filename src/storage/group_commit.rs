@@ -4,12 +4,11 @@
 //! rolled back alone and the others commit. A write is answered only after its batch
 //! committed: an acknowledged write is durable.
 
-use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use diesel::connection::{SimpleConnection, TransactionManager};
+use diesel::connection::TransactionManager;
 use diesel::Connection;
 use tokio::sync::{mpsc, oneshot};
 
@@ -20,33 +19,10 @@ const QUEUE: usize = 4_096;
 /// The most writes one transaction takes: bounds how long a batch holds the lock.
 const MAX_BATCH: usize = 256;
 
-thread_local! {
-    /// Set on the writer's thread while a queued write runs: `Some(spoiled)`. The write's
-    /// savepoint covers the `write_transaction`s inside it, which then need no savepoint
-    /// of their own (a round trip each to make and release on PostgreSQL); one that
-    /// fails spoils the write, which is then undone whole.
-    static QUEUED_WRITE: Cell<Option<bool>> = const { Cell::new(None) };
-}
-
-/// Whether a queued write's savepoint covers a transaction begun now.
-pub(super) fn in_queued_write() -> bool {
-    QUEUED_WRITE.get().is_some()
-}
-
-/// A transaction inside a queued write failed: the write is undone whole, even if it
-/// goes on and succeeds (all or nothing, as that transaction promised).
-pub(super) fn spoil_queued_write() {
-    if in_queued_write() {
-        QUEUED_WRITE.set(Some(true));
-    }
-}
-
 /// One queued write, type-erased so that writes of every kind share the queue.
 trait Job: Send {
     /// Runs the write inside the batch's transaction. `true`: it succeeded.
     fn run(&mut self, conn: &mut DbConnection) -> bool;
-    /// The write succeeded, but a transaction inside it failed: it was undone.
-    fn undone(&mut self);
     /// Answers the caller once the batch committed, or failed to.
     fn answer(self: Box<Self>, committed: Result<(), &StorageError>);
 }
@@ -73,22 +49,14 @@ where
         ok
     }
 
-    fn undone(&mut self) {
-        if let Some(Ok(_)) = self.outcome {
-            self.outcome = Some(Err(StorageError::NotCommitted(
-                "a part of the write failed, so it was undone whole".into(),
-            )
-            .into()));
-        }
-    }
-
     fn answer(self: Box<Self>, committed: Result<(), &StorageError>) {
         let answer = match (self.outcome, committed) {
             (Some(Err(err)), _) => Err(err),
             (Some(Ok(value)), Ok(())) => Ok(value),
-            (Some(Ok(_)), Err(err)) => Err(StorageError::NotCommitted(err.to_string()).into()),
+            // It ran and was rolled back with the batch, or never ran.
+            (_, Err(err)) => Err(StorageError::NotCommitted(err.to_string()).into()),
             // It panicked: dropping the sender tells the caller it was cancelled.
-            (None, _) => return,
+            (None, Ok(())) => return,
         };
         // A caller that went away (a dropped request) no longer needs the answer.
         let _ = self.reply.send(answer);
@@ -179,37 +147,21 @@ impl Writer {
 
     /// Runs and commits one batch, then answers every write in it.
     fn commit(&mut self, batch: &mut Vec<Box<dyn Job>>) {
-        let mut committed = self.try_commit(batch);
-        if matches!(&committed, Err(Failed::Unstarted(err)) if !err.is_lock_timeout()) {
-            // Most likely a connection the server closed while idle: one more try on a
-            // fresh one, since none of the writes has run yet.
-            committed = self.try_commit(batch);
+        let committed = self.connection().and_then(|conn| run_batch(conn, batch));
+        if committed.is_err() {
+            // The connection may be what failed: the next batch opens a fresh one.
+            self.conn = None;
         }
         self.counts.batches.fetch_add(1, Ordering::Relaxed);
         self.counts
             .writes
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
-        let committed = committed.map_err(|failed| match failed {
-            Failed::Unstarted(err) | Failed::Run(err) => err,
-        });
         for job in batch.drain(..) {
             // An error type whose conversion panics must not stop the writer.
             let _ = catch_unwind(AssertUnwindSafe(|| {
                 job.answer(committed.as_ref().map(|_| ()))
             }));
         }
-    }
-
-    fn try_commit(&mut self, batch: &mut [Box<dyn Job>]) -> Result<(), Failed> {
-        let committed = self
-            .connection()
-            .map_err(Failed::Unstarted)
-            .and_then(|conn| run_batch(conn, batch));
-        if committed.is_err() {
-            // The connection may be what failed: the next try takes a fresh one.
-            self.conn = None;
-        }
-        committed
     }
 
     fn connection(&mut self) -> Result<&mut DbConnection, StorageError> {
@@ -229,48 +181,36 @@ impl Writer {
 
 type Tm = <DbConnection as Connection>::TransactionManager;
 
-/// Why a batch did not commit.
-enum Failed {
-    /// Before any write ran: it may be tried again.
-    Unstarted(StorageError),
-    /// After some ran: their work is rolled back, and they are answered with the error.
-    Run(StorageError),
-}
-
 /// One transaction: each job under its own savepoint, then one commit.
-fn run_batch(conn: &mut DbConnection, batch: &mut [Box<dyn Job>]) -> Result<(), Failed> {
-    begin_write(conn).map_err(Failed::Unstarted)?;
+fn run_batch(conn: &mut DbConnection, batch: &mut [Box<dyn Job>]) -> Result<(), StorageError> {
+    begin_write(conn)?;
     let ran = batch.iter_mut().try_for_each(|job| run_alone(conn, job));
     match ran {
-        Ok(()) => Tm::commit_transaction(conn).map_err(|e| Failed::Run(e.into())),
+        Ok(()) => Ok(Tm::commit_transaction(conn)?),
         Err(err) => {
             let _ = Tm::rollback_transaction(conn);
-            Err(Failed::Run(err))
+            Err(err)
         }
     }
 }
 
 /// Runs one job under a savepoint; its failure (or panic) rolls back its own work only.
-/// An error here is the batch's: the savepoint itself could not be made or undone.
-/// Savepoints of one name stack (the newest is the one rolled back to), so none is
-/// released: one round trip per write.
+/// A `write_transaction` inside it is a savepoint within that one. An error here is the
+/// batch's: a savepoint could not be made or undone.
 fn run_alone(conn: &mut DbConnection, job: &mut Box<dyn Job>) -> Result<(), StorageError> {
-    conn.batch_execute("SAVEPOINT queued_write")?;
-    QUEUED_WRITE.set(Some(false));
+    Tm::begin_transaction(conn)?;
     let ok = catch_unwind(AssertUnwindSafe(|| job.run(conn))).unwrap_or_else(|_| {
         tracing::error!("a queued write panicked; it was rolled back alone");
         false
     });
-    let spoiled = QUEUED_WRITE.replace(None) == Some(true);
-    // A panic may have left a savepoint of diesel's own open above the batch's.
-    while transaction_depth(conn)? > 1 {
+    // A panic may have left savepoints of its own open above the job's.
+    while transaction_depth(conn)? > 2 {
         Tm::rollback_transaction(conn)?;
     }
-    if !ok || spoiled {
-        conn.batch_execute("ROLLBACK TO SAVEPOINT queued_write")?;
-    }
-    if ok && spoiled {
-        job.undone();
+    if ok {
+        Tm::commit_transaction(conn)?;
+    } else {
+        Tm::rollback_transaction(conn)?;
     }
     Ok(())
 }
@@ -401,8 +341,8 @@ mod tests {
         };
         let nested = {
             let db = db.clone();
-            // A duplicate inside a write_transaction: that transaction promised all or
-            // nothing, so the write is undone whole even though it goes on.
+            // A duplicate inside a write_transaction: its savepoint undoes it alone, and
+            // the write goes on to succeed with what it did before.
             tokio::spawn(async move {
                 db.write(|conn| {
                     insert(conn, 3)?;
@@ -428,18 +368,15 @@ mod tests {
         let last = good(5);
         assert_eq!(first.await.unwrap(), Ok(()));
         assert_eq!(failing.await.unwrap(), Err(Refused));
-        assert!(matches!(
-            nested.await.unwrap(),
-            Err(StorageError::NotCommitted(_))
-        ));
+        assert!(matches!(nested.await.unwrap(), Ok(true)));
         assert!(matches!(
             panicking.await.unwrap(),
             Err(StorageError::Cancelled)
         ));
         assert_eq!(last.await.unwrap(), Ok(()));
-        assert_eq!(rows(&db).await, vec![1, 5]);
+        assert_eq!(rows(&db).await, vec![1, 3, 5]);
         // The writer lives on after the panic.
         db.write(|conn| insert(conn, 6)).await.unwrap();
-        assert_eq!(rows(&db).await, vec![1, 5, 6]);
+        assert_eq!(rows(&db).await, vec![1, 3, 5, 6]);
     }
 }

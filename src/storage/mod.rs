@@ -55,15 +55,12 @@ impl StorageError {
             | Self::Cancelled
             | Self::NotCommitted(_) => true,
             Self::Query(Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)) => true,
-            _ => self.is_lock_timeout(),
+            Self::Query(Error::DatabaseError(_, info)) => {
+                let message = info.message();
+                message.starts_with("database is locked") || message.starts_with("database is busy")
+            }
+            _ => false,
         }
-    }
-
-    /// SQLite's write lock still held by another writer after the busy timeout.
-    pub fn is_lock_timeout(&self) -> bool {
-        matches!(self, Self::Query(diesel::result::Error::DatabaseError(_, info))
-            if info.message().starts_with("database is locked")
-                || info.message().starts_with("database is busy"))
     }
 }
 
@@ -219,47 +216,33 @@ pub struct PoolState {
 /// A write transaction. On SQLite it takes the write lock at `BEGIN` (IMMEDIATE), so
 /// two writers queue on the busy timeout instead of failing when a read lock cannot be
 /// upgraded; on PostgreSQL it is an ordinary transaction. Inside a transaction already
-/// open it is a savepoint, all or nothing still; inside a queued write of the group
-/// commit, that write's savepoint covers it.
+/// open (a queued write of the group commit) it is a savepoint: all or nothing still.
 pub fn write_transaction<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
     E: From<StorageError>,
 {
-    let begun = begin_write(conn)?;
-    run_and_commit(conn, begun, work)
-}
-
-/// How a write transaction began.
-enum Begun {
-    /// A transaction, or a savepoint inside one: committed or rolled back with diesel's.
-    Own,
-    /// Inside a queued write of the group commit, whose savepoint covers it.
-    InQueuedWrite,
+    begin_write(conn)?;
+    run_and_commit(conn, work)
 }
 
 /// Begins a write transaction, or a savepoint inside one already open.
-fn begin_write(conn: &mut DbConnection) -> Result<Begun, StorageError> {
+fn begin_write(conn: &mut DbConnection) -> Result<(), StorageError> {
     let depth = match conn {
         DbConnection::Sqlite(c) => AnsiTransactionManager::transaction_manager_status_mut(c),
         DbConnection::Postgres(c) => AnsiTransactionManager::transaction_manager_status_mut(c),
     }
     .transaction_depth()?;
-    if depth.is_some() && group_commit::in_queued_write() {
-        return Ok(Begun::InQueuedWrite);
-    }
-    if depth.is_some() {
-        <DbConnection as Connection>::TransactionManager::begin_transaction(conn)?;
-        return Ok(Begun::Own);
-    }
     let begun = match conn {
+        _ if depth.is_some() => {
+            <DbConnection as Connection>::TransactionManager::begin_transaction(conn)
+        }
         DbConnection::Sqlite(c) => {
             AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")
         }
         DbConnection::Postgres(c) => AnsiTransactionManager::begin_transaction(c),
     };
-    begun?;
-    Ok(Begun::Own)
+    Ok(begun?)
 }
 
 /// `write_transaction` for a background task that must keep up with request writers on
@@ -296,22 +279,15 @@ where
     c.batch_execute(&format!("PRAGMA busy_timeout = {}", bound.as_millis()))
         .map_err(StorageError::from)?;
     begun.map_err(StorageError::from)?;
-    run_and_commit(conn, Begun::Own, work)
+    run_and_commit(conn, work)
 }
 
 /// Runs `work` in the transaction just begun; commits, or rolls back on its error.
-fn run_and_commit<T, E, F>(conn: &mut DbConnection, begun: Begun, work: F) -> Result<T, E>
+fn run_and_commit<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
     E: From<StorageError>,
 {
-    if let Begun::InQueuedWrite = begun {
-        let done = work(conn);
-        if done.is_err() {
-            group_commit::spoil_queued_write();
-        }
-        return done;
-    }
     match work(conn) {
         Ok(value) => {
             <DbConnection as Connection>::TransactionManager::commit_transaction(conn)
