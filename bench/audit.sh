@@ -23,7 +23,7 @@ COMPLIANCE="$("$BIN" token --role compliance --sub officer --ttl 7200)"
 start_server
 
 echo "## consent writes (ledger + state + audit chain), $CONNECTIONS connections"
-wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/write.lua "http://127.0.0.1:$PORT" \
+wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/writes.lua "http://127.0.0.1:$PORT" \
     | grep -E 'Requests/sec|50%|90%|99%|Non-2xx|Socket errors|requests in'
 
 echo "## verify the whole chain"

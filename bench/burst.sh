@@ -17,22 +17,19 @@ PORT=18083
 DB_NAME=consentry_burst_bench
 cargo build --release --quiet --bin consentry
 source bench/common.sh
-export CONSENTRY_LOG="${LOG_LEVEL:-info}"
+export CONSENTRY_LOG="${CONSENTRY_LOG_LEVEL:-info}"
 
 echo "# backend=$BACKEND subjects=$SUBJECTS consents=$CONSENTS connections=$CONNECTIONS duration=$DURATION log=$CONSENTRY_LOG"
 export TOKEN="$("$BIN" token --role service --sub bench --ttl 7200)"
-"$BIN" serve 2>"$WORK/server.log" & SERVER=$!
-PIDS+=("$SERVER")
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done
+start_server 2>"$WORK/server.log"
 
-counter() { curl -s "http://127.0.0.1:$PORT/metrics" | awk -v name="consentry_$1" '$1 == name {print $2}'; }
 echo "## the burst"
 python3 bench/burst.py "http://127.0.0.1:$PORT"
-misses=$(counter decision_cache_misses_total); misses=${misses:-0}
+misses=$(metric consentry_decision_cache_misses_total); misses=${misses:-0}
 echo "## decisions at once, $CONNECTIONS connections"
 wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/decision.lua "http://127.0.0.1:$PORT" \
     | grep -E 'Requests/sec|50%|90%|99%|Non-2xx|Socket errors|requests in'
-after=$(counter decision_cache_misses_total)
+after=$(metric consentry_decision_cache_misses_total)
 echo "cache misses during the decisions: $(( ${after:-0} - misses )) (subjects: $SUBJECTS)"
 echo "## /healthz, same server"
 wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency "http://127.0.0.1:$PORT/healthz" \

@@ -33,5 +33,8 @@ start_server() {
     echo "server did not start" >&2; exit 1
 }
 
+# One value from the server's /metrics, by its full name.
+metric() { curl -s "http://127.0.0.1:$PORT/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
+
 # The server's resident and peak memory.
 rss() { grep -E 'VmRSS|VmHWM' "/proc/$SERVER/status" | tr -s ' ' | tr '\n' ' '; echo; }

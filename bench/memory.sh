@@ -18,7 +18,6 @@ export CONSENTRY_LOG=info
 "$BIN" demo --subjects "$SUBJECTS" >/dev/null
 export TOKEN="$("$BIN" token --role service --sub bench --ttl 7200)"
 kib() { awk '/VmRSS/ {print $2}' "/proc/$SERVER/status"; }
-metric() { curl -s "http://127.0.0.1:$PORT/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
 
 measure() { # label
     local started ready idle full cached weight

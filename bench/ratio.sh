@@ -33,4 +33,4 @@ if [ "${ONLY_DECISIONS:-0}" != 1 ]; then
     run "warm reach, single" -s bench/reach.lua "http://127.0.0.1:$PORT"
     BATCH=100 run "warm reach, batches of 100 (multiply req/s by 100)" -s bench/reach.lua "http://127.0.0.1:$PORT"
 fi
-echo "## log lines dropped: $(curl -s "http://127.0.0.1:$PORT/metrics" | awk '$1 == "consentry_log_lines_dropped_total" {print $2}')"
+echo "## log lines dropped: $(metric consentry_log_lines_dropped_total)"

@@ -4,7 +4,7 @@
 # whole chain verified, and how many writes each group commit took on average.
 # Usage: bench/writes.sh sqlite|postgres   (needs wrk, curl, python3)
 # Tunables: SUBJECTS (1000), DURATION (20s), CONNECTIONS (64), KINDS ("consents
-# preferences mixed"), LOG_LEVEL (the server's default, info).
+# preferences mixed"), CONSENTRY_LOG_LEVEL (the server's default, info).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,24 +17,20 @@ DB_NAME=consentry_writes_bench
 cargo build --release --quiet --bin consentry
 source bench/common.sh
 # The default a user has: request logs at info, written to a file as an operator keeps them.
-export CONSENTRY_LOG="${LOG_LEVEL:-info}"
-LOG="$WORK/server.log"
+export CONSENTRY_LOG="${CONSENTRY_LOG_LEVEL:-info}"
 
 echo "# backend=$BACKEND subjects=$SUBJECTS connections=$CONNECTIONS duration=$DURATION log=$CONSENTRY_LOG"
 "$BIN" demo --subjects "$SUBJECTS" >/dev/null
 export TOKEN="$("$BIN" token --role service --sub bench --ttl 7200)"
 COMPLIANCE="$("$BIN" token --role compliance --sub officer --ttl 7200)"
-"$BIN" serve 2>"${SERVER_LOG:-$LOG}" & SERVER=$!
-PIDS+=("$SERVER")
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done
+start_server 2>"$WORK/server.log"
 
-counter() { curl -s "http://127.0.0.1:$PORT/metrics" | awk -v name="consentry_$1" '$1 == name {print $2}'; }
 for kind in ${KINDS:-consents preferences mixed}; do
     echo "## $kind"
-    batches=$(counter db_write_batches_total) writes=$(counter db_writes_total)
+    batches=$(metric consentry_db_write_batches_total) writes=$(metric consentry_db_writes_total)
     KIND="$kind" wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/writes.lua "http://127.0.0.1:$PORT" \
         | grep -E 'Requests/sec|50%|90%|99%|Non-2xx|Socket errors|requests in'
-    batches=$(( $(counter db_write_batches_total) - batches )) writes=$(( $(counter db_writes_total) - writes ))
+    batches=$(( $(metric consentry_db_write_batches_total) - batches )) writes=$(( $(metric consentry_db_writes_total) - writes ))
     echo "group commits: $batches, writes: $writes, writes per commit: $(python3 -c "print(round($writes / max($batches, 1), 1))")"
 done
 

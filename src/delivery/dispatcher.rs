@@ -19,7 +19,7 @@ use crate::audit::Pseudonymizer;
 use crate::clock::SharedClock;
 use crate::outbox::StoredMessage;
 use crate::policy::recipient::Acknowledgement;
-use crate::policy::Policies;
+use crate::policy::{Policies, Recipient};
 use crate::storage::{ConnectionManager, DbConnection, StorageError};
 
 /// How long the loop sleeps when a round found nothing to do.
@@ -201,15 +201,16 @@ impl Dispatcher {
             None => Acknowledged::default(),
         };
         let taken = deliveries::take_due(conn, now, SEND_BATCH)?;
-        let outcomes = self.send_all(agent, &taken);
+        // The request notice each delivery fulfils when it succeeds: worked out once, for
+        // the body that carries its token and for the record that marks it told.
+        let told: Vec<Told<'_>> = taken
+            .iter()
+            .map(|(_, message, endpoint)| completion_told(&self.policies, message, endpoint))
+            .collect();
+        let outcomes = self.send_all(agent, &taken, &told);
         let unfanned = crate::outbox::has_unfanned(conn)?;
         let to_mark = published.to_mark();
         if !taken.is_empty() || unfanned || !to_mark.is_empty() {
-            // The request notice each delivery fulfils when it succeeds.
-            let told: Vec<_> = taken
-                .iter()
-                .map(|(_, message, endpoint)| completion_told(&self.policies, message, endpoint))
-                .collect();
             // One write transaction a round: the attempts just made, the messages new
             // since copied into deliveries, and those JetStream acknowledged. One commit
             // (one fsync, one turn at SQLite's write lock) however many.
@@ -243,16 +244,19 @@ impl Dispatcher {
         &self,
         agent: &ureq::Agent,
         taken: &[(Delivery, StoredMessage, Endpoint)],
+        told: &[Told<'_>],
     ) -> Vec<Outcome> {
         let per_sender = taken.len().div_ceil(SENDERS).max(1);
         std::thread::scope(|scope| {
             let handles: Vec<_> = taken
                 .chunks(per_sender)
-                .map(|chunk| {
+                .zip(told.chunks(per_sender))
+                .map(|(chunk, told)| {
                     scope.spawn(move || {
                         chunk
                             .iter()
-                            .map(|(d, m, e)| self.send(agent, d, m, e))
+                            .zip(told)
+                            .map(|((d, m, e), told)| self.send(agent, d, m, e, told.as_ref()))
                             .collect::<Vec<_>>()
                     })
                 })
@@ -271,6 +275,7 @@ impl Dispatcher {
         delivery: &Delivery,
         message: &StoredMessage,
         endpoint: &Endpoint,
+        told: Option<&(String, &Recipient)>,
     ) -> Outcome {
         let attempted_at = self.clock.now();
         let started = Instant::now();
@@ -286,13 +291,7 @@ impl Dispatcher {
             outcome.error = Some(format!("refused: {refused}"));
             return outcome;
         }
-        let body = body(
-            &self.policies,
-            &self.pseudonyms,
-            &self.settings,
-            message,
-            endpoint,
-        );
+        let body = body(&self.pseudonyms, &self.settings, message, told);
         let timestamp = attempted_at.timestamp();
         let signature = signing::signature_header(
             &endpoint.signing_secrets(attempted_at),
@@ -333,7 +332,7 @@ impl Dispatcher {
         conn: &mut DbConnection,
         delivery: &Delivery,
         outcome: &Outcome,
-        told: Option<(String, &crate::policy::Recipient)>,
+        told: Told<'_>,
     ) -> Result<Recorded, StorageError> {
         deliveries::record(
             conn,
@@ -446,13 +445,15 @@ fn jitter() -> f64 {
     f64::from(u32::from_le_bytes(bytes)) / (f64::from(u32::MAX) + 1.0)
 }
 
-/// For a request's completion message to a recipient's endpoint: the request and the
+/// For a request's completion message to a recipient's endpoint: the request, and the
 /// recipient whose notice a 2xx answer fulfils.
+type Told<'a> = Option<(String, &'a Recipient)>;
+
 fn completion_told<'a>(
     policies: &'a Policies,
     message: &StoredMessage,
     endpoint: &Endpoint,
-) -> Option<(String, &'a crate::policy::Recipient)> {
+) -> Told<'a> {
     let recipient = policies.recipients.get(endpoint.recipient.as_deref()?)?;
     let request_id = completion_request(message)?;
     Some((request_id, recipient))
@@ -471,13 +472,13 @@ fn completion_request(message: &StoredMessage) -> Option<String> {
 }
 
 /// The JSON a receiver gets, as the Standard Webhooks specification shapes it: `type`,
-/// `timestamp`, `data`. A recipient that confirms by token finds it in `data`.
-pub fn body(
-    policies: &Policies,
+/// `timestamp`, `data`. A recipient that confirms by token finds it in `data`; `told`:
+/// the request notice this delivery fulfils, if any.
+fn body(
     pseudonyms: &Pseudonymizer,
     settings: &DeliverySettings,
     message: &StoredMessage,
-    endpoint: &Endpoint,
+    told: Option<&(String, &Recipient)>,
 ) -> String {
     let mut data = Map::new();
     if let Some(subject) = &message.subject_id {
@@ -486,13 +487,13 @@ pub fn body(
     if let Value::Object(fields) = message.data() {
         data.extend(fields);
     }
-    if let Some((request_id, recipient)) = completion_told(policies, message, endpoint) {
+    if let Some((request_id, recipient)) = told {
         if recipient.acknowledge == Acknowledgement::Token {
             data.insert(
                 "acknowledgement".into(),
                 json!({
                     "recipient": recipient.name,
-                    "token": notices::token(pseudonyms, &request_id, &recipient.name),
+                    "token": notices::token(pseudonyms, request_id, &recipient.name),
                     "url": format!("{}/v1/dsar/{request_id}/acknowledgements", settings.public_url.trim_end_matches('/')),
                 }),
             );
