@@ -3,7 +3,7 @@
 # exports the server's settings, and on exit stops what was started and drops both.
 PG_ADMIN_URL="${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/test}"
 WORK="$(mktemp -d)"
-BIN=target/release/consentry
+BIN="${BIN:-target/release/consentry}"
 PIDS=()
 SERVER=""
 cleanup() {

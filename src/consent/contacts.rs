@@ -24,7 +24,7 @@ pub const MAX_CLOCK_SKEW: TimeDelta = TimeDelta::minutes(5);
 
 /// The most contacts a snapshot holds: far above any cap a customer may set (100 a week
 /// per channel), so that a flood of records cannot make a snapshot large.
-const SNAPSHOT_LIMIT: i64 = 2_000;
+pub(super) const SNAPSHOT_LIMIT: i64 = 2_000;
 
 pub const MAX_IDEMPOTENCY_KEY: usize = 200;
 
@@ -188,7 +188,7 @@ pub fn insert(
 
 /// When messages were sent to one subject, by channel: what the gate's snapshot holds
 /// for caps.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct SentMessages(HashMap<String, Vec<DateTime<Utc>>>);
 
 impl SentMessages {
@@ -220,6 +220,11 @@ impl SentMessages {
             .limit(SNAPSHOT_LIMIT)
             .select((contacts::channel, contacts::sent_at))
             .load(conn)?;
+        Ok(Self::from_rows(rows))
+    }
+
+    /// Contacts as `(channel, sent at)` rows, grouped by channel, newest first.
+    pub(super) fn from_rows(rows: impl IntoIterator<Item = (String, NaiveDateTime)>) -> Self {
         let mut by_channel: HashMap<String, Vec<DateTime<Utc>>> = HashMap::new();
         for (channel, sent_at) in rows {
             by_channel
@@ -227,7 +232,10 @@ impl SentMessages {
                 .or_default()
                 .push(sent_at.and_utc());
         }
-        Ok(Self(by_channel))
+        for times in by_channel.values_mut() {
+            times.sort_unstable_by(|a, b| b.cmp(a));
+        }
+        Self(by_channel)
     }
 }
 

@@ -221,17 +221,17 @@ struct NewRecord<'a> {
 
 #[derive(Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = consent_states)]
-struct StateRow {
-    subject_id: String,
-    purpose: String,
-    status: String,
-    source: String,
-    record_id: String,
-    record_seq: i64,
-    purpose_version: i32,
-    notice_digest: Option<String>,
-    updated_at: NaiveDateTime,
-    expires_at: Option<NaiveDateTime>,
+pub(super) struct StateRow {
+    pub(super) subject_id: String,
+    pub(super) purpose: String,
+    pub(super) status: String,
+    pub(super) source: String,
+    pub(super) record_id: String,
+    pub(super) record_seq: i64,
+    pub(super) purpose_version: i32,
+    pub(super) notice_digest: Option<String>,
+    pub(super) updated_at: NaiveDateTime,
+    pub(super) expires_at: Option<NaiveDateTime>,
 }
 
 fn corrupt(what: &str) -> StorageError {

@@ -283,13 +283,14 @@ pub fn find(
         .select(PreferencesRow::as_select())
         .first(conn)
         .optional()?;
-    row.map(|row| {
-        let document = serde_json::from_str(&row.document).map_err(|e| {
-            StorageError::Query(diesel::result::Error::DeserializationError(Box::new(e)))
-        })?;
-        Ok((document, row.updated_at.and_utc()))
-    })
-    .transpose()
+    row.map(|row| Ok((stored_document(&row.document)?, row.updated_at.and_utc())))
+        .transpose()
+}
+
+/// A preferences document as stored.
+pub(super) fn stored_document(text: &str) -> Result<Preferences, StorageError> {
+    serde_json::from_str(text)
+        .map_err(|e| StorageError::Query(diesel::result::Error::DeserializationError(Box::new(e))))
 }
 
 /// Replaces a subject's preferences with its audit event and change announcement, in one

@@ -2,17 +2,22 @@
 //! surveys judge eligibility on it.
 
 use std::collections::{BTreeSet, HashSet};
+use std::sync::LazyLock;
 
-use super::identifiers::{self, Identifier};
-use super::ledger::{self, ConsentStates};
+use chrono::NaiveDateTime;
+use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamp};
+use diesel::{QueryableByName, RunQueryDsl};
+
+use super::contacts::{self, SentMessages};
+use super::identifiers::Identifier;
+use super::ledger::{ConsentSource, ConsentState, ConsentStates, StateRow};
 use super::preferences::{self, Preferences};
-use super::subject::{self, Subject, SubjectId};
-use crate::audit::{tombstones, Pseudonymizer};
-use crate::consent::contacts::SentMessages;
+use super::subject::{Subject, SubjectId, SubjectRow};
+use crate::audit::Pseudonymizer;
 use crate::storage::{DbConnection, StorageError};
 
 /// Everything the rules need about one subject.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct SubjectSnapshot {
     /// `None`: no such subject; the default jurisdiction decides.
     pub subject: Option<Subject>,
@@ -31,36 +36,187 @@ pub struct SubjectSnapshot {
 }
 
 impl SubjectSnapshot {
-    /// The subject's state; for an absent subject, whether its tombstone (under its
-    /// keyed pseudonym, computed only then) says it was erased.
+    /// The subject's state, in one query (one round trip on PostgreSQL): a cache miss
+    /// on the gate's hot path waits for it. For an absent subject, whether it was merged
+    /// into another, or else erased (a tombstone under its keyed pseudonym).
     pub fn load(
         conn: &mut DbConnection,
         id: &SubjectId,
         pseudonyms: &Pseudonymizer,
     ) -> Result<Self, StorageError> {
-        let Some(found) = subject::find(conn, id)? else {
-            if let Some(into) = identifiers::merged_into(conn, id.as_str())? {
-                return Ok(Self {
-                    merged_into: SubjectId::parse(&into).ok(),
-                    ..Self::default()
-                });
-            }
-            return Ok(Self {
-                erased: tombstones::is_erased(conn, &pseudonyms.of(id.as_str()))?,
-                ..Self::default()
-            });
+        let query = |sql: &'static str| {
+            diesel::sql_query(sql)
+                .bind::<Text, _>(id.as_str())
+                .bind::<Text, _>(pseudonyms.of(id.as_str()))
+                .bind::<Text, _>(ConsentSource::Gpc.as_str())
         };
-        Ok(Self {
-            consents: ledger::states(conn, id)?,
-            preferences: preferences::find(conn, id)?.map(|(p, _)| p),
-            gpc_recorded: ledger::gpc_recorded(conn, id)?,
-            sent: SentMessages::load(conn, id)?,
-            identifiers: identifiers::of_subject(conn, id.as_str())?,
-            merged_into: None,
-            subject: Some(found),
-            erased: false,
-        })
+        let rows: Vec<PartRow> = match conn {
+            DbConnection::Postgres(c) => query(&ONE_QUERY.postgres).load(c)?,
+            DbConnection::Sqlite(c) => query(&ONE_QUERY.sqlite).load(c)?,
+        };
+        Self::from_parts(rows)
     }
+
+    fn from_parts(rows: Vec<PartRow>) -> Result<Self, StorageError> {
+        let mut snapshot = Self::default();
+        let mut merged_into = None;
+        let mut erased = false;
+        let mut contacts = Vec::new();
+        for row in rows {
+            match row.part {
+                part::SUBJECT => {
+                    snapshot.subject = Some(Subject::try_from(SubjectRow {
+                        id: required(row.a)?,
+                        region: required(row.b)?,
+                        locale: row.c,
+                        birth_year: row.n1.map(i32::try_from).transpose().map_err(corrupt)?,
+                        created_at: required(row.t1)?,
+                        updated_at: required(row.t2)?,
+                        restricted_at: row.t3,
+                    })?)
+                }
+                part::CONSENT => {
+                    let state = ConsentState::try_from(StateRow {
+                        subject_id: String::new(),
+                        purpose: required(row.a)?,
+                        status: required(row.b)?,
+                        source: required(row.c)?,
+                        record_id: required(row.d)?,
+                        notice_digest: row.e,
+                        record_seq: required(row.n1)?,
+                        purpose_version: i32::try_from(required(row.n2)?).map_err(corrupt)?,
+                        updated_at: required(row.t1)?,
+                        expires_at: row.t2,
+                    })?;
+                    snapshot.consents.insert(state.purpose.clone(), state);
+                }
+                part::PREFERENCES => {
+                    snapshot.preferences = Some(preferences::stored_document(&required(row.a)?)?)
+                }
+                part::GPC => {
+                    snapshot.gpc_recorded.insert(required(row.a)?);
+                }
+                part::CONTACT => contacts.push((required(row.a)?, required(row.t1)?)),
+                part::IDENTIFIER => {
+                    snapshot.identifiers.insert(Identifier {
+                        kind: required(row.a)?,
+                        value: required(row.b)?,
+                    });
+                }
+                part::MERGED => merged_into = row.a.and_then(|to| SubjectId::parse(&to).ok()),
+                part::ERASED => erased = true,
+                other => return Err(corrupt(format!("snapshot part {other}"))),
+            }
+        }
+        snapshot.sent = SentMessages::from_rows(contacts);
+        if snapshot.subject.is_none() {
+            // Merged wins: the tombstone of a merged id, if any, is not what it is now.
+            snapshot.erased = erased && merged_into.is_none();
+            snapshot.merged_into = merged_into;
+        }
+        Ok(snapshot)
+    }
+}
+
+/// Which part of a snapshot a row of the one query carries.
+mod part {
+    pub const SUBJECT: i32 = 0;
+    pub const CONSENT: i32 = 1;
+    pub const PREFERENCES: i32 = 2;
+    pub const GPC: i32 = 3;
+    pub const CONTACT: i32 = 4;
+    pub const IDENTIFIER: i32 = 5;
+    pub const MERGED: i32 = 6;
+    pub const ERASED: i32 = 7;
+}
+
+/// A row of the one query: its part and that part's columns in shared slots, as the
+/// query's branches place them.
+#[derive(QueryableByName)]
+struct PartRow {
+    #[diesel(sql_type = Integer)]
+    part: i32,
+    #[diesel(sql_type = Nullable<Text>)]
+    a: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    b: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    c: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    d: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    e: Option<String>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    n1: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    n2: Option<i64>,
+    #[diesel(sql_type = Nullable<Timestamp>)]
+    t1: Option<NaiveDateTime>,
+    #[diesel(sql_type = Nullable<Timestamp>)]
+    t2: Option<NaiveDateTime>,
+    #[diesel(sql_type = Nullable<Timestamp>)]
+    t3: Option<NaiveDateTime>,
+}
+
+/// The one query in each backend's placeholders: `$1` the subject id, `$2` its
+/// pseudonym, `$3` the GPC source. Every slot a branch leaves empty is a typed NULL, so
+/// PostgreSQL matches the branches' column types.
+struct OneQuery {
+    postgres: String,
+    sqlite: String,
+}
+
+static ONE_QUERY: LazyLock<OneQuery> = LazyLock::new(|| {
+    let limit = contacts::SNAPSHOT_LIMIT;
+    let postgres = format!(
+        "SELECT {subject} AS part, id AS a, region AS b, locale AS c, {t} AS d, {t} AS e, \
+           CAST(birth_year AS BIGINT) AS n1, {n} AS n2, \
+           created_at AS t1, updated_at AS t2, restricted_at AS t3 \
+         FROM subjects WHERE id = $1 \
+         UNION ALL SELECT {consent}, purpose, status, source, record_id, notice_digest, \
+           record_seq, CAST(purpose_version AS BIGINT), updated_at, expires_at, {ts} \
+         FROM consent_states WHERE subject_id = $1 \
+         UNION ALL SELECT {preferences}, document, {t}, {t}, {t}, {t}, {n}, {n}, \
+           updated_at, {ts}, {ts} \
+         FROM preferences WHERE subject_id = $1 \
+         UNION ALL SELECT DISTINCT {gpc}, purpose, {t}, {t}, {t}, {t}, {n}, {n}, {ts}, {ts}, {ts} \
+         FROM consent_records WHERE subject_id = $1 AND source = $3 \
+         UNION ALL SELECT {contact}, channel, {t}, {t}, {t}, {t}, {n}, {n}, sent_at, {ts}, {ts} \
+         FROM (SELECT channel, sent_at FROM contacts WHERE subject_id = $1 \
+           ORDER BY sent_at DESC LIMIT {limit}) newest \
+         UNION ALL SELECT {identifier}, kind, value, {t}, {t}, {t}, {n}, {n}, {ts}, {ts}, {ts} \
+         FROM subject_identifiers WHERE subject_id = $1 \
+         UNION ALL SELECT {merged}, into_id, {t}, {t}, {t}, {t}, {n}, {n}, {ts}, {ts}, {ts} \
+         FROM subject_merges WHERE from_id = $1 \
+         UNION ALL SELECT {erased}, {t}, {t}, {t}, {t}, {t}, {n}, {n}, {ts}, {ts}, {ts} \
+         FROM erasures WHERE pseudonym = $2",
+        subject = part::SUBJECT,
+        consent = part::CONSENT,
+        preferences = part::PREFERENCES,
+        gpc = part::GPC,
+        contact = part::CONTACT,
+        identifier = part::IDENTIFIER,
+        merged = part::MERGED,
+        erased = part::ERASED,
+        t = "CAST(NULL AS TEXT)",
+        n = "CAST(NULL AS BIGINT)",
+        ts = "CAST(NULL AS TIMESTAMP)",
+    );
+    OneQuery {
+        sqlite: postgres.replace('$', "?"),
+        postgres,
+    }
+});
+
+fn corrupt(what: impl std::fmt::Display) -> StorageError {
+    StorageError::Query(diesel::result::Error::DeserializationError(
+        format!("unexpected {what} in a subject snapshot").into(),
+    ))
+}
+
+/// A column its part always fills.
+fn required<T>(value: Option<T>) -> Result<T, StorageError> {
+    value.ok_or_else(|| corrupt("NULL"))
 }
 
 /// About how many bytes a snapshot takes in memory, its own and what it points to, as
@@ -116,18 +272,17 @@ pub mod footprint {
         let subject = snapshot.subject.as_ref().map_or(0, |s| {
             string(s.id.as_str()) + string(s.region.as_str()) + optional(&s.locale)
         });
-        let consents =
-            hash_table::<(String, super::ledger::ConsentState)>(snapshot.consents.capacity())
-                + snapshot
-                    .consents
-                    .iter()
-                    .map(|(key, state)| {
-                        string(key)
-                            + string(&state.purpose)
-                            + string(&state.record_id)
-                            + optional(&state.notice_digest)
-                    })
-                    .sum::<usize>();
+        let consents = hash_table::<(String, super::ConsentState)>(snapshot.consents.capacity())
+            + snapshot
+                .consents
+                .iter()
+                .map(|(key, state)| {
+                    string(key)
+                        + string(&state.purpose)
+                        + string(&state.record_id)
+                        + optional(&state.notice_digest)
+                })
+                .sum::<usize>();
         let preferences = snapshot.preferences.as_ref().map_or(0, |p| {
             allocation(size_of::<super::Preferences>())
                 + btree::<(String, super::preferences::ChannelPreference)>(p.channels.len())

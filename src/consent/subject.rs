@@ -41,14 +41,14 @@ impl fmt::Display for SubjectId {
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = subjects)]
-struct SubjectRow {
-    id: String,
-    region: String,
-    locale: Option<String>,
-    birth_year: Option<i32>,
-    created_at: NaiveDateTime,
-    updated_at: NaiveDateTime,
-    restricted_at: Option<NaiveDateTime>,
+pub(super) struct SubjectRow {
+    pub(super) id: String,
+    pub(super) region: String,
+    pub(super) locale: Option<String>,
+    pub(super) birth_year: Option<i32>,
+    pub(super) created_at: NaiveDateTime,
+    pub(super) updated_at: NaiveDateTime,
+    pub(super) restricted_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

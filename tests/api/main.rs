@@ -33,6 +33,7 @@ mod receiver;
 mod retention;
 mod signals;
 mod snapshot;
+mod subject_state;
 mod subjects;
 mod surveys;
 mod tls;
