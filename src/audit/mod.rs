@@ -5,6 +5,7 @@ pub mod api;
 pub mod chain;
 pub mod checkpoint;
 pub mod export;
+mod pending;
 pub mod tombstones;
 
 use std::path::Path;
@@ -95,18 +96,38 @@ pub struct AuditEntry<'a> {
 
 #[derive(Insertable)]
 #[diesel(table_name = audit_events)]
-struct NewAuditEvent<'a> {
+#[diesel(treat_none_as_default_value = false)]
+struct NewAuditEvent {
     seq: i64,
     occurred_at: NaiveDateTime,
-    actor_role: &'a str,
-    actor_id: Option<&'a str>,
-    action: &'a str,
-    subject_id: Option<&'a str>,
+    actor_role: String,
+    actor_id: Option<String>,
+    action: String,
+    subject_id: Option<String>,
     payload: String,
     subject_pseudonym: Option<String>,
     payload_digest: String,
     prev_hash: String,
     hash: String,
+}
+
+impl NewAuditEvent {
+    /// A linked event's row; `subject_id` is the raw id kept beside the pseudonym.
+    fn of(event: ChainedEvent, subject_id: Option<String>) -> Self {
+        Self {
+            seq: event.seq,
+            occurred_at: event.occurred_at.naive_utc(),
+            actor_role: event.actor_role,
+            actor_id: event.actor_id,
+            action: event.action,
+            subject_id,
+            payload: event.payload,
+            subject_pseudonym: event.subject_pseudonym,
+            payload_digest: event.payload_digest,
+            prev_hash: event.prev_hash,
+            hash: event.hash,
+        }
+    }
 }
 
 #[derive(Queryable, Selectable)]
@@ -161,35 +182,28 @@ pub fn chain_head(conn: &mut DbConnection) -> Result<(i64, String), StorageError
         .unwrap_or((0, GENESIS.to_owned())))
 }
 
-/// Appends an event as the chain's next link. Call it inside the write transaction that
+/// Records a change as the chain's next link. Call it inside the write transaction that
 /// makes the change (`write_transaction`), so that the change and its record commit or
-/// fail together.
+/// fail together: the event joins the chain, and the outbox, just before that
+/// transaction commits (`pending`), after the events of every transaction committed
+/// before it. Outside a transaction it is one of its own.
 pub fn record(
     conn: &mut DbConnection,
     pseudonyms: &Pseudonymizer,
     entry: AuditEntry<'_>,
 ) -> Result<(), StorageError> {
-    lock_chain(conn)?;
-    // Erasure empties the raw ids of the events it finds; for a subject already erased it
-    // has run, so an event about them keeps no raw id from the start.
-    let erased = match entry.subject_id {
-        Some(id) => tombstones::is_erased(conn, &pseudonyms.of(id))?,
-        None => false,
-    };
-    let (prev_seq, prev_hash) = chain_head(conn)?;
-    let seq = prev_seq + 1;
+    let depth = crate::storage::transaction_depth(conn)?;
+    if depth == 0 {
+        return write_transaction(conn, |conn| record(conn, pseudonyms, entry));
+    }
+    crate::storage::install_transaction_hook(&pending::APPEND_AT_COMMIT);
     let at = entry.at.trunc_subsecs(6);
     let mut payload = entry.payload;
     if let (Some(via), Value::Object(fields)) = (entry.actor.via, &mut payload) {
         fields.insert("via".into(), Value::from(via));
     }
-    // Downstream systems hear of the change in the same transaction (`outbox`), with the
-    // raw id even when erased: the erasure itself must reach them.
-    let subject = entry.subject_id.map(|id| (id, pseudonyms.of(id)));
-    crate::outbox::enqueue(conn, entry.action, subject, &payload, at)?;
-    let mut event = link(
+    let event = derive(
         ChainedEvent {
-            seq,
             occurred_at: at,
             actor_role: entry.actor.role.clone(),
             actor_id: entry.actor.id.clone(),
@@ -198,30 +212,37 @@ pub fn record(
             ..ChainedEvent::default()
         },
         entry.subject_id,
-        prev_hash,
         pseudonyms,
     );
-    let subject_id = entry.subject_id.filter(|_| !erased);
-    if let Some(id) = entry.subject_id.filter(|_| erased) {
-        if mentions(&event.payload, id) {
-            event.payload = String::new();
-        }
+    pending::defer(
+        depth,
+        pending::Deferred::Event(Box::new(pending::Waiting {
+            event,
+            subject_id: entry.subject_id.map(str::to_owned),
+            payload,
+            at,
+        })),
+    );
+    Ok(())
+}
+
+/// Empties the payloads and raw ids of every event about an erased subject, this
+/// transaction's own included, when it commits (under the chain's lock, so that no event
+/// about them slips in between). Call inside the erasure's transaction.
+pub fn scrub_at_commit(conn: &mut DbConnection, pseudonym: &str) -> Result<(), StorageError> {
+    let depth = crate::storage::transaction_depth(conn)?;
+    if depth == 0 {
+        return Err(StorageError::Config(
+            "an erasure's scrub must run inside its transaction".into(),
+        ));
     }
-    diesel::insert_into(audit_events::table)
-        .values(NewAuditEvent {
-            seq,
-            occurred_at: at.naive_utc(),
-            actor_role: &event.actor_role,
-            actor_id: event.actor_id.as_deref(),
-            action: &event.action,
-            subject_id,
-            payload: event.payload.clone(),
-            subject_pseudonym: event.subject_pseudonym.clone(),
-            payload_digest: event.payload_digest.clone(),
-            prev_hash: event.prev_hash.clone(),
-            hash: event.hash.clone(),
-        })
-        .execute(conn)?;
+    crate::storage::install_transaction_hook(&pending::APPEND_AT_COMMIT);
+    pending::defer(
+        depth,
+        pending::Deferred::Scrub {
+            pseudonym: pseudonym.to_owned(),
+        },
+    );
     Ok(())
 }
 
@@ -237,12 +258,25 @@ fn mentions(payload: &str, id: &str) -> bool {
 
 /// Fills in what the chain derives from an event's fields: the payload's digest, the
 /// subject's keyed pseudonym, the link to the previous hash and the event's own hash.
-/// A subject acting for themselves is recorded under their pseudonym too: the actor is
-/// hashed into the chain, so a raw id there could never be erased.
 fn link(
-    mut event: ChainedEvent,
+    event: ChainedEvent,
     subject_id: Option<&str>,
     prev_hash: String,
+    pseudonyms: &Pseudonymizer,
+) -> ChainedEvent {
+    let mut event = derive(event, subject_id, pseudonyms);
+    event.prev_hash = prev_hash;
+    event.hash = event.expected_hash();
+    event
+}
+
+/// What the chain derives from an event's own fields: the payload's digest and the
+/// subject's keyed pseudonym. A subject acting for themselves is recorded under their
+/// pseudonym too: the actor is hashed into the chain, so a raw id there could never be
+/// erased.
+fn derive(
+    mut event: ChainedEvent,
+    subject_id: Option<&str>,
     pseudonyms: &Pseudonymizer,
 ) -> ChainedEvent {
     event.payload_digest = sha256_hex(event.payload.as_bytes());
@@ -250,8 +284,6 @@ fn link(
     if event.actor_role == crate::auth::Role::Subject.as_str() {
         event.actor_id = event.actor_id.map(|id| pseudonyms.of(&id));
     }
-    event.prev_hash = prev_hash;
-    event.hash = event.expected_hash();
     event
 }
 

@@ -15,8 +15,8 @@ use serde_json::json;
 use crate::audit::{self, Actor, AuditEntry, Pseudonymizer};
 use crate::consent::subject::SubjectId;
 use crate::storage::schema::{
-    audit_events, consent_records, consent_states, dsar_requests, dsar_steps, portal_links,
-    portal_sessions, preferences, profile_attributes, subjects,
+    consent_records, consent_states, dsar_requests, dsar_steps, portal_links, portal_sessions,
+    preferences, profile_attributes, subjects,
 };
 use crate::storage::{write_transaction, DbConnection, StorageError};
 
@@ -110,12 +110,7 @@ pub fn erase(
             },
         )?;
         // Payloads and raw ids of every event about the subject go; digests and pseudonyms stay.
-        diesel::update(audit_events::table.filter(audit_events::subject_pseudonym.eq(&pseudonym)))
-            .set((
-                audit_events::payload.eq(""),
-                audit_events::subject_id.eq(None::<String>),
-            ))
-            .execute(conn)?;
+        audit::scrub_at_commit(conn, &pseudonym)?;
         Ok(true)
     })
 }

@@ -37,29 +37,31 @@ impl StoredMessage {
     }
 }
 
-/// Writes the message an audited change leaves, if it leaves one. Call inside the
-/// change's transaction (`audit::record` does).
-pub fn enqueue(
-    conn: &mut DbConnection,
-    action: &str,
-    subject: Option<(&str, String)>,
-    payload: &Value,
-    at: DateTime<Utc>,
-) -> Result<(), StorageError> {
-    let Some(message) = message_for(action, payload) else {
-        return Ok(());
-    };
-    diesel::insert_into(outbox_messages::table)
-        .values((
-            outbox_messages::id.eq(format!("msg_{}", uuid::Uuid::new_v4().simple())),
-            outbox_messages::event_type.eq(message.event_type),
-            outbox_messages::subject_id.eq(subject.as_ref().map(|(id, _)| *id)),
-            outbox_messages::subject_pseudonym.eq(subject.as_ref().map(|(_, p)| p.as_str())),
-            outbox_messages::purpose.eq(message.purpose),
-            outbox_messages::payload.eq(message.data.to_string()),
-            outbox_messages::occurred_at.eq(at.trunc_subsecs(6).naive_utc()),
-        ))
-        .execute(conn)?;
+/// A change as the outbox hears of it: its action, its subject (raw id and keyed
+/// pseudonym), its payload and when it happened.
+pub type Change = (String, Option<(String, String)>, Value, DateTime<Utc>);
+
+/// Writes the messages audited changes leave, for those that leave one, in order. Call
+/// inside the changes' transaction (`audit::record`'s append does).
+pub fn enqueue_all(conn: &mut DbConnection, changes: &[Change]) -> Result<(), StorageError> {
+    let rows: Vec<_> = changes
+        .iter()
+        .filter_map(|(action, subject, payload, at)| {
+            let message = message_for(action, payload)?;
+            Some((
+                outbox_messages::id.eq(format!("msg_{}", uuid::Uuid::new_v4().simple())),
+                outbox_messages::event_type.eq(message.event_type),
+                outbox_messages::subject_id.eq(subject.as_ref().map(|(id, _)| id.clone())),
+                outbox_messages::subject_pseudonym.eq(subject.as_ref().map(|(_, p)| p.clone())),
+                outbox_messages::purpose.eq(message.purpose),
+                outbox_messages::payload.eq(message.data.to_string()),
+                outbox_messages::occurred_at.eq(at.trunc_subsecs(6).naive_utc()),
+            ))
+        })
+        .collect();
+    for chunk in rows.chunks(500) {
+        crate::insert_rows!(conn, outbox_messages::table, chunk)?;
+    }
     Ok(())
 }
 

@@ -261,7 +261,7 @@ pub async fn patch_profile(
     let subject_id = id.clone();
     let all = state
         .db
-        .write(move |conn| {
+        .write(subject_id.as_str(), move |conn| {
             write_transaction(conn, |conn| {
                 if !lock_subject(conn, &id)? {
                     return Err(ApiError::not_found());

@@ -1,23 +1,49 @@
-//! Group commit, on SQLite: request writes queue for one writer thread, which runs
-//! whatever has queued in one transaction and commits it once (one fsync), then answers
-//! each write. Every write runs under a savepoint of its own, so a write that fails is
-//! rolled back alone and the others commit. A write is answered only after its batch
-//! committed: an acknowledged write is durable.
+//! Group commit: request writes queue for a writer thread, which runs whatever has
+//! queued in one transaction and commits it once (one fsync, one append to the audit
+//! chain), then answers each write. Every write runs under a savepoint of its own, so
+//! a write that fails is rolled back alone and the others commit. A write is answered
+//! only after its batch committed: an acknowledged write is durable.
+//!
+//! SQLite lets one writer in at a time, so it has one writer thread. PostgreSQL has
+//! several, each on a connection of its own: a batch's statements are round trips, and
+//! several batches run beside each other. Every write names the subject it is about,
+//! and a subject's writes all queue for the same writer, so two batches never wait on
+//! each other for a subject's rows (which could deadlock). They take turns only where
+//! the audit chain is appended, just before each commit (see `audit::pending`), after
+//! every row lock: a batch never holds the chain while it waits for a row.
 
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use diesel::connection::TransactionManager;
-use diesel::Connection;
+use diesel::prelude::*;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{begin_write, ConnectionManager, DbConnection, StorageError};
+use super::schema::subjects;
+use super::transaction::{begin_savepoint, begin_write, commit, rollback, transaction_depth};
+use super::{ConnectionManager, DbConnection, StorageError};
 
-/// Writes waiting beyond this make callers wait to queue (back pressure, bounded memory).
+/// Writes waiting beyond this, per writer, make callers wait to queue (back pressure,
+/// bounded memory).
 const QUEUE: usize = 4_096;
-/// The most writes one transaction takes: bounds how long a batch holds the lock.
-const MAX_BATCH: usize = 256;
+/// The most writes one transaction takes: bounds how long a batch holds SQLite's lock,
+/// or the row locks of its writes on PostgreSQL.
+pub struct Shape {
+    pub writers: usize,
+    pub max_batch: usize,
+}
+
+impl Shape {
+    pub const SQLITE: Self = Self {
+        writers: 1,
+        max_batch: 256,
+    };
+    pub const POSTGRES: Self = Self {
+        writers: 4,
+        max_batch: 64,
+    };
+}
 
 /// One queued write, type-erased so that writes of every kind share the queue.
 trait Job: Send {
@@ -25,9 +51,12 @@ trait Job: Send {
     fn run(&mut self, conn: &mut DbConnection) -> bool;
     /// Answers the caller once the batch committed, or failed to.
     fn answer(self: Box<Self>, committed: Result<(), &StorageError>);
+    /// The subject it is about.
+    fn subject(&self) -> &str;
 }
 
 struct Queued<T, E, F> {
+    subject: String,
     work: Option<F>,
     outcome: Option<Result<T, E>>,
     reply: oneshot::Sender<Result<T, E>>,
@@ -61,12 +90,17 @@ where
         // A caller that went away (a dropped request) no longer needs the answer.
         let _ = self.reply.send(answer);
     }
+
+    fn subject(&self) -> &str {
+        &self.subject
+    }
 }
 
 /// The queue in front of the writer; cheap to clone.
 #[derive(Clone)]
 pub struct GroupCommit {
-    queue: mpsc::Sender<Box<dyn Job>>,
+    /// One queue per writer thread.
+    queues: Arc<[mpsc::Sender<Box<dyn Job>>]>,
     counts: Arc<Counts>,
 }
 
@@ -80,30 +114,39 @@ pub struct Counts {
 }
 
 impl GroupCommit {
-    /// Starts the writer thread, with a connection of its own (not one of the pool's,
-    /// which stay for reads). It stops once every `GroupCommit` is dropped.
-    pub fn start(connections: ConnectionManager) -> std::io::Result<Self> {
-        let (queue, receiver) = mpsc::channel(QUEUE);
+    /// Starts the writer threads, each with a connection of its own (not one of the
+    /// pool's, which stay for reads). They stop once every `GroupCommit` is dropped.
+    pub fn start(connections: ConnectionManager, shape: Shape) -> std::io::Result<Self> {
         let counts = Arc::new(Counts::default());
-        let writer = Writer {
-            connections,
-            conn: None,
-            counts: counts.clone(),
-        };
-        std::thread::Builder::new()
-            .name("group-commit".into())
-            .spawn(move || writer.run(receiver))?;
-        Ok(Self { queue, counts })
+        let mut queues = Vec::with_capacity(shape.writers);
+        for n in 0..shape.writers.max(1) {
+            let (queue, receiver) = mpsc::channel(QUEUE);
+            let writer = Writer {
+                connections: connections.clone(),
+                conn: None,
+                counts: counts.clone(),
+                max_batch: shape.max_batch,
+            };
+            std::thread::Builder::new()
+                .name(format!("group-commit-{n}"))
+                .spawn(move || writer.run(receiver))?;
+            queues.push(queue);
+        }
+        Ok(Self {
+            queues: queues.into(),
+            counts,
+        })
     }
 
     pub fn counts(&self) -> &Counts {
         &self.counts
     }
 
-    /// Runs `work` in the next group transaction and answers once that has committed.
-    /// `work` must be short (it holds up the writes queued behind it) and must not open
-    /// a transaction of its own other than through `write_transaction`.
-    pub async fn write<T, E, F>(&self, work: F) -> Result<T, E>
+    /// Runs `work` in the next group transaction of the writer that takes `subject`'s
+    /// writes, and answers once that has committed. `work` must be short (it holds up
+    /// the writes queued behind it), should lock no other subject's rows, and must not
+    /// open a transaction of its own other than through `write_transaction`.
+    pub async fn write<T, E, F>(&self, subject: &str, work: F) -> Result<T, E>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
@@ -111,11 +154,14 @@ impl GroupCommit {
     {
         let (reply, answer) = oneshot::channel();
         let job: Box<dyn Job> = Box::new(Queued {
+            subject: subject.to_owned(),
             work: Some(work),
             outcome: None,
             reply,
         });
-        self.queue
+        // A fixed hash: the same subject, the same writer, for the process's life.
+        let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(subject);
+        self.queues[(hash % self.queues.len() as u64) as usize]
             .send(job)
             .await
             .map_err(|_| StorageError::Cancelled)?;
@@ -127,15 +173,16 @@ struct Writer {
     connections: ConnectionManager,
     conn: Option<DbConnection>,
     counts: Arc<Counts>,
+    max_batch: usize,
 }
 
 impl Writer {
     fn run(mut self, mut receiver: mpsc::Receiver<Box<dyn Job>>) {
-        let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
+        let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(self.max_batch);
         while let Some(first) = receiver.blocking_recv() {
             batch.push(first);
             // Whatever queued while the last batch committed joins this one.
-            while batch.len() < MAX_BATCH {
+            while batch.len() < self.max_batch {
                 match receiver.try_recv() {
                     Ok(job) => batch.push(job),
                     Err(_) => break,
@@ -179,49 +226,60 @@ impl Writer {
     }
 }
 
-type Tm = <DbConnection as Connection>::TransactionManager;
-
 /// One transaction: each job under its own savepoint, then one commit.
 fn run_batch(conn: &mut DbConnection, batch: &mut [Box<dyn Job>]) -> Result<(), StorageError> {
     begin_write(conn)?;
-    let ran = batch.iter_mut().try_for_each(|job| run_alone(conn, job));
+    let ran = lock_subjects(conn, batch)
+        .and_then(|()| batch.iter_mut().try_for_each(|job| run_alone(conn, job)));
     match ran {
-        Ok(()) => Ok(Tm::commit_transaction(conn)?),
+        Ok(()) => commit(conn),
         Err(err) => {
-            let _ = Tm::rollback_transaction(conn);
+            let _ = rollback(conn);
             Err(err)
         }
     }
+}
+
+/// On PostgreSQL, takes the row locks of the batch's subjects first, in one statement
+/// and in id order. Batches on other connections and instances take theirs in the same
+/// order, so they may wait for each other but never in a circle (a deadlock, which
+/// would fail a write). Each write still locks its subject itself.
+fn lock_subjects(conn: &mut DbConnection, batch: &[Box<dyn Job>]) -> Result<(), StorageError> {
+    let DbConnection::Postgres(c) = conn else {
+        return Ok(());
+    };
+    let mut ids: Vec<&str> = batch.iter().map(|job| job.subject()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.len() > 1 {
+        subjects::table
+            .filter(subjects::id.eq_any(ids))
+            .order(subjects::id)
+            .select(subjects::id)
+            .for_update()
+            .load::<String>(c)?;
+    }
+    Ok(())
 }
 
 /// Runs one job under a savepoint; its failure (or panic) rolls back its own work only.
 /// A `write_transaction` inside it is a savepoint within that one. An error here is the
 /// batch's: a savepoint could not be made or undone.
 fn run_alone(conn: &mut DbConnection, job: &mut Box<dyn Job>) -> Result<(), StorageError> {
-    Tm::begin_transaction(conn)?;
+    begin_savepoint(conn)?;
     let ok = catch_unwind(AssertUnwindSafe(|| job.run(conn))).unwrap_or_else(|_| {
         tracing::error!("a queued write panicked; it was rolled back alone");
         false
     });
     // A panic may have left savepoints of its own open above the job's.
     while transaction_depth(conn)? > 2 {
-        Tm::rollback_transaction(conn)?;
+        rollback(conn)?;
     }
     if ok {
-        Tm::commit_transaction(conn)?;
+        commit(conn)
     } else {
-        Tm::rollback_transaction(conn)?;
+        rollback(conn)
     }
-    Ok(())
-}
-
-fn transaction_depth(conn: &mut DbConnection) -> Result<u32, StorageError> {
-    use diesel::connection::AnsiTransactionManager;
-    let status = match conn {
-        DbConnection::Sqlite(c) => AnsiTransactionManager::transaction_manager_status_mut(c),
-        DbConnection::Postgres(c) => AnsiTransactionManager::transaction_manager_status_mut(c),
-    };
-    Ok(status.transaction_depth()?.map_or(0, |d| d.get()))
 }
 
 #[cfg(test)]
@@ -274,7 +332,7 @@ mod tests {
     /// taken together in the next batch.
     async fn prepared() -> (tempfile::TempDir, Database) {
         let (dir, db) = open();
-        db.write(|conn| {
+        db.write("s", |conn| {
             diesel::sql_query("CREATE TABLE scratch (n INTEGER NOT NULL UNIQUE)").execute(conn)?;
             Ok::<_, StorageError>(())
         })
@@ -282,7 +340,7 @@ mod tests {
         .unwrap();
         let busy = db.clone();
         tokio::spawn(async move {
-            busy.write(|_| {
+            busy.write("s", |_| {
                 std::thread::sleep(Duration::from_millis(200));
                 Ok::<_, StorageError>(())
             })
@@ -299,7 +357,7 @@ mod tests {
         let writes = (1..=50).map(|n| {
             let db = db.clone();
             tokio::spawn(async move {
-                db.write(move |conn| {
+                db.write("s", move |conn| {
                     insert(conn, n)?;
                     Ok::<_, StorageError>(n * 10)
                 })
@@ -324,7 +382,7 @@ mod tests {
         let good = |n| {
             let db = db.clone();
             tokio::spawn(async move {
-                db.write(move |conn| Ok::<_, Refused>(insert(conn, n)?))
+                db.write("s", move |conn| Ok::<_, Refused>(insert(conn, n)?))
                     .await
             })
         };
@@ -332,7 +390,7 @@ mod tests {
         let failing = {
             let db = db.clone();
             tokio::spawn(async move {
-                db.write(|conn| {
+                db.write("s", |conn| {
                     insert(conn, 2)?;
                     Err::<(), _>(Refused)
                 })
@@ -344,7 +402,7 @@ mod tests {
             // A duplicate inside a write_transaction: its savepoint undoes it alone, and
             // the write goes on to succeed with what it did before.
             tokio::spawn(async move {
-                db.write(|conn| {
+                db.write("s", |conn| {
                     insert(conn, 3)?;
                     let dup = write_transaction(conn, |conn| insert(conn, 1));
                     Ok::<_, StorageError>(dup.is_err())
@@ -355,7 +413,7 @@ mod tests {
         let panicking = {
             let db = db.clone();
             tokio::spawn(async move {
-                db.write(|conn| {
+                db.write("s", |conn| {
                     insert(conn, 4)?;
                     if matches!(conn, DbConnection::Sqlite(_)) {
                         panic!("a bug in one write");
@@ -376,7 +434,7 @@ mod tests {
         assert_eq!(last.await.unwrap(), Ok(()));
         assert_eq!(rows(&db).await, vec![1, 3, 5]);
         // The writer lives on after the panic.
-        db.write(|conn| insert(conn, 6)).await.unwrap();
+        db.write("s", |conn| insert(conn, 6)).await.unwrap();
         assert_eq!(rows(&db).await, vec![1, 3, 5, 6]);
     }
 }

@@ -5,18 +5,22 @@ mod changes;
 mod connection;
 mod group_commit;
 pub mod schema;
+mod transaction;
 
 use std::path::Path;
 use std::time::Duration;
 
-use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::pg::PgConnection;
 use diesel::{Connection, RunQueryDsl};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 pub use changes::{announce_subject_changed, SUBJECT_CHANGED};
 pub use connection::{ConnectionManager, DatabaseUrl, DbConnection, Pool, PooledConnection};
-pub use group_commit::GroupCommit;
+pub use group_commit::{GroupCommit, Shape as WriterShape};
+pub use transaction::{
+    eager_write_transaction, install_transaction_hook, transaction_depth, write_transaction,
+    TransactionHook,
+};
 
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -57,7 +61,10 @@ impl StorageError {
             Self::Query(Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)) => true,
             Self::Query(Error::DatabaseError(_, info)) => {
                 let message = info.message();
-                message.starts_with("database is locked") || message.starts_with("database is busy")
+                // A deadlock's victim (PostgreSQL) was rolled back and may be retried.
+                message.starts_with("database is locked")
+                    || message.starts_with("database is busy")
+                    || message.starts_with("deadlock detected")
             }
             _ => false,
         }
@@ -81,14 +88,30 @@ impl Default for PoolSettings {
     }
 }
 
+/// Inserts several rows in one statement (`insert_rows!(conn, table, &rows)`). The
+/// connection enum cannot, so each backend's connection does.
+#[macro_export]
+macro_rules! insert_rows {
+    ($conn:expr, $table:expr, $rows:expr) => {
+        match $conn {
+            $crate::storage::DbConnection::Postgres(c) => {
+                diesel::insert_into($table).values($rows).execute(c)
+            }
+            $crate::storage::DbConnection::Sqlite(c) => {
+                diesel::insert_into($table).values($rows).execute(c)
+            }
+        }
+    };
+}
+
 /// The pool and what it was built from; cheap to clone.
 #[derive(Clone)]
 pub struct Database {
     pool: Pool,
     url: DatabaseUrl,
     manager: ConnectionManager,
-    /// The group commit, on SQLite (see `write`).
-    writer: Option<GroupCommit>,
+    /// The group commit (see `write`).
+    writer: GroupCommit,
 }
 
 impl Database {
@@ -114,16 +137,15 @@ impl Database {
                 url: url.redacted(),
                 reason: e.to_string(),
             })?;
+        let shape = match url {
+            DatabaseUrl::Sqlite(_) => WriterShape::SQLITE,
+            DatabaseUrl::Postgres(_) => WriterShape::POSTGRES,
+        };
         let writer =
-            match url {
-                DatabaseUrl::Sqlite(_) => Some(GroupCommit::start(spare.clone()).map_err(|e| {
-                    StorageError::Unreachable {
-                        url: url.redacted(),
-                        reason: format!("cannot start the writer thread: {e}"),
-                    }
-                })?),
-                DatabaseUrl::Postgres(_) => None,
-            };
+            GroupCommit::start(spare.clone(), shape).map_err(|e| StorageError::Unreachable {
+                url: url.redacted(),
+                reason: format!("cannot start the writer threads: {e}"),
+            })?;
         Ok(Self {
             pool,
             url: url.clone(),
@@ -167,33 +189,24 @@ impl Database {
     }
 
     /// Runs a write that requests make often (consents, preferences, signals, survey
-    /// answers and offers). On SQLite it goes to the group commit (see `GroupCommit`):
-    /// one transaction and one fsync with the writes queued beside it, under a savepoint
-    /// of its own, answered once that commit is done; SQLite lets one writer in at a
-    /// time anyway. On PostgreSQL it is a transaction of its own, as with `run`: writes
-    /// there run in parallel under row locks and take turns only at the audit chain's
-    /// lock, from their first append to their commit. A batch would hold that lock
-    /// while it takes the row locks of many subjects, which a transaction waiting for
-    /// the chain may hold: the two would wait on each other.
-    pub async fn write<T, E, F>(&self, work: F) -> Result<T, E>
+    /// answers and offers) in the group commit (see `GroupCommit`): in one transaction
+    /// with the writes queued beside it, one commit and one append to the audit chain
+    /// for all, under a savepoint of its own; answered once that commit is done.
+    /// `subject` is the one the write is about: its writes all go through one writer.
+    pub async fn write<T, E, F>(&self, subject: &str, work: F) -> Result<T, E>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<StorageError> + Send + 'static,
     {
-        match &self.writer {
-            Some(writer) => writer.write(work).await,
-            None => self.run(work).await,
-        }
+        self.writer.write(subject, work).await
     }
 
     /// Group-commit transactions run and writes run in them, since start.
     pub fn write_counts(&self) -> (u64, u64) {
         use std::sync::atomic::Ordering::Relaxed;
-        self.writer.as_ref().map_or((0, 0), |writer| {
-            let counts = writer.counts();
-            (counts.batches.load(Relaxed), counts.writes.load(Relaxed))
-        })
+        let counts = self.writer.counts();
+        (counts.batches.load(Relaxed), counts.writes.load(Relaxed))
     }
 
     /// A cheap round trip, for readiness.
@@ -211,96 +224,6 @@ pub struct PoolState {
     pub max: u32,
     pub open: u32,
     pub idle: u32,
-}
-
-/// A write transaction. On SQLite it takes the write lock at `BEGIN` (IMMEDIATE), so
-/// two writers queue on the busy timeout instead of failing when a read lock cannot be
-/// upgraded; on PostgreSQL it is an ordinary transaction. Inside a transaction already
-/// open (a queued write of the group commit) it is a savepoint: all or nothing still.
-pub fn write_transaction<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
-where
-    F: FnOnce(&mut DbConnection) -> Result<T, E>,
-    E: From<StorageError>,
-{
-    begin_write(conn)?;
-    run_and_commit(conn, work)
-}
-
-/// Begins a write transaction, or a savepoint inside one already open.
-fn begin_write(conn: &mut DbConnection) -> Result<(), StorageError> {
-    let depth = match conn {
-        DbConnection::Sqlite(c) => AnsiTransactionManager::transaction_manager_status_mut(c),
-        DbConnection::Postgres(c) => AnsiTransactionManager::transaction_manager_status_mut(c),
-    }
-    .transaction_depth()?;
-    let begun = match conn {
-        _ if depth.is_some() => {
-            <DbConnection as Connection>::TransactionManager::begin_transaction(conn)
-        }
-        DbConnection::Sqlite(c) => {
-            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")
-        }
-        DbConnection::Postgres(c) => AnsiTransactionManager::begin_transaction(c),
-    };
-    Ok(begun?)
-}
-
-/// `write_transaction` for a background task that must keep up with request writers on
-/// SQLite. SQLite's busy wait sleeps longer the longer a connection has waited, so under
-/// a steady stream of writers a patient one rarely gets its turn; this one asks for the
-/// write lock every millisecond instead, for up to `bound` (and leaves the connection's
-/// busy timeout at `bound`). The same as `write_transaction` on PostgreSQL.
-pub fn eager_write_transaction<T, E, F>(
-    conn: &mut DbConnection,
-    bound: std::time::Duration,
-    work: F,
-) -> Result<T, E>
-where
-    F: FnOnce(&mut DbConnection) -> Result<T, E>,
-    E: From<StorageError>,
-{
-    let DbConnection::Sqlite(c) = conn else {
-        return write_transaction(conn, work);
-    };
-    use diesel::connection::SimpleConnection;
-    c.batch_execute("PRAGMA busy_timeout = 0")
-        .map_err(StorageError::from)?;
-    let started = std::time::Instant::now();
-    let begun = loop {
-        match AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE") {
-            Err(diesel::result::Error::DatabaseError(_, info))
-                if info.message().contains("locked") && started.elapsed() < bound =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(1));
-            }
-            other => break other,
-        }
-    };
-    c.batch_execute(&format!("PRAGMA busy_timeout = {}", bound.as_millis()))
-        .map_err(StorageError::from)?;
-    begun.map_err(StorageError::from)?;
-    run_and_commit(conn, work)
-}
-
-/// Runs `work` in the transaction just begun; commits, or rolls back on its error.
-fn run_and_commit<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
-where
-    F: FnOnce(&mut DbConnection) -> Result<T, E>,
-    E: From<StorageError>,
-{
-    match work(conn) {
-        Ok(value) => {
-            <DbConnection as Connection>::TransactionManager::commit_transaction(conn)
-                .map_err(StorageError::from)?;
-            Ok(value)
-        }
-        Err(err) => {
-            // The original error matters more than a failed rollback; a broken
-            // connection is discarded by the pool.
-            let _ = <DbConnection as Connection>::TransactionManager::rollback_transaction(conn);
-            Err(err)
-        }
-    }
 }
 
 /// Applies pending migrations on a connection of its own. Creates the SQLite folder.

@@ -359,7 +359,7 @@ async fn write_consents(
     let pseudonyms = state.pseudonyms.clone();
     let written = state
         .db
-        .write(move |conn| {
+        .write(subject_id.as_str(), move |conn| {
             let request = ConsentWrite {
                 subject: &id,
                 changes: &changes,

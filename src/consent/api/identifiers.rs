@@ -135,7 +135,9 @@ pub async fn put_identifiers(
     let subject = id.clone();
     let replaced = state
         .db
-        .write(move |conn| identifiers::replace(conn, &pseudonyms, &actor, &subject, &wanted, now))
+        .write(id.as_str(), move |conn| {
+            identifiers::replace(conn, &pseudonyms, &actor, &subject, &wanted, now)
+        })
         .await?;
     match replaced {
         Replaced::NoSuchSubject => Err(ApiError::not_found()),

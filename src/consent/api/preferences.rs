@@ -147,7 +147,7 @@ pub async fn put_preferences(
     let pseudonyms = state.pseudonyms.clone();
     let region = state
         .db
-        .write(move |conn| {
+        .write(stored_id.as_str(), move |conn| {
             if !preferences::replace(conn, &pseudonyms, &actor, &id, &saved, now)? {
                 return Ok::<_, StorageError>(None);
             }

@@ -225,7 +225,7 @@ async fn record(
     let pseudonyms = state.pseudonyms.clone();
     let recorded = state
         .db
-        .write(move |conn| {
+        .write(subject_id.as_str(), move |conn| {
             let request =
                 ConsentWrite::without_changes(&id, &actor, &pseudonyms, &evidence, true, now);
             let mut recorded = Vec::new();

@@ -140,7 +140,7 @@ pub async fn put_subject(
     let pseudonyms = state.pseudonyms.clone();
     let (subject, created) = state
         .db
-        .write(move |conn| {
+        .write(changed.as_str(), move |conn| {
             write_transaction(conn, |conn| {
                 let (subject, created) = subject::upsert(conn, &id, &changes, now)?;
                 crate::storage::announce_subject_changed(conn, id.as_str())?;

@@ -109,7 +109,9 @@ pub async fn record_contact(
     let subject = id.clone();
     let recorded = state
         .db
-        .write(move |conn| contacts::record(conn, &subject, &contact, now))
+        .write(id.as_str(), move |conn| {
+            contacts::record(conn, &subject, &contact, now)
+        })
         .await?;
     let view = |contact| ContactView {
         subject_id: id.to_string(),

@@ -311,7 +311,7 @@ async fn write_consents(
     let subject = id.clone();
     let written = state
         .db
-        .write(move |conn| {
+        .write(id.as_str(), move |conn| {
             let request = ConsentWrite {
                 subject: &subject,
                 changes: &changes,

@@ -225,7 +225,7 @@ pub async fn save_preferences(
         let subject = id.clone();
         let found = state
             .db
-            .write(move |conn| {
+            .write(id.as_str(), move |conn| {
                 preferences::replace(conn, &pseudonyms, &actor, &subject, &document, now)
             })
             .await

@@ -365,6 +365,7 @@ pub async fn answer_survey(
             .iter()
             .all(|q| shown.contains(&q.id) || stored.contains_key(&q.id));
         let (subject, _) = respondent(live)?;
+        let key = subject.to_string();
         let submission = Submission {
             survey: survey.id.clone(),
             subject: subject.clone(),
@@ -382,7 +383,7 @@ pub async fn answer_survey(
         let events_per_subject = state.policies.retention.events_per_subject;
         let outcome = state
             .db
-            .write(move |conn| {
+            .write(&key, move |conn| {
                 let ctx = respond::Context {
                     policies: &policies,
                     pseudonyms: &pseudonyms,

@@ -136,12 +136,13 @@ pub async fn post_event(
     let Some(subject_id) = state.gate.subject_of(&state.db, &asked).await? else {
         return Err(ApiError::NotFound("No such subject.".into()));
     };
+    let key = subject_id.to_string();
     let cap = state.policies.retention.events_per_subject;
     let name = body.name;
     let (policies, pseudonyms) = (state.policies.clone(), state.pseudonyms.clone());
     let recorded = state
         .db
-        .write(move |conn| {
+        .write(&key, move |conn| {
             crate::storage::write_transaction(conn, |conn| {
                 // The subject's lock first, then the feed's: the order answers take too.
                 if !lock_subject(conn, &subject_id)? {

@@ -141,10 +141,11 @@ pub async fn next_survey(
         state.clock.now(),
         access.is_hidden(),
     );
+    let key = id.to_string();
     let (pseudonyms, recontact_days) = (state.pseudonyms.clone(), state.survey_recontact_days);
     let offered = state
         .db
-        .write(move |conn| {
+        .write(&key, move |conn| {
             let ctx = OfferContext {
                 policies: &policies,
                 pseudonyms: &pseudonyms,
@@ -220,10 +221,11 @@ pub async fn dismiss_display(
     }
     let (survey_key, display_id) = path.into_inner();
     let now = state.clock.now();
+    let key = display_id.clone();
     let caller = principal.clone();
     let dismissed = state
         .db
-        .write(move |conn| {
+        .write(&key, move |conn| {
             write_transaction(conn, |conn| {
                 let survey = store::find(conn, &survey_key)?;
                 let display = store::find_display(conn, &display_id)?;

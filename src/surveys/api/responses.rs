@@ -123,6 +123,7 @@ pub async fn submit_answers(
         state.clock.now(),
     );
     let events_per_subject = state.policies.retention.events_per_subject;
+    let key = subject.to_string();
     let submission = Submission {
         survey: path.into_inner(),
         subject,
@@ -134,7 +135,7 @@ pub async fn submit_answers(
     };
     let outcome = state
         .db
-        .write(move |conn| {
+        .write(&key, move |conn| {
             let ctx = respond::Context {
                 policies: &policies,
                 pseudonyms: &pseudonyms,
