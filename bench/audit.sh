@@ -13,7 +13,7 @@ DURATION="${DURATION:-30s}"
 CONNECTIONS="${CONNECTIONS:-64}"
 PORT=18081
 DB_NAME=consentry_audit_bench
-cargo build --release --quiet --bin consentry
+[ -n "${BIN:-}" ] || cargo build --release --quiet --bin consentry
 source bench/common.sh
 
 echo "# backend=$BACKEND subjects=$SUBJECTS connections=$CONNECTIONS duration=$DURATION"

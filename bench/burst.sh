@@ -15,7 +15,7 @@ DURATION="${DURATION:-20s}"
 CONNECTIONS="${CONNECTIONS:-64}"
 PORT=18083
 DB_NAME=consentry_burst_bench
-cargo build --release --quiet --bin consentry
+[ -n "${BIN:-}" ] || cargo build --release --quiet --bin consentry
 source bench/common.sh
 export CONSENTRY_LOG="${CONSENTRY_LOG_LEVEL:-info}"
 

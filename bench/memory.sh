@@ -12,7 +12,7 @@ BACKEND="${1:-sqlite}"
 export SUBJECTS="${SUBJECTS:-100000}"
 PORT=18083
 DB_NAME=consentry_memory
-cargo build --release --quiet --bin consentry
+[ -n "${BIN:-}" ] || cargo build --release --quiet --bin consentry
 source bench/common.sh
 export CONSENTRY_LOG=info
 "$BIN" demo --subjects "$SUBJECTS" >/dev/null

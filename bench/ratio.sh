@@ -13,7 +13,7 @@ DURATION="${DURATION:-15s}"
 CONNECTIONS="${CONNECTIONS:-64}"
 PORT=18081
 DB_NAME=consentry_ratio
-cargo build --release --quiet --bin consentry
+[ -n "${BIN:-}" ] || cargo build --release --quiet --bin consentry
 source bench/common.sh
 export CONSENTRY_LOG="${CONSENTRY_LOG_LEVEL:-info}"
 "$BIN" demo --subjects "$SUBJECTS" >/dev/null

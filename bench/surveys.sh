@@ -15,7 +15,7 @@ CONNECTIONS="${CONNECTIONS:-64}"
 REPEAT="${REPEAT:-5}"
 PORT=18082
 DB_NAME=consentry_survey_bench
-cargo build --release --quiet --bin consentry
+[ -n "${BIN:-}" ] || cargo build --release --quiet --bin consentry
 source bench/common.sh
 
 echo "# backend=$BACKEND responses=$RESPONSES subjects=$SUBJECTS connections=$CONNECTIONS duration=$DURATION"

@@ -14,7 +14,7 @@ DURATION="${DURATION:-20s}"
 CONNECTIONS="${CONNECTIONS:-64}"
 PORT=18082
 DB_NAME=consentry_writes_bench
-cargo build --release --quiet --bin consentry
+[ -n "${BIN:-}" ] || cargo build --release --quiet --bin consentry
 source bench/common.sh
 # The default a user has: request logs at info, written to a file as an operator keeps them.
 export CONSENTRY_LOG="${CONSENTRY_LOG_LEVEL:-info}"
