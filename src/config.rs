@@ -212,6 +212,11 @@ pub struct Settings {
     )]
     pub db_pool_size: u32,
 
+    /// Writer threads of the group commit on PostgreSQL, each with a connection of its
+    /// own besides the pool (SQLite has one).
+    #[arg(long, env = "CONSENTRY_DB_WRITERS", default_value_t = 4, global = true)]
+    pub db_writers: u16,
+
     /// How long a request waits for a database connection or lock before a 503, in ms.
     #[arg(
         long,
@@ -515,6 +520,7 @@ impl Settings {
             max_body_bytes: self.max_body_bytes,
             pool: PoolSettings {
                 max_size: self.db_pool_size.max(1),
+                writers: usize::from(self.db_writers.clamp(1, 64)),
                 acquire_timeout: timeout,
                 busy_timeout: timeout,
             },

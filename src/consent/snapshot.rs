@@ -5,8 +5,11 @@ use std::collections::{BTreeSet, HashSet};
 use std::sync::LazyLock;
 
 use chrono::NaiveDateTime;
-use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamp};
-use diesel::{QueryableByName, RunQueryDsl};
+use diesel::backend::Backend;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::serialize::ToSql;
+use diesel::sql_types::{BigInt, HasSqlType, Integer, Nullable, Text, Timestamp, Untyped};
+use diesel::{QueryResult, QueryableByName, RunQueryDsl};
 
 use super::contacts::{self, SentMessages};
 use super::identifiers::Identifier;
@@ -44,15 +47,14 @@ impl SubjectSnapshot {
         id: &SubjectId,
         pseudonyms: &Pseudonymizer,
     ) -> Result<Self, StorageError> {
-        let query = |sql: &'static str| {
-            diesel::sql_query(sql)
-                .bind::<Text, _>(id.as_str())
-                .bind::<Text, _>(pseudonyms.of(id.as_str()))
-                .bind::<Text, _>(ConsentSource::Gpc.as_str())
+        let query = OneQuery {
+            id: id.as_str(),
+            pseudonym: &pseudonyms.of(id.as_str()),
+            gpc: ConsentSource::Gpc.as_str(),
         };
         let rows: Vec<PartRow> = match conn {
-            DbConnection::Postgres(c) => query(&ONE_QUERY.postgres).load(c)?,
-            DbConnection::Sqlite(c) => query(&ONE_QUERY.sqlite).load(c)?,
+            DbConnection::Postgres(c) => query.load(c)?,
+            DbConnection::Sqlite(c) => query.load(c)?,
         };
         Self::from_parts(rows)
     }
@@ -158,17 +160,58 @@ struct PartRow {
     t3: Option<NaiveDateTime>,
 }
 
-/// The one query in each backend's placeholders: `$1` the subject id, `$2` its
-/// pseudonym, `$3` the GPC source. Every slot a branch leaves empty is a typed NULL, so
-/// PostgreSQL matches the branches' column types.
-struct OneQuery {
-    postgres: String,
-    sqlite: String,
+/// The one query, a statement type of its own: each connection prepares it once and
+/// keeps it, where a `sql_query` is prepared (and on PostgreSQL planned) again at every
+/// call, which cost more than the round trips saved.
+struct OneQuery<'a> {
+    id: &'a str,
+    pseudonym: &'a str,
+    gpc: &'static str,
 }
 
-static ONE_QUERY: LazyLock<OneQuery> = LazyLock::new(|| {
+impl QueryId for OneQuery<'_> {
+    type QueryId = OneQuery<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl Query for OneQuery<'_> {
+    type SqlType = Untyped;
+}
+
+impl<Conn> RunQueryDsl<Conn> for OneQuery<'_> {}
+
+impl<DB> QueryFragment<DB> for OneQuery<'_>
+where
+    DB: Backend + HasSqlType<Text>,
+    str: ToSql<Text, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        for piece in ONE_QUERY.iter() {
+            match piece {
+                Piece::Sql(sql) => out.push_sql(sql),
+                Piece::Id => out.push_bind_param::<Text, str>(self.id)?,
+                Piece::Pseudonym => out.push_bind_param::<Text, str>(self.pseudonym)?,
+                Piece::Gpc => out.push_bind_param::<Text, str>(self.gpc)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The query's text between its parameters, and which parameter goes where.
+enum Piece {
+    Sql(String),
+    Id,
+    Pseudonym,
+    Gpc,
+}
+
+/// The one query: `$1` stands for the subject id, `$2` its pseudonym, `$3` the GPC
+/// source (each backend gets its own placeholders). Every slot a branch leaves empty is
+/// a typed NULL, so PostgreSQL matches the branches' column types.
+static ONE_QUERY: LazyLock<Vec<Piece>> = LazyLock::new(|| {
     let limit = contacts::SNAPSHOT_LIMIT;
-    let postgres = format!(
+    let text = format!(
         "SELECT {subject} AS part, id AS a, region AS b, locale AS c, {t} AS d, {t} AS e, \
            CAST(birth_year AS BIGINT) AS n1, {n} AS n2, \
            created_at AS t1, updated_at AS t2, restricted_at AS t3 \
@@ -202,10 +245,19 @@ static ONE_QUERY: LazyLock<OneQuery> = LazyLock::new(|| {
         n = "CAST(NULL AS BIGINT)",
         ts = "CAST(NULL AS TIMESTAMP)",
     );
-    OneQuery {
-        sqlite: postgres.replace('$', "?"),
-        postgres,
+    let mut pieces = Vec::new();
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find('$') {
+        pieces.push(Piece::Sql(rest[..at].to_owned()));
+        pieces.push(match &rest[at + 1..at + 2] {
+            "1" => Piece::Id,
+            "2" => Piece::Pseudonym,
+            _ => Piece::Gpc,
+        });
+        rest = &rest[at + 2..];
     }
+    pieces.push(Piece::Sql(rest.to_owned()));
+    pieces
 });
 
 fn corrupt(what: impl std::fmt::Display) -> StorageError {

@@ -168,6 +168,11 @@ impl DecisionCache {
         }
     }
 
+    /// Whether no invalidation came in the stamp's stripe since it was taken.
+    pub fn is_current(&self, stamp: Stamp) -> bool {
+        *self.lock(stamp.stripe) == stamp.version
+    }
+
     /// Stores a loaded snapshot unless the subject changed since `stamp`.
     pub fn insert(&self, id: &str, stamp: Stamp, snapshot: Arc<SubjectSnapshot>) -> bool {
         let version = self.lock(stamp.stripe);

@@ -6,6 +6,7 @@ pub mod api;
 pub mod cache;
 pub mod decision_log;
 pub mod fence;
+mod loads;
 pub mod notify;
 pub mod reach;
 pub mod rules;

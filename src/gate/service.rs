@@ -8,7 +8,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
 use serde::Serialize;
 
-use super::cache::{CacheGauges, CacheLimit, DecisionCache};
+use super::cache::{CacheGauges, CacheLimit, DecisionCache, Stamp};
+use super::loads::LoadsInFlight;
 use super::notify::ChangeFence;
 use super::reach::ReachReason;
 use super::rules::Decision;
@@ -31,6 +32,9 @@ pub struct Gate {
     reaches: IntCounterVec,
     hits: IntCounter,
     misses: IntCounter,
+    shared_loads: IntCounter,
+    /// Misses for a subject already being loaded wait for that load.
+    in_flight: LoadsInFlight,
     token_ttl: TimeDelta,
     issuer: String,
     /// Finds the tombstones of erased subjects.
@@ -84,7 +88,12 @@ impl Gate {
             "decision_cache_misses_total",
             "Decisions that loaded the subject from the database",
         )?;
+        let shared_loads = IntCounter::new(
+            "decision_cache_shared_loads_total",
+            "Decisions that missed the cache and took the load another request had started",
+        )?;
         registry.register(Box::new(decisions.clone()))?;
+        registry.register(Box::new(shared_loads.clone()))?;
         registry.register(Box::new(reaches.clone()))?;
         registry.register(Box::new(hits.clone()))?;
         registry.register(Box::new(misses.clone()))?;
@@ -98,6 +107,8 @@ impl Gate {
             reaches,
             hits,
             misses,
+            shared_loads,
+            in_flight: LoadsInFlight::default(),
             token_ttl,
             issuer,
             pseudonyms,
@@ -218,31 +229,59 @@ impl Gate {
                     self.hits.inc();
                     found.insert(id.to_string(), snapshot);
                 }
-                None => {
-                    self.misses.inc();
-                    missing.push(((*id).clone(), self.cache.stamp(id.as_str())));
-                }
+                None => missing.push(((*id).clone(), self.cache.stamp(id.as_str()))),
             }
         }
-        if !missing.is_empty() {
-            let pseudonyms = self.pseudonyms.clone();
-            let loaded = db
-                .run(move |conn| {
-                    missing
-                        .into_iter()
-                        .map(|(id, stamp)| {
-                            SubjectSnapshot::load(conn, &id, &pseudonyms)
-                                .map(|s| (id, stamp, Arc::new(s)))
-                        })
-                        .collect::<Result<Vec<_>, StorageError>>()
-                })
-                .await?;
-            for (id, stamp, snapshot) in loaded {
-                self.cache.insert(id.as_str(), stamp, snapshot.clone());
-                found.insert(id.to_string(), snapshot);
-            }
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        let claims = self.in_flight.claim(&self.cache, missing, trusted);
+        let mut leading = claims.leading;
+        for (id, stamp, snapshot) in self.load(db, claims.to_load).await? {
+            self.cache.insert(id.as_str(), stamp, snapshot.clone());
+            leading.done(id.as_str(), &snapshot);
+            found.insert(id.to_string(), snapshot);
+        }
+        drop(leading);
+        for (id, joined) in claims.joined {
+            let snapshot = match joined.outcome().await {
+                Some(snapshot) => {
+                    self.shared_loads.inc();
+                    snapshot
+                }
+                // The load it waited for failed or went away with its request.
+                None => {
+                    let stamp = self.cache.stamp(id.as_str());
+                    let mut loaded = self.load(db, vec![(id.clone(), stamp)]).await?;
+                    let (_, stamp, snapshot) = loaded.pop().expect("one asked, one loaded");
+                    self.cache.insert(id.as_str(), stamp, snapshot.clone());
+                    snapshot
+                }
+            };
+            found.insert(id.to_string(), snapshot);
         }
         Ok(found)
+    }
+
+    /// Loads subjects from the database, in one task.
+    async fn load(
+        &self,
+        db: &Database,
+        ids: Vec<(SubjectId, Stamp)>,
+    ) -> Result<Vec<(SubjectId, Stamp, Arc<SubjectSnapshot>)>, StorageError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.misses.inc_by(ids.len() as u64);
+        let pseudonyms = self.pseudonyms.clone();
+        db.run(move |conn| {
+            ids.into_iter()
+                .map(|(id, stamp)| {
+                    SubjectSnapshot::load(conn, &id, &pseudonyms).map(|s| (id, stamp, Arc::new(s)))
+                })
+                .collect::<Result<Vec<_>, StorageError>>()
+        })
+        .await
     }
 
     pub async fn snapshot(

@@ -74,6 +74,8 @@ impl StorageError {
 #[derive(Debug, Clone)]
 pub struct PoolSettings {
     pub max_size: u32,
+    /// The group commit's writers on PostgreSQL (SQLite has one).
+    pub writers: usize,
     pub acquire_timeout: Duration,
     pub busy_timeout: Duration,
 }
@@ -82,6 +84,7 @@ impl Default for PoolSettings {
     fn default() -> Self {
         Self {
             max_size: 16,
+            writers: 4,
             acquire_timeout: Duration::from_secs(5),
             busy_timeout: Duration::from_secs(5),
         }
@@ -139,7 +142,10 @@ impl Database {
             })?;
         let shape = match url {
             DatabaseUrl::Sqlite(_) => WriterShape::SQLITE,
-            DatabaseUrl::Postgres(_) => WriterShape::POSTGRES,
+            DatabaseUrl::Postgres(_) => WriterShape {
+                writers: settings.writers,
+                ..WriterShape::POSTGRES
+            },
         };
         let writer =
             GroupCommit::start(spare.clone(), shape).map_err(|e| StorageError::Unreachable {

@@ -240,6 +240,8 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
         max_body_bytes: options.max_body_bytes,
         pool: PoolSettings {
             max_size: 4,
+            // Several, so that batches on PostgreSQL run beside each other in tests too.
+            writers: 2,
             acquire_timeout: options.db_timeout,
             busy_timeout: Duration::from_secs(10),
         },
