@@ -26,11 +26,14 @@ start_server 2>"$WORK/server.log"
 echo "## the burst"
 python3 bench/burst.py "http://127.0.0.1:$PORT"
 misses=$(metric consentry_decision_cache_misses_total); misses=${misses:-0}
+bypassed=$(metric consentry_decision_cache_bypassed_total); bypassed=${bypassed:-0}
 echo "## decisions at once, $CONNECTIONS connections"
 wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/decision.lua "http://127.0.0.1:$PORT" \
     | grep -E 'Requests/sec|50%|90%|99%|Non-2xx|Socket errors|requests in'
 after=$(metric consentry_decision_cache_misses_total)
 echo "cache misses during the decisions: $(( ${after:-0} - misses )) (subjects: $SUBJECTS)"
+echo "  of which the cache was bypassed (PostgreSQL: the instance's lease had lapsed): $(( $(metric consentry_decision_cache_bypassed_total || echo 0) - bypassed ))"
+echo "  shared loads: $(metric consentry_decision_cache_shared_loads_total)"
 echo "## /healthz, same server"
 wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency "http://127.0.0.1:$PORT/healthz" \
     | grep -E 'Requests/sec|50%|99%'

@@ -136,17 +136,19 @@ mod tests {
     use super::*;
     use crate::gate::CacheLimit;
 
-    fn id(s: &str) -> SubjectId {
-        SubjectId::parse(s).unwrap()
+    /// A miss of subject `a` now.
+    fn miss<'a>(loads: &'a LoadsInFlight, cache: &DecisionCache, may_join: bool) -> Claims<'a> {
+        let id = SubjectId::parse("a").unwrap();
+        loads.claim(cache, vec![(id, cache.stamp("a"))], may_join)
     }
 
     #[tokio::test]
     async fn a_second_miss_waits_for_the_first_load() {
         let cache = DecisionCache::new(CacheLimit::Subjects(10));
         let loads = LoadsInFlight::default();
-        let mut first = loads.claim(&cache, vec![(id("a"), cache.stamp("a"))], true);
+        let mut first = miss(&loads, &cache, true);
         assert_eq!(first.to_load.len(), 1);
-        let second = loads.claim(&cache, vec![(id("a"), cache.stamp("a"))], true);
+        let second = miss(&loads, &cache, true);
         assert!(second.to_load.is_empty());
         let (_, joined) = second.joined.into_iter().next().unwrap();
         let snapshot = Arc::new(SubjectSnapshot {
@@ -162,10 +164,10 @@ mod tests {
     async fn a_load_older_than_an_invalidation_is_not_joined() {
         let cache = DecisionCache::new(CacheLimit::Subjects(10));
         let loads = LoadsInFlight::default();
-        let first = loads.claim(&cache, vec![(id("a"), cache.stamp("a"))], true);
+        let first = miss(&loads, &cache, true);
         // A write answered meanwhile: what the first load read may be older than it.
         cache.invalidate("a");
-        let second = loads.claim(&cache, vec![(id("a"), cache.stamp("a"))], true);
+        let second = miss(&loads, &cache, true);
         assert_eq!(second.to_load.len(), 1);
         assert!(second.joined.is_empty());
         // The first load ending does not forget the second's.
@@ -179,8 +181,8 @@ mod tests {
     async fn a_failed_or_dropped_load_sends_its_waiters_to_load_themselves() {
         let cache = DecisionCache::new(CacheLimit::Subjects(10));
         let loads = LoadsInFlight::default();
-        let first = loads.claim(&cache, vec![(id("a"), cache.stamp("a"))], true);
-        let second = loads.claim(&cache, vec![(id("a"), cache.stamp("a"))], true);
+        let first = miss(&loads, &cache, true);
+        let second = miss(&loads, &cache, true);
         drop(first);
         let (_, joined) = second.joined.into_iter().next().unwrap();
         assert!(joined.outcome().await.is_none());
@@ -191,8 +193,8 @@ mod tests {
     async fn without_trust_in_the_cache_nobody_joins() {
         let cache = DecisionCache::new(CacheLimit::Subjects(10));
         let loads = LoadsInFlight::default();
-        let _first = loads.claim(&cache, vec![(id("a"), cache.stamp("a"))], true);
-        let second = loads.claim(&cache, vec![(id("a"), cache.stamp("a"))], false);
+        let _first = miss(&loads, &cache, true);
+        let second = miss(&loads, &cache, false);
         assert_eq!(second.to_load.len(), 1);
     }
 }
