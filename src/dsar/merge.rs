@@ -335,6 +335,8 @@ pub fn merge(
         diesel::update(subject_merges::table.filter(subject_merges::into_id.eq(from_id)))
             .set(subject_merges::into_id.eq(into_id))
             .execute(conn)?;
+        // An id merged away before and created again since leads to its new target now.
+        diesel::delete(subject_merges::table.find(from_id)).execute(conn)?;
         diesel::insert_into(subject_merges::table)
             .values((
                 subject_merges::from_id.eq(from_id),

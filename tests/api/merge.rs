@@ -260,3 +260,37 @@ async fn only_an_admin_merges_two_existing_subjects() {
     .unwrap();
     assert_eq!(d["reason"], "subject_erased", "{d}");
 }
+
+#[tokio::test]
+async fn an_id_merged_away_and_created_again_can_be_merged_again() {
+    let app = spawn_app().await;
+    for id in ["ana", "bea", "old"] {
+        app.create_subject(id, json!({"region": "DE"})).await;
+    }
+    let admin = app.token(Role::Admin, Some("ops"));
+    assert_eq!(
+        merge(&app, "ana", &admin, json!({"from": "old"}))
+            .await
+            .status(),
+        200
+    );
+    // The old id is a subject of its own again, then found to be another person.
+    app.create_subject("old", json!({"region": "DE"})).await;
+    assert_eq!(
+        merge(&app, "bea", &admin, json!({"from": "old"}))
+            .await
+            .status(),
+        200
+    );
+    // It leads to its newest target.
+    let decision: Value = post(
+        &app,
+        "/v1/decisions",
+        json!({"subject_id": "old", "purpose": "analytics"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(decision["subject_id"], "bea", "{decision}");
+}
