@@ -192,11 +192,9 @@ pub fn record(
     pseudonyms: &Pseudonymizer,
     entry: AuditEntry<'_>,
 ) -> Result<(), StorageError> {
-    let depth = crate::storage::transaction_depth(conn)?;
-    if depth == 0 {
-        return write_transaction(conn, |conn| record(conn, pseudonyms, entry));
+    if crate::storage::transaction_depth(conn)? == 0 {
+        return record_alone(conn, pseudonyms, entry);
     }
-    crate::storage::install_transaction_hook(&pending::APPEND_AT_COMMIT);
     let at = entry.at.trunc_subsecs(6);
     let mut payload = entry.payload;
     if let (Some(via), Value::Object(fields)) = (entry.actor.via, &mut payload) {
@@ -214,36 +212,24 @@ pub fn record(
         entry.subject_id,
         pseudonyms,
     );
-    pending::defer(
-        depth,
-        pending::Deferred::Event(Box::new(pending::Waiting {
-            event,
-            subject_id: entry.subject_id.map(str::to_owned),
-            payload,
-            at,
-        })),
-    );
-    Ok(())
+    let waiting = pending::Waiting {
+        event,
+        subject_id: entry.subject_id.map(str::to_owned),
+        payload,
+    };
+    pending::defer(conn, pending::Deferred::Event(Box::new(waiting)))
 }
 
 /// Empties the payloads and raw ids of every event about an erased subject, this
 /// transaction's own included, when it commits (under the chain's lock, so that no event
 /// about them slips in between). Call inside the erasure's transaction.
 pub fn scrub_at_commit(conn: &mut DbConnection, pseudonym: &str) -> Result<(), StorageError> {
-    let depth = crate::storage::transaction_depth(conn)?;
-    if depth == 0 {
-        return Err(StorageError::Config(
-            "an erasure's scrub must run inside its transaction".into(),
-        ));
-    }
-    crate::storage::install_transaction_hook(&pending::APPEND_AT_COMMIT);
     pending::defer(
-        depth,
+        conn,
         pending::Deferred::Scrub {
             pseudonym: pseudonym.to_owned(),
         },
-    );
-    Ok(())
+    )
 }
 
 /// Whether a JSON payload's text holds `id`, as JSON escapes it inside a string.

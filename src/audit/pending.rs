@@ -9,13 +9,12 @@
 use std::cell::RefCell;
 use std::collections::HashSet;
 
-use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde_json::Value;
 
 use super::chain::ChainedEvent;
 use super::{chain_head, lock_chain, mentions, NewAuditEvent};
-use crate::storage::schema::{audit_events, erasures};
+use crate::storage::schema::audit_events;
 use crate::storage::{DbConnection, StorageError, TransactionHook};
 
 /// An event ready but for its place in the chain: everything `link` derives from the
@@ -27,7 +26,6 @@ pub(super) struct Waiting {
     pub subject_id: Option<String>,
     /// The payload as the outbox sends it (the raw id kept, even when erased).
     pub payload: Value,
-    pub at: DateTime<Utc>,
 }
 
 #[derive(Debug)]
@@ -74,9 +72,17 @@ impl TransactionHook for AppendAtCommit {
     }
 }
 
-/// Keeps `item` for the commit of the transaction open at `depth` (≥ 1).
-pub(super) fn defer(depth: u32, item: Deferred) {
+/// Keeps `item` for the commit of the transaction open on `conn`.
+pub(super) fn defer(conn: &mut DbConnection, item: Deferred) -> Result<(), StorageError> {
+    let depth = crate::storage::transaction_depth(conn)?;
+    if depth == 0 {
+        return Err(StorageError::Config(
+            "an audit record waits for a transaction, and none is open".into(),
+        ));
+    }
+    crate::storage::install_transaction_hook(&APPEND_AT_COMMIT);
     WAITING.with_borrow_mut(|waiting| waiting.push((depth, item)));
+    Ok(())
 }
 
 /// Rows per insert: well under both backends' limits on bound parameters.
@@ -124,7 +130,7 @@ fn append(conn: &mut DbConnection, items: Vec<Deferred>) -> Result<(), StorageEr
             event.action.clone(),
             waiting.subject_id.zip(event.subject_pseudonym.clone()),
             waiting.payload,
-            waiting.at,
+            event.occurred_at,
         ));
         rows.push(NewAuditEvent::of(event, subject_id));
     }
@@ -143,27 +149,19 @@ fn append(conn: &mut DbConnection, items: Vec<Deferred>) -> Result<(), StorageEr
     Ok(())
 }
 
-/// The pseudonyms among the items' subjects that have a tombstone: one query.
+/// The pseudonyms among the items' subjects that have a tombstone.
 fn erased_among(
     conn: &mut DbConnection,
     items: &[Deferred],
 ) -> Result<HashSet<String>, StorageError> {
-    let pseudonyms: Vec<&str> = items
+    let pseudonyms = items
         .iter()
         .filter_map(|item| match item {
             Deferred::Event(w) => w.event.subject_pseudonym.as_deref(),
             Deferred::Scrub { .. } => None,
         })
         .collect();
-    if pseudonyms.is_empty() {
-        return Ok(HashSet::new());
-    }
-    Ok(erasures::table
-        .filter(erasures::pseudonym.eq_any(pseudonyms))
-        .select(erasures::pseudonym)
-        .load::<String>(conn)?
-        .into_iter()
-        .collect())
+    super::tombstones::erased_among(conn, pseudonyms)
 }
 
 #[cfg(test)]

@@ -17,6 +17,22 @@ pub fn is_erased(conn: &mut DbConnection, pseudonym: &str) -> Result<bool, Stora
         .is_some())
 }
 
+/// Which of these pseudonyms have a tombstone, in one query.
+pub fn erased_among(
+    conn: &mut DbConnection,
+    pseudonyms: Vec<&str>,
+) -> Result<std::collections::HashSet<String>, StorageError> {
+    if pseudonyms.is_empty() {
+        return Ok(Default::default());
+    }
+    Ok(erasures::table
+        .filter(erasures::pseudonym.eq_any(pseudonyms))
+        .select(erasures::pseudonym)
+        .load::<String>(conn)?
+        .into_iter()
+        .collect())
+}
+
 /// Records that the subject with this pseudonym was erased (once; a second erasure keeps
 /// the first time). Call inside the erasure's transaction.
 pub fn record(

@@ -234,7 +234,7 @@ pub(super) struct StateRow {
     pub(super) expires_at: Option<NaiveDateTime>,
 }
 
-fn corrupt(what: &str) -> StorageError {
+pub(super) fn corrupt(what: &str) -> StorageError {
     StorageError::Query(diesel::result::Error::DeserializationError(
         format!("unexpected {what} in the consent tables").into(),
     ))

@@ -13,7 +13,7 @@ use diesel::{QueryResult, QueryableByName, RunQueryDsl};
 
 use super::contacts::{self, SentMessages};
 use super::identifiers::Identifier;
-use super::ledger::{ConsentSource, ConsentState, ConsentStates, StateRow};
+use super::ledger::{corrupt, ConsentSource, ConsentState, ConsentStates, StateRow};
 use super::preferences::{self, Preferences};
 use super::subject::{Subject, SubjectId, SubjectRow};
 use crate::audit::Pseudonymizer;
@@ -71,7 +71,11 @@ impl SubjectSnapshot {
                         id: required(row.a)?,
                         region: required(row.b)?,
                         locale: row.c,
-                        birth_year: row.n1.map(i32::try_from).transpose().map_err(corrupt)?,
+                        birth_year: row
+                            .n1
+                            .map(i32::try_from)
+                            .transpose()
+                            .map_err(|_| corrupt("birth year"))?,
                         created_at: required(row.t1)?,
                         updated_at: required(row.t2)?,
                         restricted_at: row.t3,
@@ -86,7 +90,8 @@ impl SubjectSnapshot {
                         record_id: required(row.d)?,
                         notice_digest: row.e,
                         record_seq: required(row.n1)?,
-                        purpose_version: i32::try_from(required(row.n2)?).map_err(corrupt)?,
+                        purpose_version: i32::try_from(required(row.n2)?)
+                            .map_err(|_| corrupt("version"))?,
                         updated_at: required(row.t1)?,
                         expires_at: row.t2,
                     })?;
@@ -107,7 +112,7 @@ impl SubjectSnapshot {
                 }
                 part::MERGED => merged_into = row.a.and_then(|to| SubjectId::parse(&to).ok()),
                 part::ERASED => erased = true,
-                other => return Err(corrupt(format!("snapshot part {other}"))),
+                other => return Err(corrupt(&format!("snapshot part {other}"))),
             }
         }
         snapshot.sent = SentMessages::from_rows(contacts);
@@ -259,12 +264,6 @@ static ONE_QUERY: LazyLock<Vec<Piece>> = LazyLock::new(|| {
     pieces.push(Piece::Sql(rest.to_owned()));
     pieces
 });
-
-fn corrupt(what: impl std::fmt::Display) -> StorageError {
-    StorageError::Query(diesel::result::Error::DeserializationError(
-        format!("unexpected {what} in a subject snapshot").into(),
-    ))
-}
 
 /// A column its part always fills.
 fn required<T>(value: Option<T>) -> Result<T, StorageError> {

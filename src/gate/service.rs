@@ -237,8 +237,7 @@ impl Gate {
         }
         let claims = self.in_flight.claim(&self.cache, missing, trusted);
         let mut leading = claims.leading;
-        for (id, stamp, snapshot) in self.load(db, claims.to_load).await? {
-            self.cache.insert(id.as_str(), stamp, snapshot.clone());
+        for (id, snapshot) in self.load(db, claims.to_load).await? {
             leading.done(id.as_str(), &snapshot);
             found.insert(id.to_string(), snapshot);
         }
@@ -253,9 +252,7 @@ impl Gate {
                 None => {
                     let stamp = self.cache.stamp(id.as_str());
                     let mut loaded = self.load(db, vec![(id.clone(), stamp)]).await?;
-                    let (_, stamp, snapshot) = loaded.pop().expect("one asked, one loaded");
-                    self.cache.insert(id.as_str(), stamp, snapshot.clone());
-                    snapshot
+                    loaded.pop().expect("one asked, one loaded").1
                 }
             };
             found.insert(id.to_string(), snapshot);
@@ -263,25 +260,35 @@ impl Gate {
         Ok(found)
     }
 
-    /// Loads subjects from the database, in one task.
+    /// Loads subjects from the database, in one task, and caches each unless it changed
+    /// since its stamp.
     async fn load(
         &self,
         db: &Database,
         ids: Vec<(SubjectId, Stamp)>,
-    ) -> Result<Vec<(SubjectId, Stamp, Arc<SubjectSnapshot>)>, StorageError> {
+    ) -> Result<Vec<(SubjectId, Arc<SubjectSnapshot>)>, StorageError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         self.misses.inc_by(ids.len() as u64);
         let pseudonyms = self.pseudonyms.clone();
-        db.run(move |conn| {
-            ids.into_iter()
-                .map(|(id, stamp)| {
-                    SubjectSnapshot::load(conn, &id, &pseudonyms).map(|s| (id, stamp, Arc::new(s)))
-                })
-                .collect::<Result<Vec<_>, StorageError>>()
-        })
-        .await
+        let loaded = db
+            .run(move |conn| {
+                ids.into_iter()
+                    .map(|(id, stamp)| {
+                        SubjectSnapshot::load(conn, &id, &pseudonyms)
+                            .map(|s| (id, stamp, Arc::new(s)))
+                    })
+                    .collect::<Result<Vec<_>, StorageError>>()
+            })
+            .await?;
+        Ok(loaded
+            .into_iter()
+            .map(|(id, stamp, snapshot)| {
+                self.cache.insert(id.as_str(), stamp, snapshot.clone());
+                (id, snapshot)
+            })
+            .collect())
     }
 
     pub async fn snapshot(

@@ -27,22 +27,26 @@ use super::{ConnectionManager, DbConnection, StorageError};
 /// Writes waiting beyond this, per writer, make callers wait to queue (back pressure,
 /// bounded memory).
 const QUEUE: usize = 4_096;
-/// The most writes one transaction takes: bounds how long a batch holds SQLite's lock,
-/// or the row locks of its writes on PostgreSQL.
+/// How many writer threads, and the most writes one transaction takes: that bounds how
+/// long a batch holds SQLite's lock, or the row locks of its writes on PostgreSQL.
 pub struct Shape {
     pub writers: usize,
     pub max_batch: usize,
 }
 
 impl Shape {
+    /// SQLite lets one writer in at a time.
     pub const SQLITE: Self = Self {
         writers: 1,
         max_batch: 256,
     };
-    pub const POSTGRES: Self = Self {
-        writers: 4,
-        max_batch: 64,
-    };
+
+    pub fn postgres(writers: usize) -> Self {
+        Self {
+            writers,
+            max_batch: 64,
+        }
+    }
 }
 
 /// One queued write, type-erased so that writes of every kind share the queue.

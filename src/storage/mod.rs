@@ -142,10 +142,7 @@ impl Database {
             })?;
         let shape = match url {
             DatabaseUrl::Sqlite(_) => WriterShape::SQLITE,
-            DatabaseUrl::Postgres(_) => WriterShape {
-                writers: settings.writers,
-                ..WriterShape::POSTGRES
-            },
+            DatabaseUrl::Postgres(_) => WriterShape::postgres(settings.writers),
         };
         let writer =
             GroupCommit::start(spare.clone(), shape).map_err(|e| StorageError::Unreachable {
